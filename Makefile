@@ -1,0 +1,30 @@
+# The two commands: `make book` builds the site, `make test` runs every test.
+# Both create .venv on first use and install requirements.txt plus the library (editable).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# Every notebook is executed (at the `default` scale unless SKIPLESSONS_SCALE says otherwise);
+# a failing cell or a broken reference fails the build.
+book: $(STAMP)
+	SKIPLESSONS_SCALE=$${SKIPLESSONS_SCALE:-default} PATH=$(CURDIR)/$(BIN):$$PATH \
+		$(BIN)/jupyter-book build . --all -W --keep-going
+
+# Library tests, then every notebook at the `smoke` scale (set by conftest.py).
+test: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests/
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest --nbmake book/
+
+clean:
+	rm -rf _build

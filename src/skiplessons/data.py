@@ -1,0 +1,141 @@
+"""Data sets of the book, as standardized tensors (chapter 0 and Part III).
+
+- MNIST-1D (Greydanus 2020), generated procedurally by the `mnist1d` package: no download.
+- scikit-learn's bundled 8x8 digits.
+- Gaussian teacher-student regression data.
+- CIFAR-10/100, flattened: read from the python-pickle batches with our own reader; torchvision (where it is
+  installed and online, as on Colab) is used only to download them.
+"""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATASETS = ("mnist1d", "digits", "teacher", "cifar10", "cifar100")
+_CIFAR = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", b"labels", 10),
+    "cifar100": ("cifar-100-python", ["train"], "test", b"fine_labels", 100),
+}
+
+
+@dataclass
+class Dataset:
+    """Train and test tensors: x (N, d) float, y (N,) integer labels (or (N, C) targets for regression)."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+
+    @property
+    def d_in(self) -> int:
+        return self.x_train.shape[1]
+
+    def to(self, device=None, dtype=None) -> "Dataset":
+        """A copy on `device`, with x in `dtype` (labels keep their integer type)."""
+        cast = lambda x: x.to(device=device, dtype=dtype)  # noqa: E731
+        y_cast = (lambda y: y.to(device)) if not self.y_train.is_floating_point() else cast
+        return Dataset(self.name, cast(self.x_train), y_cast(self.y_train), cast(self.x_test),
+                       y_cast(self.y_test), self.n_classes)
+
+
+def _standardized(name, x_tr, y_tr, x_te, y_te, n_classes) -> Dataset:
+    """Standardize each feature with the training set's mean and std."""
+    mu, sd = x_tr.mean(0), x_tr.std(0)
+    sd[sd == 0] = 1.0
+    f = lambda x: torch.as_tensor((x - mu) / sd, dtype=torch.float32)  # noqa: E731
+    return Dataset(name, f(x_tr), torch.as_tensor(y_tr, dtype=torch.long), f(x_te),
+                   torch.as_tensor(y_te, dtype=torch.long), n_classes)
+
+
+def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8) -> Dataset:
+    """MNIST-1D with `n_samples` examples (40 features, 10 classes), generated offline."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    if n_samples < 20:
+        raise ValueError(f"n_samples={n_samples} must be >= 20")
+    args = get_dataset_args()
+    args.num_samples, args.seed, args.train_split = int(n_samples), int(seed), float(train_split)
+    d = make_dataset(args)
+    return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], 10)
+
+
+def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """scikit-learn's 1,797 8x8 digits (64 features, 10 classes), split with a stratified shuffle."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return _standardized("digits", x_tr, y_tr, x_te, y_te, 10)
+
+
+def teacher(n_train: int = 1000, n_test: int = 1000, d_in: int = 10, n_hidden: int = 4, n_out: int = 2,
+            seed: int = 0) -> Dataset:
+    """Gaussian inputs x ~ N(0, I) labelled by a random tanh teacher y = C tanh(J x) (regression targets)."""
+    g = torch.Generator().manual_seed(seed)
+    J = torch.randn(n_hidden, d_in, generator=g) / d_in**0.5
+    C = torch.randn(n_out, n_hidden, generator=g) / n_hidden**0.5
+    x = torch.randn(n_train + n_test, d_in, generator=g)
+    y = torch.tanh(x @ J.T) @ C.T
+    return Dataset("teacher", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_out)
+
+
+def read_cifar(root, name: str = "cifar100") -> Dataset:
+    """Read CIFAR-10/100 from their python-pickle batches under `root`, flattened (3072 features) and
+    standardized. This is the code path for the real files; tests use tiny files in the same format."""
+    if name not in _CIFAR:
+        raise ValueError(f"name={name!r} is not a CIFAR set; choose one of {', '.join(_CIFAR)}")
+    folder, train_files, test_file, label_key, n_classes = _CIFAR[name]
+    base = Path(root) / folder
+    missing = [f for f in train_files + [test_file] if not (base / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{name} not found under {base} (missing {', '.join(missing)}). Download it with torchvision "
+            f"(pip install 'skiplessons[vision]', then --data-dir DIR on a machine that is online), "
+            f"or choose --data mnist1d.")
+
+    def load(files):
+        xs, ys = [], []
+        for f in files:
+            with open(base / f, "rb") as fh:
+                batch = pickle.load(fh, encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], dtype=np.float32))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        return np.concatenate(xs) / 255.0, np.concatenate(ys)
+
+    x_tr, y_tr = load(train_files)
+    x_te, y_te = load([test_file])
+    return _standardized(name, x_tr, y_tr, x_te, y_te, n_classes)
+
+
+def cifar(name: str = "cifar100", root="data", download: bool = True) -> Dataset:
+    """CIFAR-10/100: read from `root`, downloading with torchvision first if the files are missing."""
+    if name not in _CIFAR:
+        raise ValueError(f"name={name!r} is not a CIFAR set; choose one of {', '.join(_CIFAR)}")
+    base = Path(root) / _CIFAR[name][0]
+    if download and not base.is_dir():
+        try:
+            import torchvision
+        except ImportError as e:
+            raise ImportError(
+                f"{name} is not under {root} and torchvision, which downloads it, is not installed: "
+                f"pip install 'skiplessons[vision]' (Colab has it), or pass --data mnist1d") from e
+        cls = torchvision.datasets.CIFAR100 if name == "cifar100" else torchvision.datasets.CIFAR10
+        cls(str(root), train=True, download=True)
+    return read_cifar(root, name)
+
+
+def load(name: str, **kwargs) -> Dataset:
+    """Any data set of the book by name (`mnist1d`, `digits`, `teacher`, `cifar10`, `cifar100`)."""
+    if name not in DATASETS:
+        raise ValueError(f"data={name!r} is not available; choose one of {', '.join(DATASETS)}")
+    if name.startswith("cifar"):
+        return cifar(name, **kwargs)
+    return {"mnist1d": mnist1d, "digits": digits, "teacher": teacher}[name](**kwargs)

@@ -1,0 +1,158 @@
+"""Train many deep nets at once — seeds and architectures in one batched computation (chapter 0, Part III).
+
+Every net sees the same minibatches (the data order depends only on `data_seed`), and the nets' parameters
+are independent, so the sum of the per-net losses has exactly the per-net gradients: training M nets together
+is the same computation as training each alone, M times faster on small nets (bench/train_batched.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data import Dataset
+from .env import scale
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class History:
+    """Curves recorded every `record_every` steps: arrays of shape (M nets, T records)."""
+
+    step: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    acc: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"step": np.asarray(self.step)}
+        for k in ("loss", "acc", "test_loss", "test_acc"):
+            out[k] = np.asarray(getattr(self, k)).T if getattr(self, k) else np.zeros((0, 0))
+        return out
+
+
+def per_net_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss of each net: cross-entropy for integer labels, (1/2)|f - y|^2 for regression. Shape (M,)."""
+    M, N = logits.shape[:2]
+    if y.is_floating_point():
+        return 0.5 * (logits - y).pow(2).sum(-1).mean(-1)
+    return F.cross_entropy(logits.reshape(M * N, -1), y.repeat(M), reduction="none").view(M, N).mean(1)
+
+
+@torch.no_grad()
+def evaluate(net, x, y, chunk: int = 4096):
+    """Per-net mean loss and accuracy (accuracy is NaN for regression) on (x, y)."""
+    losses, correct = [], []
+    for i in range(0, len(x), chunk):
+        logits = net(x[i:i + chunk])
+        losses.append(per_net_loss(logits, y[i:i + chunk]) * len(x[i:i + chunk]))
+        if not y.is_floating_point():
+            correct.append((logits.argmax(-1) == y[i:i + chunk]).sum(1))
+    loss = torch.stack(losses).sum(0) / len(x)
+    acc = torch.stack(correct).sum(0) / len(x) if correct else torch.full_like(loss, float("nan"))
+    return loss.cpu().double().numpy(), acc.cpu().double().numpy()
+
+
+def _batches(n: int, batch_size: int, data_seed: int, step: int) -> np.ndarray:
+    """Indices of the minibatch at `step`: epochs of shuffled data, reproducible from any step."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, k = divmod(step, per_epoch)
+    perm = np.random.default_rng([data_seed, epoch]).permutation(n)
+    return perm[k * batch_size:(k + 1) * batch_size]
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 128, optimizer: str = "adam",
+          record_every: int = 50, eval_size: int = 2000, data_seed: int = 0, regularizer=None,
+          checkpoint=None, checkpoint_every: int = 500, progress: bool | None = None, callback=None) -> History:
+    """Train all nets of `net` (a `models.DeepMLPs`) on `data` for `steps` minibatch steps.
+
+    Records loss and accuracy on a fixed subset of `eval_size` training points and on the test set every
+    `record_every` steps (and at the end). `regularizer(net) -> (M,)` adds a penalty per net (Part IV).
+    If `checkpoint` (a path) is given, the state is saved atomically every `checkpoint_every` steps and an
+    interrupted run with the same settings resumes from it. A NaN or inf loss stops the run with an error that
+    names the net and the step. `callback(step, net)` runs after every step. Progress bar: silent at `smoke`.
+    """
+    for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
+                    ("eval_size", eval_size), ("checkpoint_every", checkpoint_every)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}={v!r} must be an integer >= 1")
+    if not lr > 0:
+        raise ValueError(f"lr={lr!r} must be > 0")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}")
+    if data.d_in != net.spec.d_in:
+        raise ValueError(f"data has {data.d_in} features but the nets expect d_in={net.spec.d_in}")
+
+    p0 = next(net.parameters())
+    data = data.to(p0.device, p0.dtype)
+    x, y = data.x_train, data.y_train
+    x_eval, y_eval = x[:eval_size], y[:eval_size]
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+    hist, start = History(), 0
+    fingerprint = _fingerprint(net, data, steps, lr, batch_size, optimizer, record_every, eval_size, data_seed)
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if checkpoint.is_file():
+            state = torch.load(checkpoint, weights_only=False)
+            if state.get("fingerprint") == fingerprint:
+                net.load_state_dict(state["net"])
+                opt.load_state_dict(state["opt"])
+                hist, start = History(**state["history"]), state["step"]
+
+    def record(t):
+        loss, acc = evaluate(net, x_eval, y_eval)
+        test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
+        hist.step.append(t)
+        hist.loss.append(loss), hist.acc.append(acc)
+        hist.test_loss.append(test_loss), hist.test_acc.append(test_acc)
+
+    if start == 0:
+        record(0)
+    silent = scale() == "smoke" if progress is None else not progress
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=silent, desc="training", leave=False)
+    for t in bar:
+        idx = torch.as_tensor(_batches(len(x), batch_size, data_seed, t), device=x.device)
+        losses = per_net_loss(net(x[idx]), y[idx])
+        if regularizer is not None:
+            losses = losses + regularizer(net)
+        bad = ~torch.isfinite(losses)
+        if bad.any():
+            m = int(bad.nonzero()[0])
+            raise FloatingPointError(
+                f"training stopped: the loss of net {m} ({net.members[m].label}) became "
+                f"{losses[m].item()} at step {t}; try a smaller learning rate (lr={lr})")
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+        if callback is not None:
+            callback(t + 1, net)
+        if (t + 1) % record_every == 0 or t + 1 == steps:
+            record(t + 1)
+        if checkpoint is not None and ((t + 1) % checkpoint_every == 0 or t + 1 == steps):
+            _atomic_save({"fingerprint": fingerprint, "step": t + 1, "net": net.state_dict(),
+                          "opt": opt.state_dict(), "history": asdict(hist)}, checkpoint)
+    return hist
+
+
+def _fingerprint(net, data, *settings) -> str:
+    """A hash of everything that determines a run, so a checkpoint is only resumed by the same run."""
+    desc = json.dumps([asdict(net.spec), [asdict(m) for m in net.members], data.name, list(data.x_train.shape),
+                       str(next(net.parameters()).dtype), settings], sort_keys=True, default=str)
+    return hashlib.sha256(desc.encode()).hexdigest()[:16]

@@ -1,0 +1,409 @@
+"""The built site as a reader meets it, in a real browser (issue 8, items 4-6).
+
+Headless Chromium (Debian's `chromium` + `chromium-driver`, driven by Selenium; nothing here downloads
+a browser) opens every page of `_build/html` in one session and checks that it loads with no missing
+local resource, that notebook figures are images that decoded, that no cell output shows a traceback or
+an error class, that every internal link and anchor resolves, that each notebook page's Colab button
+opens that `.ipynb` on the repository and branch of `_config.yml`, that math is there as MathJax source,
+and that exercise solutions are folded (and unfold on a click) and were executed. Starting from
+`index.html`, the "next" links walk the table of contents in order. A screenshot of each page goes to
+`_build/screenshots/<page>.png`; `_build/screenshots/report.json` records what failed to load from
+outside (CDN scripts fail with no network: recorded, not a failure).
+
+The site is served by `http.server` on 127.0.0.1 (a free port) rather than opened as `file://`:
+that is how readers get it (a web host), directories resolve to `index.html`, scripts run with a real
+origin, and the server sees every request, so a missing local file is caught exactly.
+
+Skipped, with the reason, when Chromium, chromedriver or `_build/html/index.html` is missing.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import nbformat
+import pytest
+from test_notebooks import CONFIG, ROOT, TOC, toc_entries
+
+HTML = ROOT / "_build" / "html"
+EXECUTED = ROOT / "_build" / "jupyter_execute"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+)
+NOT_PAGES = {"_static", "_sources", "_images"}
+MAX_SHOT_HEIGHT = 12000  # px; longer pages are cut so a screenshot stays a few MB at most
+# Upstream noise, not a fault of this site: jupyter-book 1.0.4 emits sphinx-thebe's inline
+# `const THEBE_JS_URL = ...` twice, and the second copy throws.
+KNOWN_JS_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(?:Error|Exception)\b")
+MATH_SOURCE = re.compile(r"\\\(.*\\\)|\\\[.*\\\]|\\begin\{(\w+\*?)\}.*\\end\{\1\}", re.DOTALL)
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
+REDIRECT = re.compile(r'<meta[^>]+http-equiv="refresh"', re.IGNORECASE)
+
+_NEEDS = {
+    CHROMIUM: "no Chromium: `apt-get install -y chromium chromium-driver`",
+    CHROMEDRIVER: "no chromedriver: `apt-get install -y chromium-driver`",
+    HTML / "index.html": "no built site: run `make book` first",
+}
+_missing = [f"{hint} ({path} is missing)" for path, hint in _NEEDS.items() if not path.exists()]
+pytestmark = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing))
+
+# One call per page: make every image load and decode, then collect what the checks need.
+COLLECT_JS = """
+const done = arguments[arguments.length - 1];
+const imgs = Array.from(document.images);
+imgs.forEach(i => { i.loading = 'eager'; });
+Promise.all(imgs.map(i => i.decode().catch(() => null))).then(() => {
+  const q = s => Array.from(document.querySelectorAll(s));
+  done({
+    url: location.href,
+    title: document.title,
+    ready: document.readyState,
+    main_text: ((document.querySelector('main#main-content') || {}).innerText || '').trim().length,
+    images: imgs.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth, height: i.naturalHeight,
+                            output: !!i.closest('.cell_output'), figure: (i.closest('figure') || {}).id || null})),
+    links: q('a[href]').map(a => a.href),
+    outputs: q('.cell_output').map(o => o.innerText),
+    error_outputs: q('.cell_output .traceback, .cell_output .output.error').length,
+    math: q('span.math, div.math').map(m => m.textContent.trim()),
+    mathjax_rendered: q('mjx-container').length,
+    mathjax_script: q('script[src]').some(s => /mathjax/i.test(s.src)),
+    colab: q('a[href^="https://colab.research.google.com"]').map(a => a.href),
+    exercises: q('div.exercise').map(e => e.id),
+    solutions: q('div.solution').map(s => ({
+      id: s.id, dropdown: s.classList.contains('dropdown'), hidden: s.classList.contains('toggle-hidden'),
+      targets: Array.from(s.querySelectorAll('.admonition-title a[href]')).map(a => a.hash.slice(1)),
+      cells: s.querySelectorAll('.cell').length, outputs: s.querySelectorAll('.cell_output').length})),
+    nav: q('nav.bd-docs-nav a.reference.internal').map(a => a.href),
+    next: (document.querySelector('a.right-next') || {}).href || null,
+  });
+});
+"""
+
+
+@dataclass
+class Page:
+    """What the browser saw on one page."""
+
+    path: str  # relative to _build/html, e.g. "book/intro.html"
+    info: dict
+    js_errors: list[str] = field(default_factory=list)
+    external_failures: list[str] = field(default_factory=list)
+    solutions_open: list[bool] = field(default_factory=list)  # after clicking each solution's title
+    solutions_visible_before: list[bool] = field(default_factory=list)  # body visible before the click
+    screenshot: Path | None = None
+
+    @property
+    def docname(self) -> str:
+        return self.path.removesuffix(".html")
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    """Serves _build/html and remembers every request that failed."""
+
+    def __init__(self):
+        self.failed: list[tuple[str, int]] = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_request(self, code="-", size="-"):
+                if isinstance(code, int) and code >= 400 and self.path != "/favicon.ico":
+                    server.failed.append((self.path, code))
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), functools.partial(Handler, directory=str(HTML)))
+
+
+def _page_paths() -> list[str]:
+    """Every HTML page of the build except redirects (jupyter-book writes `index.html` as one)."""
+    return sorted(
+        p.relative_to(HTML).as_posix()
+        for p in HTML.rglob("*.html")
+        if not NOT_PAGES.intersection(p.relative_to(HTML).parts) and not REDIRECT.search(p.read_text(errors="replace"))
+    )
+
+
+def _shot_name(path: str) -> str:
+    return path.removesuffix(".html").replace("/", "-") + ".png"
+
+
+def _screenshot(driver, target: Path) -> None:
+    """A full-page PNG (cut at MAX_SHOT_HEIGHT) through the DevTools protocol."""
+    width, height = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    clip = {"x": 0, "y": 0, "width": width, "height": min(height, MAX_SHOT_HEIGHT), "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    target.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _unfold_solutions(driver) -> tuple[list[bool], list[bool]]:
+    """For each solution: was its body visible before, and is it visible after clicking its title?"""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before, after = [], []
+    for solution in driver.find_elements(By.CSS_SELECTOR, "div.solution"):
+        body = solution.find_elements(By.CSS_SELECTOR, ":scope > :not(.admonition-title)")
+        before.append(any(b.is_displayed() for b in body))
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", solution)
+        solution.find_element(By.CSS_SELECTOR, ".admonition-title").click()
+        try:
+            WebDriverWait(driver, 3).until(lambda _: body and all(b.is_displayed() for b in body))
+            after.append(True)
+        except TimeoutException:  # the body stayed hidden
+            after.append(False)
+    return before, after
+
+
+def _classify_log(entries: list[dict], base: str) -> tuple[list[str], list[str]]:
+    """Split the browser log into this site's JS errors and failed loads from elsewhere."""
+    js_errors, external = [], []
+    for entry in entries:
+        message = entry["message"]
+        if message.startswith(base + "favicon.ico"):  # the browser asks for it by itself; Sphinx makes none
+            continue
+        if entry["source"] == "network":
+            (js_errors if message.startswith(base) else external).append(message)
+        elif entry["source"] == "javascript" and not any(k in message for k in KNOWN_JS_ERRORS):
+            js_errors.append(message)
+    return js_errors, sorted(set(external))
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Visit `index.html` and then every page once in one browser; return what was seen."""
+    pytest.importorskip("selenium", reason="selenium is not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    server = _Server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.TemporaryDirectory(prefix="skiplessons-chromium-")
+    options.add_argument(f"--user-data-dir={profile.name}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    try:
+        driver.get(base + "index.html")
+        if REDIRECT.search((HTML / "index.html").read_text(errors="replace")):
+            WebDriverWait(driver, 10).until(
+                lambda d: not d.current_url.endswith("/index.html")
+                and d.execute_script("return document.readyState") == "complete"
+            )
+        landing = driver.execute_async_script(COLLECT_JS)
+        driver.get_log("browser")  # drop the landing's log: the root page is checked again below
+        pages = {}
+        for path in _page_paths():
+            driver.get(base + path)
+            info = driver.execute_async_script(COLLECT_JS)
+            page = Page(path, info)
+            page.screenshot = SHOTS / _shot_name(path)
+            _screenshot(driver, page.screenshot)
+            page.solutions_visible_before, page.solutions_open = _unfold_solutions(driver)
+            page.js_errors, page.external_failures = _classify_log(driver.get_log("browser"), base)
+            pages[path] = page
+    finally:
+        driver.quit()
+        server.shutdown()
+        server.server_close()
+        profile.cleanup()
+    report = {
+        "pages": {p.path: {"screenshot": p.screenshot.name, "external_failures": p.external_failures} for p in pages.values()},
+        "external_failures": sorted({f for p in pages.values() for f in p.external_failures}),
+        "local_failures": server.failed,
+    }
+    (SHOTS / "report.json").write_text(json.dumps(report, indent=1))
+    return {"base": base, "landing": landing, "pages": pages, "failed": server.failed}
+
+
+def _toc_docs() -> list[str]:
+    return [str(Path(e).with_suffix("")) for e in toc_entries(TOC)]
+
+
+def _notebook_pages(site) -> list[Page]:
+    return [p for p in site["pages"].values() if (ROOT / f"{p.docname}.ipynb").exists()]
+
+
+def _local_path(url: str, base: str) -> str:
+    path = unquote(urlparse(url).path).removeprefix(urlparse(base).path)
+    return path + "index.html" if path.endswith("/") or not path else path
+
+
+@functools.cache
+def _ids_in(file: Path) -> frozenset[str]:
+    return frozenset(re.findall(r'\s(?:id|name)="([^"]+)"', file.read_text(errors="replace")))
+
+
+def _expected_images(docname: str) -> tuple[int, list[str]]:
+    """Image outputs shown on the page, and the names of the myst-nb figures, from the executed notebook."""
+    nb = nbformat.read(EXECUTED / f"{docname}.ipynb", as_version=4)
+    shown = [c for c in nb.cells if c.cell_type == "code" and not HIDDEN_OUTPUT_TAGS & set(c.metadata.get("tags", []))]
+    count = sum(1 for c in shown for o in c.get("outputs", []) if any(m in o.get("data", {}) for m in IMAGE_MIMES))
+    names = [c.metadata["mystnb"]["figure"]["name"] for c in shown if "name" in c.metadata.get("mystnb", {}).get("figure", {})]
+    return count, names
+
+
+def test_every_toc_page_was_built(site):
+    built = {p.docname for p in site["pages"].values()}
+    missing = [d for d in _toc_docs() if d not in built]
+    assert not missing, f"pages in _toc.yml with no HTML: {missing}"
+
+
+def test_pages_load(site):
+    assert not site["failed"], f"local requests that failed (path, status): {site['failed']}"
+    broken = [p.path for p in site["pages"].values() if p.info["ready"] != "complete" or not p.info["title"]]
+    assert not broken, f"pages that did not finish loading or have no title: {broken}"
+    empty = [p.path for p in site["pages"].values() if not p.info["main_text"]]
+    assert not empty, f"pages whose main content is empty: {empty}"
+    errors = {p.path: p.js_errors for p in site["pages"].values() if p.js_errors}
+    assert not errors, f"script errors or failed local loads: {errors}"
+
+
+def test_index_walks_the_toc_in_order(site):
+    """Open the index, then follow "next" through the book: the pages of `_toc.yml`, in order."""
+    docs = _toc_docs()
+    pages = {p.docname: p for p in site["pages"].values()}
+    landing = _local_path(site["landing"]["url"], site["base"]).removesuffix(".html")
+    assert landing == docs[0], f"index.html lands on {landing}, not the toc root {docs[0]}"
+    walked, doc = [], landing
+    while doc and doc not in walked:
+        walked.append(doc)
+        nxt = pages[doc].info["next"]
+        doc = _local_path(nxt, site["base"]).removesuffix(".html") if nxt else None
+    assert walked == docs, f"'next' links visit {walked}, the toc says {docs}"
+    nav = {_local_path(u, site["base"]).removesuffix(".html") for u in pages[docs[0]].info["nav"]}
+    assert set(docs) <= nav, f"sidebar lacks {sorted(set(docs) - nav)}"
+
+
+def test_internal_links_resolve(site):
+    bad = []
+    for page in site["pages"].values():
+        for url in page.info["links"]:
+            if not url.startswith(site["base"]):
+                continue
+            target = HTML / _local_path(url, site["base"])
+            fragment = unquote(urlparse(url).fragment)
+            if not target.is_file():
+                bad.append((page.path, url, "no such file"))
+            elif fragment and target.suffix == ".html" and fragment not in _ids_in(target):
+                bad.append((page.path, url, "no such anchor"))
+    assert not bad, f"broken internal links: {bad}"
+
+
+def test_images_decoded(site):
+    bad = [(p.path, i["src"]) for p in site["pages"].values() for i in p.info["images"] if not (i["width"] and i["height"])]
+    assert not bad, f"images that did not decode: {bad}"
+
+
+def test_notebook_figures_present(site):
+    """Every image output and every captioned figure of the executed notebook is on its page."""
+    problems = []
+    for page in _notebook_pages(site):
+        count, names = _expected_images(page.docname)
+        shown = [i for i in page.info["images"] if i["output"] and i["width"]]
+        if len(shown) < count:
+            problems.append(f"{page.path}: {len(shown)} decoded output images, the notebook made {count}")
+        figures = {i["figure"] for i in shown}
+        problems += [f"{page.path}: figure {n} has no decoded image" for n in names if n not in figures]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_errors_in_outputs(site):
+    bad = {}
+    for page in site["pages"].values():
+        hits = [m.group(0) for text in page.info["outputs"] for m in ERROR_TEXT.finditer(text)]
+        if hits or page.info["error_outputs"]:
+            bad[page.path] = hits or ["error output block"]
+    assert not bad, f"cell outputs showing errors: {bad}"
+
+
+def test_colab_links(site):
+    repo = CONFIG["repository"]
+    org_repo = urlparse(repo["url"]).path.strip("/")
+    book = repo.get("path_to_book", "").strip("/")
+    prefix = f"{book}/" if book else ""
+    colab = CONFIG["launch_buttons"]["colab_url"].rstrip("/")
+    notebooks = _notebook_pages(site)
+    assert notebooks, "no page of the site was built from a notebook"
+    bad = []
+    for page in notebooks:
+        expected = f"{colab}/github/{org_repo}/blob/{repo['branch']}/{prefix}{page.docname}.ipynb"
+        if expected not in page.info["colab"] or not (ROOT / f"{prefix}{page.docname}.ipynb").is_file():
+            bad.append((page.path, page.info["colab"], expected))
+    assert not bad, f"pages without the right Colab link (page, found, expected): {bad}"
+
+
+def test_math_is_mathjax_source(site):
+    with_math = [p for p in site["pages"].values() if p.info["math"]]
+    assert with_math, "no page of the site contains math"
+    bad = []
+    for page in with_math:
+        if not page.info["mathjax_script"]:
+            bad.append((page.path, "no MathJax script"))
+        elif not page.info["mathjax_rendered"]:
+            bad += [(page.path, m) for m in page.info["math"] if not MATH_SOURCE.fullmatch(m)]
+    assert not bad, f"math that MathJax could not typeset: {bad}"
+
+
+def test_solutions_folded_and_executed(site):
+    problems = []
+    for page in site["pages"].values():
+        info = page.info
+        if not (info["exercises"] or info["solutions"]):
+            continue
+        answered = {t for s in info["solutions"] for t in s["targets"]}
+        problems += [f"{page.path}: exercise {e} has no solution" for e in info["exercises"] if e not in answered]
+        for s, visible, opened in zip(info["solutions"], page.solutions_visible_before, page.solutions_open):
+            if not (s["dropdown"] and s["hidden"]) or visible:
+                problems.append(f"{page.path}: solution {s['id']} is not folded")
+            if not opened:
+                problems.append(f"{page.path}: solution {s['id']} does not unfold on a click")
+            if s["cells"] and not s["outputs"]:
+                problems.append(f"{page.path}: solution {s['id']} has code but no output (not executed?)")
+    assert not problems, "\n".join(problems)
+
+
+def test_screenshots_saved(site):
+    missing = [p.path for p in site["pages"].values() if not (p.screenshot.is_file() and p.screenshot.stat().st_size > 1000)]
+    assert not missing, f"no screenshot for {missing}"
+    print(f"\nscreenshots of {len(site['pages'])} pages in {SHOTS}")
+    external = sorted({f for p in site["pages"].values() for f in p.external_failures})
+    if external:
+        print("resources from elsewhere that did not load (expected with no network):")
+        print("\n".join(f"  {f}" for f in external))
