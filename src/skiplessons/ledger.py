@@ -141,7 +141,7 @@ def training_gap(result) -> Verdict:
 #: and `assess` to a claim when the chapter that tests it lands.
 CLAIMS = (
     Claim("Elimination singularities (a unit's incoming or outgoing weights zero) make the Fisher information "
-          "and the Hessian degenerate; skip connections remove these zero eigenvalues.", "I", doc="02_elimination"),
+          "and the Hessian degenerate; skip connections remove these zero eigenvalues.", "I"),
     Claim("Overlap singularities (two units with identical incoming weights) make the Fisher information "
           "degenerate; skip connections remove the degeneracy.", "I"),
     Claim("Linear-dependence singularities (a unit's activity a linear combination of others') make the model "

@@ -1,0 +1,538 @@
+"""Exact learning dynamics of a two-hidden-unit teacher-student net, with and without skips (Part II).
+
+The student is ``f(x) = sum_i w_i h_i(x)`` with ``h_i = phi(J_i . x) + alpha x_i``, ``phi(u) = erf(u / sqrt 2)``
+and ``x ~ N(0, I_d)``; ``alpha = 0`` is the plain net of Amari et al. (2006) and Wei et al. (2008), ``alpha = 1``
+the skip net of Orhan & Pitkow (2018). The teacher has the same form with weights ``(K, v)``. The loss
+``L = 1/2 E[(f - f*)^2]`` has a closed form, so gradient flow is integrated without sampling.
+
+Parameters of a student are a flat vector ``theta = (J_11 .. J_1d, ..., J_n1 .. J_nd, w_1 .. w_n)``; functions
+accept a batch ``(B, P)`` as well. Introduced in chapter II.1 (plateaus) and used in chapter II.2 (ghosts).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+
+from .env import check_scale, scale as current_scale
+
+#: Every size used by the Part II chapters, per scale (our choices). ``n_init``: random initializations per
+#: model; ``t_max``: gradient-flow time; ``n_eval``: recorded times; ``sgd_*``: on-line SGD comparison.
+SIZES = {
+    "smoke": dict(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4,
+                  sweep_n_init=2, sweep_scales=(0.01, 0.3), grid=7, frames=3),
+    "default": dict(n_init=256, t_max=800.0, n_eval=401, sgd_lr=0.05, sgd_steps=8_000, sgd_runs=32,
+                    sweep_n_init=32, sweep_scales=(0.01, 0.3), grid=15, frames=11),
+    "paper": dict(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
+                  sweep_n_init=256, sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, frames=20),
+}
+
+#: Default integrator tolerances of `gradient_flow` (scipy's RK45); stated in the chapters.
+RTOL, ATOL = 1e-7, 1e-10
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def sizes(scale: str | None = None) -> dict:
+    """The Part II sizes for `scale` (default: the process's scale). Introduced in chapter II.1."""
+    return dict(SIZES[check_scale(scale if scale is not None else current_scale(), "scale")])
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A teacher net ``f*(x) = sum_i v_i (phi(K_i . x) + alpha x_i)``; its alpha is the student's unless set.
+
+    ``K`` is (n, d) and ``v`` (n,), or a batch ``(B, n, d)`` and ``(B, n)``: one teacher per student, so that a
+    sweep over teachers is one batched integration. Introduced in chapter II.1.
+    """
+
+    K: np.ndarray
+    v: np.ndarray
+    alpha: float | None = None
+
+    def __post_init__(self):
+        K = np.asarray(self.K, dtype=float)
+        v = np.asarray(self.v, dtype=float)
+        if K.ndim not in (2, 3):
+            raise ValueError(f"K must be (n units, d inputs) or a batch (B, n, d), got shape {K.shape}")
+        if v.shape != K.shape[:-1]:
+            raise ValueError(f"v must have shape {K.shape[:-1]} to match K, got {v.shape}")
+        object.__setattr__(self, "K", K)
+        object.__setattr__(self, "v", v)
+        if self.alpha is not None:
+            _check_alpha(self.alpha, "teacher alpha")
+
+    @property
+    def n(self) -> int:
+        return self.K.shape[-2]
+
+    @property
+    def d(self) -> int:
+        return self.K.shape[-1]
+
+
+def rotation(angle: float) -> np.ndarray:
+    """The 2-D rotation matrix by `angle` (radians); used to turn a teacher against the skip wiring."""
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def default_teacher() -> Teacher:
+    """Our teacher for Part II: two unequal units, roughly along the two inputs but not symmetric under any swap.
+
+    Introduced in chapter II.1; chapter II.2 rotates and rescales it (``K @ rotation(psi).T * scale``).
+    """
+    return Teacher(K=np.array([[1.0, 0.2], [0.1, 0.9]]), v=np.array([1.0, 0.6]))
+
+
+def _check_alpha(alpha, name="alpha"):
+    """A skip strength in [0, 1]: a number, or a 1-D array with one strength per student of a batch."""
+    if isinstance(alpha, (int, float, np.floating, np.integer)):
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"{name}={alpha!r} must be a number in [0, 1] (0: plain, 1: skip)")
+        return float(alpha)
+    arr = np.asarray(alpha, dtype=float) if not isinstance(alpha, torch.Tensor) else alpha.double().numpy()
+    if arr.ndim != 1 or np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(f"{name} must be a number in [0, 1] or a 1-D array of them (one per student)")
+    return torch.as_tensor(arr)
+
+
+def n_params(n: int, d: int) -> int:
+    """Number of student parameters: n*d incoming weights plus n outgoing weights."""
+    return n * d + n
+
+
+def split(theta: torch.Tensor, n: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split flat parameters ``(..., n*d + n)`` into ``J (..., n, d)`` and ``w (..., n)``."""
+    if theta.shape[-1] != n_params(n, d):
+        raise ValueError(f"theta must have last dimension n*d+n = {n_params(n, d)}, got {theta.shape[-1]}")
+    return theta[..., : n * d].reshape(*theta.shape[:-1], n, d), theta[..., n * d:]
+
+
+def join(J, w) -> torch.Tensor:
+    """Inverse of `split`: flat parameters from ``J (..., n, d)`` and ``w (..., n)``."""
+    J, w = torch.as_tensor(J, dtype=torch.float64), torch.as_tensor(w, dtype=torch.float64)
+    return torch.cat([J.reshape(*J.shape[:-2], -1), w], dim=-1)
+
+
+def _as_theta(theta, teacher: Teacher) -> torch.Tensor:
+    if not isinstance(teacher, Teacher):
+        raise ValueError(f"teacher must be a skiplessons.dynamics.Teacher, got {type(teacher).__name__}")
+    theta = torch.as_tensor(theta, dtype=torch.float64)
+    if theta.ndim < 1 or theta.shape[-1] != n_params(teacher.n, teacher.d):
+        raise ValueError(f"theta must have shape (..., P) with P = {n_params(teacher.n, teacher.d)} "
+                         f"for this teacher, got {tuple(theta.shape)}")
+    return theta
+
+
+def _scalar_alpha(alpha, name="alpha") -> float:
+    alpha = _check_alpha(alpha, name)
+    if isinstance(alpha, torch.Tensor):
+        raise ValueError(f"{name} must be a single number in [0, 1] here, not an array")
+    return alpha
+
+
+def _single_teacher(teacher: Teacher) -> Teacher:
+    if not isinstance(teacher, Teacher):
+        raise ValueError(f"teacher must be a skiplessons.dynamics.Teacher, got {type(teacher).__name__}")
+    if teacher.K.ndim != 2:
+        raise ValueError(f"teacher must be a single teacher here (K of shape (n, d)), got K {teacher.K.shape}")
+    return teacher
+
+
+def _skip_ok(alpha, n: int, d: int, name: str) -> None:
+    if bool(np.any(np.asarray(alpha) != 0.0)) and n != d:
+        raise ValueError(f"{name}={alpha} needs a skip per unit: input width d={d} must equal hidden width n={n}")
+
+
+def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
+    """Closed-form ``1/2 E[(f(x) - f*(x))^2]`` over ``x ~ N(0, I)``; differentiable in `theta`.
+
+    Writes ``f - f* = sum_k c_k phi(A_k . x) + b . x`` with rows ``A = [J; K]``, ``c = [w; -v]`` and
+    ``b = alpha w - alpha_teacher v``, then uses ``E[phi(a.x) phi(c.x)] = (2/pi) asin(a.c / sqrt((1+|a|^2)(1+|c|^2)))``,
+    ``E[x phi(a.x)] = sqrt(2/pi) a / sqrt(1+|a|^2)`` and ``E[x x^T] = I``. Introduced in chapter II.1.
+    """
+    alpha = _check_alpha(alpha)
+    theta = _as_theta(theta, teacher)
+    a_t = alpha if teacher.alpha is None else float(teacher.alpha)
+    n, d = teacher.n, teacher.d
+    _skip_ok(alpha, n, d, "alpha")
+    _skip_ok(a_t, n, d, "teacher alpha")
+    J, w = split(theta, n, d)
+    K = torch.as_tensor(teacher.K, dtype=torch.float64).expand(*J.shape[:-2], n, d)
+    v = torch.as_tensor(teacher.v, dtype=torch.float64).expand(*w.shape[:-1], n)
+    A = torch.cat([J, K], dim=-2)
+    c = torch.cat([w, -v], dim=-1)
+    alpha_s = alpha[:, None] if isinstance(alpha, torch.Tensor) else alpha
+    alpha_t = a_t[:, None] if isinstance(a_t, torch.Tensor) else a_t
+    b = alpha_s * w - alpha_t * v  # the linear (skip) part; zero for the plain net
+    gram = A @ A.transpose(-1, -2)
+    norm = torch.sqrt(1.0 + torch.diagonal(gram, dim1=-2, dim2=-1))
+    corr = (gram / (norm[..., :, None] * norm[..., None, :])).clamp(-1.0, 1.0)
+    phiphi = (2.0 / math.pi) * torch.asin(corr)
+    quad = torch.einsum("...k,...kl,...l->...", c, phiphi, c)
+    cross = SQRT_2_OVER_PI * torch.einsum("...k,...kj,...j->...", c / norm, A, b)
+    return 0.5 * (quad + 2.0 * cross + (b * b).sum(-1))
+
+
+def loss_and_grad(theta, teacher: Teacher, alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss and its exact gradient (autograd on the closed form), for one or a batch of students.
+
+    Batched students are independent, so the gradient of the summed loss is every student's own gradient.
+    Introduced in chapter II.1.
+    """
+    theta = _as_theta(theta, teacher).detach().clone().requires_grad_(True)
+    loss = expected_loss(theta, teacher, alpha)
+    (grad,) = torch.autograd.grad(loss.sum(), theta)
+    return loss.detach(), grad
+
+
+def outputs(theta, x, alpha: float = 0.0, n: int = 2) -> torch.Tensor:
+    """Network outputs ``f(x)`` for inputs ``x (N, d)`` and parameters ``theta (P,)`` or ``(B, P)`` -> (N,) or (B, N).
+
+    Introduced in chapter II.1 (used for the Monte-Carlo check and on-line SGD).
+    """
+    alpha = _scalar_alpha(alpha)
+    x = torch.as_tensor(x, dtype=torch.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D array (N samples x d inputs), got shape {tuple(x.shape)}")
+    d = x.shape[1]
+    _skip_ok(alpha, n, d, "alpha")
+    J, w = split(torch.as_tensor(theta, dtype=torch.float64), n, d)
+    pre = torch.einsum("...kd,nd->...nk", J, x)
+    h = torch.erf(pre / math.sqrt(2.0))
+    if alpha:
+        h = h + alpha * x[:, :n]
+    return (h * w[..., None, :]).sum(-1)
+
+
+def teacher_theta(teacher: Teacher) -> torch.Tensor:
+    """The teacher's weights as a flat parameter vector (a global minimum of the loss)."""
+    return join(torch.as_tensor(teacher.K), torch.as_tensor(teacher.v))
+
+
+def monte_carlo_loss(theta, teacher: Teacher, alpha: float = 0.0, n_samples: int = 200_000,
+                     seed: int = 0) -> tuple[float, float]:
+    """Sample estimate of the loss and its standard error, from fresh Gaussian inputs (for testing).
+
+    Introduced in chapter II.1.
+    """
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise ValueError(f"n_samples={n_samples!r} must be an integer >= 2")
+    alpha = _scalar_alpha(alpha)
+    theta = _as_theta(theta, _single_teacher(teacher))
+    if theta.ndim != 1:
+        raise ValueError(f"theta must be a single parameter vector (P,), got shape {tuple(theta.shape)}")
+    a_t = alpha if teacher.alpha is None else teacher.alpha
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_samples, teacher.d, generator=gen, dtype=torch.float64)
+    err = outputs(theta, x, alpha, teacher.n) - outputs(teacher_theta(teacher), x, a_t, teacher.n)
+    sq = 0.5 * err**2
+    return float(sq.mean()), float(sq.std() / math.sqrt(n_samples))
+
+
+def small_init(n_init: int, init_scale: float, n: int = 2, d: int = 2, seed: int = 0) -> torch.Tensor:
+    """Random initializations ``theta ~ N(0, init_scale^2 I)``, shape (n_init, P) (our choice of init).
+
+    Introduced in chapter II.1.
+    """
+    if not isinstance(n_init, (int, np.integer)) or n_init < 1:
+        raise ValueError(f"n_init={n_init!r} must be a positive integer")
+    if not init_scale > 0:
+        raise ValueError(f"init_scale={init_scale!r} must be positive")
+    gen = torch.Generator().manual_seed(seed)
+    return init_scale * torch.randn(n_init, n_params(n, d), generator=gen, dtype=torch.float64)
+
+
+@dataclass
+class Trajectory:
+    """Recorded learning: times ``t (T,)``, parameters ``theta (T, B, P)`` and losses ``loss (T, B)``."""
+
+    t: np.ndarray
+    theta: np.ndarray
+    loss: np.ndarray
+
+
+def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1000.0, n_eval: int = 501,
+                  rtol: float = RTOL, atol: float = ATOL, method: str = "RK45") -> Trajectory:
+    """Integrate ``d theta/dt = -grad L`` for a batch of initializations at once with scipy's `solve_ivp`.
+
+    The batch is one ODE state, so all runs share the adaptive steps; scipy's error norm is an RMS over
+    the whole state, which is why the default tolerances are tighter than usual (checked in the tests
+    against single runs at ``rtol=1e-11``). Introduced in chapter II.1.
+    """
+    alpha = _check_alpha(alpha)
+    theta0 = _as_theta(theta0, teacher)
+    if theta0.ndim > 2:
+        raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta0.shape)}")
+    if not t_max > 0:
+        raise ValueError(f"t_max={t_max!r} must be positive")
+    if not isinstance(n_eval, (int, np.integer)) or n_eval < 2:
+        raise ValueError(f"n_eval={n_eval!r} must be an integer >= 2")
+    if method not in ("RK45", "DOP853", "RK23"):
+        raise ValueError(f"method={method!r} must be one of RK45, DOP853, RK23")
+    single = theta0.ndim == 1
+    batch = theta0.reshape(-1, theta0.shape[-1])
+    shape = batch.shape
+
+    def rhs(_t, y):
+        _, g = loss_and_grad(torch.from_numpy(y).reshape(shape), teacher, alpha)
+        return -g.reshape(-1).numpy()
+
+    t_eval = np.linspace(0.0, float(t_max), int(n_eval))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tensors this small only lose time to threading, more so on a shared CPU
+    try:
+        sol = solve_ivp(rhs, (0.0, float(t_max)), batch.reshape(-1).numpy(), method=method, t_eval=t_eval,
+                        rtol=rtol, atol=atol)
+    finally:
+        torch.set_num_threads(threads)
+    if not sol.success:
+        raise RuntimeError(f"gradient flow failed: {sol.message}")
+    theta = sol.y.T.reshape(len(t_eval), *shape)
+    loss = expected_loss(torch.from_numpy(theta), teacher, alpha).numpy()
+    if single:
+        theta, loss = theta[:, 0], loss[:, 0]
+    return Trajectory(t=sol.t, theta=theta, loss=loss)
+
+
+def flows_per_alpha(theta0, teacher: Teacher, alphas, **kwargs) -> list[Trajectory]:
+    """Gradient flow from the same initializations `theta0` (B, P) for each skip strength in `alphas`, as one
+    batched integration (one alpha per block of rows); returns one `Trajectory` per alpha.
+
+    Introduced in chapter II.2 (plain vs skip from the same starts; the alpha player).
+    """
+    theta0 = _as_theta(theta0, teacher)
+    if theta0.ndim != 2:
+        raise ValueError(f"theta0 must be a batch (B, P), got shape {tuple(theta0.shape)}")
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    _check_alpha(alphas, "alphas")
+    if teacher.K.ndim != 2:
+        raise ValueError("teacher must be a single teacher (K of shape (n, d)) for flows_per_alpha")
+    B = theta0.shape[0]
+    run = gradient_flow(theta0.repeat(len(alphas), 1), teacher, np.repeat(alphas, B), **kwargs)
+    return [Trajectory(t=run.t, theta=run.theta[:, i * B:(i + 1) * B], loss=run.loss[:, i * B:(i + 1) * B])
+            for i in range(len(alphas))]
+
+
+def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n_steps: int = 10_000,
+               n_record: int = 201, seed: int = 0) -> Trajectory:
+    """On-line SGD: one fresh Gaussian input per step, ``theta -= lr * grad 1/2 (f(x) - f*(x))^2``.
+
+    Runs a batch of students, each with its own inputs. Time is ``t = lr * step`` so that it matches
+    gradient flow as ``lr -> 0`` (Saad & Solla 1995). Losses recorded are the exact expected loss.
+    Introduced in chapter II.1.
+    """
+    alpha = _scalar_alpha(alpha)
+    theta = _as_theta(theta0, _single_teacher(teacher)).clone()
+    if theta.ndim > 2:
+        raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta.shape)}")
+    if not lr > 0:
+        raise ValueError(f"lr={lr!r} must be positive")
+    if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
+    single = theta.ndim == 1
+    theta = theta.reshape(-1, theta.shape[-1])
+    n, d = teacher.n, teacher.d
+    a_t = alpha if teacher.alpha is None else teacher.alpha
+    gen = torch.Generator().manual_seed(seed)
+    record = set(np.linspace(0, n_steps, min(n_record, n_steps + 1)).round().astype(int).tolist())
+    ts, thetas = [], []
+    K, v = torch.as_tensor(teacher.K), torch.as_tensor(teacher.v)
+    for step in range(n_steps + 1):
+        if step in record:
+            ts.append(lr * step)
+            thetas.append(theta.clone())
+        if step == n_steps:
+            break
+        x = torch.randn(theta.shape[0], d, generator=gen, dtype=torch.float64)
+        J, w = split(theta, n, d)
+        pre = torch.einsum("bkd,bd->bk", J, x)
+        h = torch.erf(pre / math.sqrt(2.0)) + alpha * x[:, :n]
+        target = (v * (torch.erf(x @ K.T / math.sqrt(2.0)) + a_t * x[:, :n])).sum(-1)
+        err = (w * h).sum(-1) - target
+        dphi = SQRT_2_OVER_PI * torch.exp(-0.5 * pre**2)
+        grad_J = (err[:, None] * w * dphi)[:, :, None] * x[:, None, :]
+        grad_w = err[:, None] * h
+        theta = theta - lr * join(grad_J, grad_w)
+    theta = torch.stack(thetas)
+    loss = expected_loss(theta, teacher, alpha).numpy()
+    theta = theta.numpy()
+    if single:
+        theta, loss = theta[:, 0], loss[:, 0]
+    return Trajectory(t=np.array(ts), theta=theta, loss=loss)
+
+
+# ---- Wei et al. (2008) coordinates -------------------------------------------------------------------------
+
+def to_wei(theta) -> torch.Tensor:
+    """Wei et al. (2008) coordinates ``(w, z, u, v)`` of a two-unit student, flat ``(..., 2 + 2d)``.
+
+    ``w = w1 + w2``, ``z = (w1 - w2)/(w1 + w2)``, ``u = J2 - J1``, ``v = (w1 J1 + w2 J2)/(w1 + w2)``. Undefined
+    where ``w1 + w2 = 0``. Introduced in chapter II.1.
+    """
+    theta = torch.as_tensor(theta, dtype=torch.float64)
+    d = (theta.shape[-1] - 2) // 2
+    if theta.shape[-1] != 2 * d + 2 or d < 1:
+        raise ValueError(f"theta must be a two-unit student with last dimension 2d+2, got {theta.shape[-1]}")
+    J, wi = split(theta, 2, d)
+    w = wi[..., 0] + wi[..., 1]
+    if torch.any(w == 0):
+        raise ValueError("theta has w1 + w2 = 0, where the Wei et al. coordinates z and v are undefined")
+    z = (wi[..., 0] - wi[..., 1]) / w
+    u = J[..., 1, :] - J[..., 0, :]
+    v = (wi[..., 0, None] * J[..., 0, :] + wi[..., 1, None] * J[..., 1, :]) / w[..., None]
+    return torch.cat([w[..., None], z[..., None], u, v], dim=-1)
+
+
+def from_wei(coords) -> torch.Tensor:
+    """Inverse of `to_wei`: ``w1 = w(1+z)/2``, ``w2 = w(1-z)/2``, ``J1 = v - (1-z)u/2``, ``J2 = v + (1+z)u/2``."""
+    coords = torch.as_tensor(coords, dtype=torch.float64)
+    d = (coords.shape[-1] - 2) // 2
+    if coords.shape[-1] != 2 * d + 2 or d < 1:
+        raise ValueError(f"coords must be (w, z, u, v) with last dimension 2d+2, got {coords.shape[-1]}")
+    w, z = coords[..., 0:1], coords[..., 1:2]
+    u, v = coords[..., 2:2 + d], coords[..., 2 + d:]
+    J = torch.stack([v - 0.5 * (1 - z) * u, v + 0.5 * (1 + z) * u], dim=-2)
+    return join(J, torch.cat([0.5 * w * (1 + z), 0.5 * w * (1 - z)], dim=-1))
+
+
+def wei_velocity(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
+    """Gradient-flow velocity in Wei coordinates, ``d(w, z, u, v)/dt``, by pushing ``-grad L`` through `to_wei`.
+
+    Introduced in chapter II.1 (phase portraits).
+    """
+    theta = _as_theta(theta, teacher)
+    _, g = loss_and_grad(theta, teacher, alpha)
+    _, vel = torch.func.jvp(to_wei, (theta,), (-g,))
+    return vel
+
+
+def effective_inputs(theta, alpha: float = 0.0, n: int = 2) -> torch.Tensor:
+    """Each unit's linearized input weights ``phi'(0) J_i + alpha e_i`` (rows), shape (..., n, d).
+
+    Near ``J = 0`` unit i computes ``h_i(x) ~ (phi'(0) J_i + alpha e_i) . x``; two parallel rows mean the units
+    overlap, a zero row means a unit is eliminated. Our measure of distance to the (ghost of the) singular
+    sets. Introduced in chapter II.2.
+    """
+    alpha = _scalar_alpha(alpha)
+    theta = torch.as_tensor(theta, dtype=torch.float64)
+    d = theta.shape[-1] // n - 1
+    J, _ = split(theta, n, d)
+    _skip_ok(alpha, n, d, "alpha")
+    eye = torch.eye(n, d, dtype=torch.float64)
+    return SQRT_2_OVER_PI * J + alpha * eye
+
+
+# ---- the plateau and its detection ---------------------------------------------------------------------------
+
+def overlap_critical_point(teacher: Teacher, alpha: float = 0.0, seed: int = 0) -> tuple[float, torch.Tensor]:
+    """Best one-unit fit ``(w, v)``: the loss on Wei et al.'s line of critical points and a point of the line.
+
+    Minimizes the loss over students with ``J1 = J2 = v`` and ``w1 + w2 = w`` (by L-BFGS on the closed form),
+    returns ``(plateau loss, theta with z = 0)``. Introduced in chapter II.1.
+    """
+    alpha = _scalar_alpha(alpha)
+    _single_teacher(teacher)
+    d = teacher.d
+    gen = torch.Generator().manual_seed(seed)
+    p = (0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+
+    def theta_of(p):
+        return join(torch.stack([p[1:], p[1:]]), torch.stack([p[0] / 2, p[0] / 2]))
+
+    opt = torch.optim.LBFGS([p], lr=1.0, max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = expected_loss(theta_of(p), teacher, alpha)
+        loss.backward()
+        return loss
+
+    for _ in range(5):
+        opt.step(closure)
+    theta = theta_of(p.detach())
+    return float(expected_loss(theta, teacher, alpha)), theta
+
+
+def time_to_threshold(t, loss, threshold: float) -> np.ndarray:
+    """First time each run's loss is at or below `threshold` (``inf`` if never); `loss` is (T,) or (T, B).
+
+    Introduced in chapter II.1.
+    """
+    t, loss = _check_curve(t, loss)
+    if not threshold > 0:
+        raise ValueError(f"threshold={threshold!r} must be positive")
+    hit = loss <= threshold
+    first = np.argmax(hit, axis=0)
+    out = np.where(hit.any(axis=0), t[first], np.inf)
+    return out if out.ndim else float(out)
+
+
+def time_in_band(t, loss, level: float, rtol: float = 0.05) -> np.ndarray:
+    """Time each run's loss spends within ``level * (1 +- rtol)``: the length of a plateau at `level`.
+
+    Introduced in chapter II.1.
+    """
+    t, loss = _check_curve(t, loss)
+    if not level > 0:
+        raise ValueError(f"level={level!r} must be positive")
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol={rtol!r} must be in (0, 1)")
+    inside = np.abs(loss - level) <= rtol * level
+    dt = np.gradient(t)
+    dt = dt.reshape(-1, *([1] * (loss.ndim - 1)))
+    out = (inside * dt).sum(axis=0)
+    return out if out.ndim else float(out)
+
+
+def _check_curve(t, loss):
+    t, loss = np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
+    if t.ndim != 1 or len(t) < 2 or np.any(np.diff(t) <= 0):
+        raise ValueError("t must be a 1-D increasing array of at least 2 times")
+    if loss.shape[:1] != t.shape:
+        raise ValueError(f"loss must have time first, shape ({len(t)},) or ({len(t)}, B); got {loss.shape}")
+    return t, loss
+
+
+# ---- the overlap line: stability and a 2-D slice of the flow ------------------------------------------------
+
+def overlap_hessian(teacher: Teacher, z: float, alpha: float = 0.0) -> torch.Tensor:
+    """Hessian of the loss in ``u`` at the point of Wei et al.'s critical line with ratio `z`, shape (d, d).
+
+    Its eigenvalues tell where the line attracts (all positive) and where it repels (one negative): the
+    "Milnor-like" attractor. Introduced in chapter II.1.
+    """
+    _, on_line = overlap_critical_point(teacher, alpha)
+    base = to_wei(on_line)
+    d = teacher.d
+
+    def loss_of_u(u):
+        coords = torch.cat([base[:1], torch.tensor([float(z)], dtype=torch.float64), u, base[2 + d:]])
+        return expected_loss(from_wei(coords), teacher, alpha)
+
+    return torch.autograd.functional.hessian(loss_of_u, torch.zeros(d, dtype=torch.float64))
+
+
+def slice_velocity(teacher: Teacher, alpha: float, base, direction, z, s) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient flow projected on the slice ``(w, v) = base's, u = s * direction``, over a grid of ``(z, s)``.
+
+    Returns ``(dz/dt, ds/dt)`` with ``ds/dt = direction . du/dt`` (`direction` has unit length), arrays of the
+    grid's shape. Introduced in chapter II.1 (phase portraits); chapter II.2 draws the skip net's ghost.
+    """
+    base = torch.as_tensor(base, dtype=torch.float64)
+    direction = torch.as_tensor(direction, dtype=torch.float64)
+    if direction.shape != (teacher.d,) or not math.isclose(float(direction.norm()), 1.0, rel_tol=1e-9):
+        raise ValueError(f"direction must be a unit vector of length d={teacher.d}")
+    Z, S = np.broadcast_arrays(np.asarray(z, dtype=float), np.asarray(s, dtype=float))
+    coords = base.expand(Z.size, -1).clone()
+    coords[:, 1] = torch.as_tensor(Z.ravel())
+    coords[:, 2:2 + teacher.d] = torch.as_tensor(S.ravel())[:, None] * direction
+    vel = wei_velocity(from_wei(coords), teacher, alpha)
+    dz = vel[:, 1].numpy().reshape(Z.shape)
+    ds = (vel[:, 2:2 + teacher.d] @ direction).numpy().reshape(Z.shape)
+    return dz, ds

@@ -1,0 +1,199 @@
+"""Tests of skiplessons.dynamics against independent computations (Monte Carlo, finite differences,
+a high-accuracy integrator, the symmetry argument)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from skiplessons import dynamics as D
+
+T = D.default_teacher()
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_closed_form_matches_monte_carlo(alpha, seed):
+    gen = torch.Generator().manual_seed(100 + seed)
+    theta = torch.randn(6, generator=gen, dtype=torch.float64) * 1.2
+    teacher = D.Teacher(T.K * (1 + seed), T.v)
+    exact = D.expected_loss(theta, teacher, alpha).item()
+    mc, se = D.monte_carlo_loss(theta, teacher, alpha, n_samples=400_000, seed=seed)
+    assert abs(exact - mc) < 3 * se, (exact, mc, se)
+
+
+def test_closed_form_with_plain_teacher_for_skip_student_matches_monte_carlo():
+    teacher = D.Teacher(T.K, T.v, alpha=0.0)
+    theta = torch.tensor([0.3, -0.7, 1.1, 0.4, 0.9, -0.5], dtype=torch.float64)
+    exact = D.expected_loss(theta, teacher, 1.0).item()
+    mc, se = D.monte_carlo_loss(theta, teacher, 1.0, n_samples=400_000, seed=7)
+    assert abs(exact - mc) < 3 * se
+
+
+def test_loss_is_zero_at_teacher_and_positive_elsewhere():
+    for alpha in (0.0, 1.0):
+        assert D.expected_loss(D.teacher_theta(T), T, alpha).item() == pytest.approx(0.0, abs=1e-14)
+        assert D.expected_loss(D.teacher_theta(T) + 0.1, T, alpha).item() > 1e-4
+
+
+def test_batched_loss_equals_loop_and_batched_teacher_and_alpha():
+    theta = D.small_init(5, 0.7, seed=3)
+    alphas = np.linspace(0, 1, 5)
+    Ks = np.stack([T.K * s for s in (0.5, 1, 2, 3, 4)])
+    batch = D.expected_loss(theta, D.Teacher(Ks, np.tile(T.v, (5, 1))), alphas)
+    loop = [D.expected_loss(theta[i], D.Teacher(Ks[i], T.v), float(alphas[i])).item() for i in range(5)]
+    np.testing.assert_allclose(batch.numpy(), loop, rtol=1e-13)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_gradient_matches_finite_differences(alpha):
+    theta = torch.tensor([0.4, -0.2, 0.3, 0.8, 0.7, -1.1], dtype=torch.float64)
+    _, g = D.loss_and_grad(theta, T, alpha)
+    eps = 1e-6
+    fd = torch.zeros(6, dtype=torch.float64)
+    for i in range(6):
+        e = torch.zeros(6, dtype=torch.float64)
+        e[i] = eps
+        fd[i] = (D.expected_loss(theta + e, T, alpha) - D.expected_loss(theta - e, T, alpha)) / (2 * eps)
+    np.testing.assert_allclose(g.numpy(), fd.numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_plain_loss_is_invariant_under_rotating_inputs():
+    R = D.rotation(0.7)
+    theta = torch.tensor([0.4, -0.2, 0.3, 0.8, 0.7, -1.1], dtype=torch.float64)
+    J, w = D.split(theta, 2, 2)
+    rotated = D.join(J @ torch.as_tensor(R).T, w)
+    a = D.expected_loss(theta, T, 0.0).item()
+    b = D.expected_loss(rotated, D.Teacher(T.K @ R.T, T.v), 0.0).item()
+    assert a == pytest.approx(b, rel=1e-12)
+    c = D.expected_loss(rotated, D.Teacher(T.K @ R.T, T.v), 1.0).item()
+    assert abs(c - D.expected_loss(theta, T, 1.0).item()) > 1e-3  # the skip wiring picks out the axes
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_batched_flow_matches_high_accuracy_single_runs(alpha):
+    theta0 = D.small_init(6, 0.3, seed=4)
+    flow = D.gradient_flow(theta0, T, alpha, t_max=150.0, n_eval=31)
+    for i in (0, 5):
+        ref = D.gradient_flow(theta0[i], T, alpha, t_max=150.0, n_eval=31, rtol=1e-11, atol=1e-13,
+                              method="DOP853")
+        np.testing.assert_allclose(flow.theta[:, i], ref.theta, atol=2e-5)
+        np.testing.assert_allclose(flow.loss[:, i], ref.loss, rtol=1e-4, atol=1e-9)
+
+
+def test_flow_decreases_loss_and_online_sgd_follows_flow_for_small_lr():
+    theta0 = D.small_init(8, 0.5, seed=5)
+    flow = D.gradient_flow(theta0, T, 0.0, t_max=40.0, n_eval=5)
+    assert np.all(np.diff(flow.loss, axis=0) <= 1e-12)
+    sgd = D.online_sgd(theta0, T, 0.0, lr=0.002, n_steps=20_000, n_record=5, seed=0)
+    np.testing.assert_allclose(sgd.t, flow.t)
+    # SGD noise: the median over runs of the loss tracks the flow within 20%
+    ratio = np.median(sgd.loss[-1] / flow.loss[-1])
+    assert 0.8 < ratio < 1.25, ratio
+
+
+def test_wei_coordinates_round_trip():
+    theta = D.small_init(50, 1.0, seed=6)
+    coords = D.to_wei(theta)
+    np.testing.assert_allclose(D.from_wei(coords).numpy(), theta.numpy(), atol=1e-12)
+    np.testing.assert_allclose(D.to_wei(D.from_wei(coords)).numpy(), coords.numpy(), rtol=1e-10, atol=1e-12)
+    # by hand for one point
+    th = torch.tensor([1.0, 2.0, 3.0, 5.0, 3.0, 1.0], dtype=torch.float64)
+    w, z, u1, u2, v1, v2 = D.to_wei(th).tolist()
+    assert (w, z, u1, u2) == (4.0, 0.5, 2.0, 3.0)
+    assert (v1, v2) == pytest.approx(((3 * 1 + 3) / 4, (3 * 2 + 5) / 4))
+
+
+def test_symmetric_set_is_invariant_for_plain_but_not_for_skip():
+    J = torch.tensor([[0.3, 0.5], [0.3, 0.5]], dtype=torch.float64)
+    theta0 = D.join(J, torch.tensor([0.4, 0.4], dtype=torch.float64))
+    plain = D.gradient_flow(theta0, T, 0.0, t_max=300.0, n_eval=4)
+    Jp, wp = D.split(torch.as_tensor(plain.theta[-1]), 2, 2)
+    assert torch.abs(Jp[0] - Jp[1]).max() < 1e-8 and abs(wp[0] - wp[1]) < 1e-8
+    assert np.abs(plain.theta[-1] - plain.theta[0]).max() > 0.1  # it did move, along the set
+    skip = D.gradient_flow(theta0, T, 1.0, t_max=300.0, n_eval=4)
+    Js, ws = D.split(torch.as_tensor(skip.theta[-1]), 2, 2)
+    assert torch.abs(Js[0] - Js[1]).max() > 0.1
+
+
+def test_overlap_line_is_invariant_only_where_w_and_v_are_stationary():
+    # generic (w, v), z != 0: u leaves 0 at once, with du/dt = (w1 - w2) * g (a first-order effect)
+    start = D.from_wei(torch.tensor([1.0, 0.4, 0.0, 0.0, 0.3, 0.5], dtype=torch.float64))
+    vel = D.wei_velocity(start, T)
+    assert vel[2:4].abs().max() > 1e-3
+    run = D.gradient_flow(start, T, 0.0, t_max=20.0, n_eval=3)
+    assert D.to_wei(torch.as_tensor(run.theta[-1]))[2:4].abs().max() > 1e-3
+    # (w, v) at the best one-unit fit: every z gives a critical point, so the line stays put
+    _, on_line = D.overlap_critical_point(T)
+    c = D.to_wei(on_line)
+    for z in (-3.0, -0.5, 0.0, 0.7, 2.0):
+        c[1] = z
+        _, g = D.loss_and_grad(D.from_wei(c), T)
+        assert g.abs().max() < 1e-7
+        run = D.gradient_flow(D.from_wei(c), T, 0.0, t_max=200.0, n_eval=3)
+        assert np.abs(run.theta[-1] - run.theta[0]).max() < 1e-6
+
+
+def test_plateau_value_is_the_best_one_unit_fit():
+    plateau, theta = D.overlap_critical_point(T)
+    # a brute-force search over one-unit students cannot do better
+    gen = torch.Generator().manual_seed(0)
+    p = torch.randn(4000, 3, generator=gen, dtype=torch.float64) * 1.5
+    cand = D.join(torch.stack([p[:, 1:], p[:, 1:]], 1), torch.stack([p[:, 0] / 2, p[:, 0] / 2], 1))
+    assert D.expected_loss(cand, T).min().item() >= plateau - 1e-12
+
+
+def test_plateau_measures_on_a_synthetic_curve():
+    t = np.linspace(0, 100, 1001)
+    loss = np.where(t < 30, 1.0, np.where(t < 70, 0.1, 1e-3))
+    assert D.time_to_threshold(t, loss, 0.01) == pytest.approx(70.0)
+    assert D.time_in_band(t, loss, 0.1, rtol=0.05) == pytest.approx(40.0, abs=0.2)
+    assert D.time_to_threshold(t, loss, 1e-4) == math.inf
+    two = np.stack([loss, np.full_like(t, 0.5)], 1)
+    np.testing.assert_allclose(D.time_to_threshold(t, two, 0.01), [70.0, np.inf])
+
+
+def test_effective_inputs():
+    theta = torch.zeros(6, dtype=torch.float64)
+    np.testing.assert_allclose(D.effective_inputs(theta, 1.0).numpy(), np.eye(2))
+    np.testing.assert_allclose(D.effective_inputs(theta, 0.0).numpy(), np.zeros((2, 2)))
+
+
+def test_sizes_has_every_scale():
+    assert set(D.SIZES) == {"smoke", "default", "paper"}
+    assert D.sizes("default")["n_init"] >= 200
+    assert all(set(D.SIZES[s]) == set(D.SIZES["default"]) for s in D.SIZES)
+
+
+@pytest.mark.parametrize("call, word", [
+    (lambda: D.expected_loss(torch.zeros(6), T, alpha=1.5), "alpha"),
+    (lambda: D.expected_loss(torch.zeros(5), T), "theta"),
+    (lambda: D.expected_loss(torch.zeros(6), "teacher"), "teacher"),
+    (lambda: D.Teacher(np.eye(2), np.ones(3)), "v"),
+    (lambda: D.Teacher(np.ones(2), np.ones(2)), "K"),
+    (lambda: D.expected_loss(torch.zeros(8), D.Teacher(np.ones((2, 3)), np.ones(2)), alpha=1.0), "alpha"),
+    (lambda: D.gradient_flow(torch.zeros(6), T, t_max=-1.0), "t_max"),
+    (lambda: D.gradient_flow(torch.zeros(6), T, n_eval=1), "n_eval"),
+    (lambda: D.gradient_flow(torch.zeros(6), T, method="Euler"), "method"),
+    (lambda: D.online_sgd(torch.zeros(6), T, lr=0.0), "lr"),
+    (lambda: D.monte_carlo_loss(torch.zeros(6), T, n_samples=1), "n_samples"),
+    (lambda: D.small_init(0, 0.1), "n_init"),
+    (lambda: D.small_init(3, -0.1), "init_scale"),
+    (lambda: D.to_wei(torch.tensor([1.0, 0, 0, 1, 1.0, -1.0])), r"w1 \+ w2"),
+    (lambda: D.time_to_threshold([0, 1], [1, 2], -1.0), "threshold"),
+    (lambda: D.time_in_band([1, 0], [1, 2], 1.0), "t must"),
+    (lambda: D.time_in_band([0, 1], [1, 2], 1.0, rtol=2.0), "rtol"),
+    (lambda: D.sizes("huge"), "scale"),
+])
+def test_bad_inputs_raise_value_error_naming_the_argument(call, word):
+    with pytest.raises(ValueError, match=word):
+        call()
+
+
+def test_flows_per_alpha_matches_separate_runs():
+    theta0 = D.small_init(3, 0.3, seed=8)
+    both = D.flows_per_alpha(theta0, T, [0.0, 1.0], t_max=50.0, n_eval=6, rtol=1e-10, atol=1e-12)
+    for run, a in zip(both, (0.0, 1.0)):
+        alone = D.gradient_flow(theta0, T, a, t_max=50.0, n_eval=6, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(run.theta, alone.theta, atol=1e-7)
+        np.testing.assert_allclose(run.loss, alone.loss, rtol=1e-6, atol=1e-12)
