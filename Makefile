@@ -21,10 +21,10 @@ book: $(STAMP)
 	SKIPLESSONS_SCALE=$${SKIPLESSONS_SCALE:-default} PATH=$(CURDIR)/$(BIN):$$PATH \
 		$(BIN)/jupyter-book build . --all -W --keep-going
 
-# Library tests, then every notebook at the `smoke` scale (set by conftest.py).
+# Library tests, then every notebook at the `smoke` scale (set by conftest.py), two notebooks at a time.
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests/
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest --nbmake book/
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --nbmake book/
 
 clean:
 	rm -rf _build

@@ -141,11 +141,12 @@ def training_gap(result) -> Verdict:
 #: and `assess` to a claim when the chapter that tests it lands.
 CLAIMS = (
     Claim("Elimination singularities (a unit's incoming or outgoing weights zero) make the Fisher information "
-          "and the Hessian degenerate; skip connections remove these zero eigenvalues.", "I"),
+          "and the Hessian degenerate; skip connections remove these zero eigenvalues.", "I", doc="02_elimination"),
     Claim("Overlap singularities (two units with identical incoming weights) make the Fisher information "
-          "degenerate; skip connections remove the degeneracy.", "I"),
+          "degenerate; skip connections remove the degeneracy.", "I", doc="03_overlap"),
     Claim("Linear-dependence singularities (a unit's activity a linear combination of others') make the model "
-          "non-identifiable; skip connections add linearly independent inputs that remove them.", "I"),
+          "non-identifiable; skip connections add linearly independent inputs that remove them.", "I",
+          doc="04_linear_dependence"),
     Claim("In the two-hidden-unit teacher–student model, gradient descent slows down near the overlap and "
           "elimination sets: plateaus, with the overlap line a Milnor-like attractor.", "II", doc="05_plateaus"),
     Claim("With skip connections only the ghosts of the singular sets remain: typical initializations start "

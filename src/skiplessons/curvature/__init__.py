@@ -1,0 +1,32 @@
+"""Curvature of a network's loss: exact matrices for small nets, Lanczos methods for large ones (Parts I, III).
+
+Everything works on a flat parameter vector: `theta, f = flat_fn(model)` gives `f(theta, x) -> (N, C)`.
+Losses: "mse" = (1/(2N)) sum_n ||f(x_n) - y_n||^2 and "ce" = mean cross-entropy with integer labels.
+
+- Small nets, exact: `output_jacobian`, `dense_hessian`, `dense_ggn`, `dense_fisher` ((P, P) matrices; they
+  refuse nets above `max_params`).
+- Any net, matrix-free: `hvp` / `ggnvp` (torch callables), `hvp_operator` / `ggn_operator` (scipy
+  LinearOperators), `lanczos_eigs` (extreme eigenpairs), `slq` (spectral density).
+- Summaries: `degenerate_fraction`, `negative_fraction`, `zero_count`, `rank_bound`.
+
+**The rank bound.** The Hessian of a loss over N samples with C outputs each is
+H = J^T A J + sum_{n,c} r_{nc} d^2 f_{nc} / d theta^2, where J is the (N*C, P) output Jacobian, A the loss's
+Hessian in the outputs, and r_{nc} = d loss / d f_{nc} the residuals. The first term, the Gauss-Newton
+matrix (equal to the Fisher for these two losses), has rank <= N*C, so when P > N*C at least 1 - N*C/P of its
+eigenvalues are exactly zero *whatever the architecture*; as the fit improves the residual term shrinks
+and the Hessian inherits those zeros. A degenerate fraction near that bound measures the data size, not the
+net: `degenerate_fraction` therefore reports the bound with every fraction (`.rank_bound_fraction`).
+"""
+from .dense import MAX_PARAMS, dense_fisher, dense_ggn, dense_hessian, output_jacobian
+from .functional import LOSSES, flat_fn, loss_value
+from .lanczos import lanczos_eigs, slq
+from .operators import CurvatureProduct, TorchOperator, ggn_operator, ggnvp, hvp, hvp_operator
+from .spectrum import (Fraction, RankBound, SpectralDensity, degenerate_fraction, negative_fraction, rank_bound,
+                       zero_count)
+
+__all__ = [
+    "LOSSES", "MAX_PARAMS", "CurvatureProduct", "Fraction", "RankBound", "SpectralDensity", "TorchOperator",
+    "degenerate_fraction", "dense_fisher", "dense_ggn", "dense_hessian", "flat_fn", "ggn_operator", "ggnvp",
+    "hvp", "hvp_operator", "lanczos_eigs", "loss_value", "negative_fraction", "output_jacobian", "rank_bound",
+    "slq", "zero_count",
+]
