@@ -1,4 +1,7 @@
 """Tests of skiplessons.curvature, each against an independent computation (tiny float64 nets)."""
+import json
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -250,6 +253,9 @@ def test_ggn_zero_eigenvalues_respect_the_rank_bound_and_fractions_report_it():
     frac = degenerate_fraction(exact, 1e-9, n_samples=10, n_outputs=3)
     assert frac == pytest.approx(1 - 30 / p) and frac.rank_bound_fraction == pytest.approx(1 - 30 / p)
     assert frac.as_dict()["tol"] == 1e-9 and frac.count == pytest.approx(p - 30)
+    copy = pickle.loads(pickle.dumps(frac))
+    assert copy == frac and copy.rank_bound_fraction == frac.rank_bound_fraction
+    assert json.loads(json.dumps({"f": frac}))["f"] == float(frac)
     dens = slq(ggn_operator(f, theta, x, y), n_probes=2, n_steps=40)
     assert degenerate_fraction(dens).rank_bound_fraction == pytest.approx(1 - 30 / p)
     assert degenerate_fraction(exact).rank_bound_fraction is None

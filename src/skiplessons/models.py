@@ -25,6 +25,24 @@ branches at alpha = 1 get s = 1/D^2 (tested: RMS activation at depth 30 within a
 for every arch and alpha).
 `init="orthogonal"` uses scaled orthogonal matrices instead; `init="identity"` adds the identity to the hidden
 weights and a residual-sized (s = 1/D^2) random part (a residual-like start for plain nets: Part IV).
+
+`init="malicious"` (residual nets only, Part IV; our construction) draws exactly the plain net's weights of the
+same seed and subtracts a * I from every hidden weight matrix, so the branch's linear part is W_plain - a I.
+What this makes equal, exactly:
+  - linear nets: h W_plain - a h + b + a h = h W_plain + b, so the residual net computes the plain net's
+    function (every hidden layer equal);
+  - ReLU nets (h >= 0): relu(z - h) + h = max(z, h) with z = h W_plain + b, against the plain layer's
+    relu(z) = max(z, 0). A unit's value agrees wherever z >= h or h = 0, and its derivative wherever z > h;
+    elsewhere the residual unit passes h on instead of staying silent. No choice of branch weights can do
+    better: the residual layer's output is >= h, so it cannot reproduce a plain unit that switches off.
+    For the same reason its activations can only grow from layer to layer (chapter IV.1 measures by how
+    much); the scale bound stated above does not cover this init.
+
+One batch-normalization layer (Part IV): `NetSpec(bn_layer=l)` normalizes hidden layer l's pre-activation
+(l = 1 is the first hidden layer) over the batch it is given, z = g * (u - mean(u)) / sqrt(var(u) + eps) + b with
+u = h W (no bias before the normalization, which would be redundant), a learned gain g (init 1) and the layer's
+own bias b. There are no running averages: the statistics are always those of the current batch (training,
+evaluation and Hessian alike).
 """
 from __future__ import annotations
 
@@ -38,7 +56,9 @@ ARCHS = ("plain", "residual", "hyper")
 ACTIVATIONS = ("relu", "tanh", "linear")
 #: squared gains of the hidden weights (He for ReLU, torch's 5/3 for tanh)
 GAIN2 = {"relu": 2.0, "tanh": (5.0 / 3.0) ** 2, "linear": 1.0}
-INITS = ("default", "orthogonal", "identity")
+INITS = ("default", "orthogonal", "identity", "malicious")
+#: variance epsilon of the batch-normalization layer (torch's default)
+BN_EPS = 1e-5
 
 
 def _phi(act: str):
@@ -53,13 +73,15 @@ def _choice(value, valid, name):
 
 @dataclass(frozen=True)
 class NetSpec:
-    """Shape shared by every net in a batch: input size, classes, depth (hidden layers), width, activation."""
+    """Shape shared by every net in a batch: input size, classes, depth (hidden layers), width, activation,
+    and the hidden layer (1 .. depth) that is batch-normalized, if any."""
 
     d_in: int
     n_out: int
     depth: int = 30
     width: int = 64
     act: str = "relu"
+    bn_layer: int | None = None
 
     def __post_init__(self):
         for name in ("d_in", "n_out", "depth", "width"):
@@ -67,6 +89,9 @@ class NetSpec:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1")
         _choice(self.act, ACTIVATIONS, "act")
+        bn = self.bn_layer
+        if bn is not None and (not isinstance(bn, int) or isinstance(bn, bool) or not 1 <= bn <= self.depth):
+            raise ValueError(f"bn_layer={bn!r} must be None or a hidden layer 1 .. depth={self.depth}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,9 @@ class Member:
             raise ValueError(f"alpha={self.alpha!r} must lie in [0, 1] (0 = plain, 1 = residual)")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r} must be a non-negative integer")
+        if self.init == "malicious" and self.arch != "residual":
+            raise ValueError(f"init='malicious' needs arch='residual' (got arch={self.arch!r}): it subtracts the "
+                             "residual skip from the branch weights")
 
     @property
     def skip(self) -> tuple[float, float]:
@@ -118,8 +146,10 @@ def init_weights(spec: NetSpec, member: Member, dtype=torch.float32) -> dict[str
     g = torch.Generator().manual_seed(member.seed)
     n, D = spec.width, spec.depth
     gain2 = GAIN2[spec.act]
-    # the identity init is a residual net's start without its skips: identity plus a residual-sized branch
-    s = branch_scale(1.0 if member.init == "identity" else sum(member.skip), spec.act, D)
+    # the identity init is a residual net's start without its skips: identity plus a residual-sized branch;
+    # the malicious init starts from the plain net's draw (s = 1)
+    skip = {"identity": 1.0, "malicious": 0.0}.get(member.init, sum(member.skip))
+    s = branch_scale(skip, spec.act, D)
 
     def gauss(*shape, var):
         return torch.randn(*shape, generator=g, dtype=torch.float64) * var**0.5
@@ -130,6 +160,8 @@ def init_weights(spec: NetSpec, member: Member, dtype=torch.float32) -> dict[str
         W = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2) * (gain2 * s) ** 0.5
     elif member.init == "identity" and D > 1:
         W = W + torch.eye(n, dtype=torch.float64)
+    elif member.init == "malicious" and D > 1:
+        W = W - member.skip[0] * torch.eye(n, dtype=torch.float64)
     params = {
         "W_in": gauss(spec.d_in, n, var=gain2 / spec.d_in),
         "b_in": torch.zeros(n, dtype=torch.float64),
@@ -138,13 +170,26 @@ def init_weights(spec: NetSpec, member: Member, dtype=torch.float32) -> dict[str
         "W_out": gauss(n, spec.n_out, var=1.0 / n),
         "b_out": torch.zeros(spec.n_out, dtype=torch.float64),
     }
+    if spec.bn_layer is not None:
+        params["bn_gain"] = torch.ones(n, dtype=torch.float64)
     return {k: v.to(dtype) for k, v in params.items()}
 
 
-def forward(params, x, act: str, a, c, return_hidden: bool = False):
+def _batch_norm(u, gain, bias):
+    """Normalize u over its sample axis (-2) with the batch's own statistics, then scale and shift."""
+    mean = u.mean(-2, keepdim=True)
+    var = u.var(-2, unbiased=False, keepdim=True)
+    return (u - mean) * torch.rsqrt(var + BN_EPS) * gain.unsqueeze(-2) + bias.unsqueeze(-2)
+
+
+def forward(params, x, act: str, a, c, return_hidden: bool = False, bn_layer: int | None = None,
+            return_preacts: bool = False):
     """The forward map above, for one net (2-D weights) or a batch of M nets (weights with a leading M axis).
 
-    `x` is (N, d_in) shared by all nets, or (M, N, d_in); `a`, `c` are floats or (M,) tensors."""
+    `x` is (N, d_in) shared by all nets, or (M, N, d_in); `a`, `c` are floats or (M,) tensors; `bn_layer`
+    (1-based hidden layer, with `params["bn_gain"]`) adds the batch-normalization layer. Returns the outputs,
+    then the hidden activations h_1 .. h_D if `return_hidden`, then the pre-activations z_1 .. z_D (what enters
+    phi) if `return_preacts`."""
     phi = _phi(act)
     batched = params["W_in"].dim() == 3
     if batched:
@@ -152,26 +197,33 @@ def forward(params, x, act: str, a, c, return_hidden: bool = False):
         c = torch.as_tensor(c, dtype=x.dtype, device=x.device).view(-1, 1, 1)
         if x.dim() == 2:
             x = x.expand(params["W_in"].shape[0], *x.shape)
-        h = phi(torch.baddbmm(params["b_in"].unsqueeze(1), x, params["W_in"]))
-    else:
-        h = phi(x @ params["W_in"] + params["b_in"])
-    hidden = [h]
+
+    def preact(h, W, b, layer):
+        if layer == bn_layer:
+            return _batch_norm(torch.bmm(h, W) if batched else h @ W, params["bn_gain"], b)
+        return torch.baddbmm(b.unsqueeze(1), h, W) if batched else h @ W + b
+
+    z = preact(x, params["W_in"], params["b_in"], 1)
+    h = phi(z)
+    hidden, preacts = [h], [z]
     total = h
     for l in range(params["W"].shape[-3]):
-        W, b = params["W"][..., l, :, :], params["b"][..., l, :]
-        z = torch.baddbmm(b.unsqueeze(1), h, W) if batched else h @ W + b
+        z = preact(h, params["W"][..., l, :, :], params["b"][..., l, :], l + 2)
         h = phi(z) + a * h + c * (total / (l + 1))
         total = total + h
         hidden.append(h)
+        preacts.append(z)
     if batched:
         y = torch.baddbmm(params["b_out"].unsqueeze(1), h, params["W_out"])
     else:
         y = h @ params["W_out"] + params["b_out"]
-    return (y, hidden) if return_hidden else y
+    out = (y,) + ((hidden,) if return_hidden else ()) + ((preacts,) if return_preacts else ())
+    return out if len(out) > 1 else y
 
 
 class MLP(nn.Module):
-    """One deep net as an ordinary module (parameters W_in, b_in, W, b, W_out, b_out).
+    """One deep net as an ordinary module (parameters W_in, b_in, W, b, W_out, b_out, and bn_gain when the
+    spec has a batch-normalization layer).
 
     The un-batched reference: what a user would write by hand, used to check batched training and as
     the input of `curvature.flat_fn` in Part III."""
@@ -183,9 +235,10 @@ class MLP(nn.Module):
         for k, v in params.items():
             self.register_parameter(k, nn.Parameter(v.detach().clone()))
 
-    def forward(self, x, return_hidden: bool = False):
+    def forward(self, x, return_hidden: bool = False, return_preacts: bool = False):
         a, c = self.member.skip
-        return forward(dict(self.named_parameters()), x, self.spec.act, a, c, return_hidden)
+        return forward(dict(self.named_parameters()), x, self.spec.act, a, c, return_hidden, self.spec.bn_layer,
+                       return_preacts)
 
 
 class DeepMLPs(nn.Module):
@@ -208,9 +261,9 @@ class DeepMLPs(nn.Module):
     def __len__(self):
         return len(self.members)
 
-    def forward(self, x, return_hidden: bool = False):
+    def forward(self, x, return_hidden: bool = False, return_preacts: bool = False):
         params = {k: v for k, v in self.named_parameters()}
-        return forward(params, x, self.spec.act, self.a, self.c, return_hidden)
+        return forward(params, x, self.spec.act, self.a, self.c, return_hidden, self.spec.bn_layer, return_preacts)
 
     def member(self, m: int) -> MLP:
         """Net `m` as a stand-alone `MLP` with a copy of its current weights."""

@@ -96,6 +96,9 @@ class Fraction(float):
         obj.rank_bound_fraction = rank_bound_fraction
         return obj
 
+    def __reduce__(self):
+        return (Fraction, (float(self), self.tol, self.n_params, self.rank_bound_fraction))
+
     def __repr__(self):
         return (f"Fraction({float(self):.6g}, tol={self.tol:g}, n_params={self.n_params}, "
                 f"rank_bound_fraction={self.rank_bound_fraction})")

@@ -16,7 +16,7 @@ from .. import results as _results
 from ..env import check_scale, device, scale as _scale
 
 #: modules that register experiments, imported on first use of the registry
-MODULES = ("training",)
+MODULES = ("training", "controls", "toy", "deep")
 
 
 @dataclass(frozen=True)

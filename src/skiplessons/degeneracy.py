@@ -1,0 +1,242 @@
+"""How degenerate a batch of deep nets is: Hessian spectra and per-layer singularity measures, also during
+training (chapter III.2; reused in Part IV).
+
+For each net (member) of a `models.DeepMLPs` batch, `measure` computes, on a fixed batch (x, y) of training
+data:
+
+- the spectrum of the Hessian of the mean cross-entropy loss, exactly (dense float64 Hessian and
+  `torch.linalg.eigvalsh`) when the net has at most `dense_max` parameters, else by stochastic Lanczos
+  quadrature (`curvature.slq` on `curvature.hvp_operator`);
+- from it the degenerate fraction at each tolerance in `tols` (|lambda| <= tol * max|lambda|), the negative
+  fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*C, P)/P, reported next
+  to every fraction (the rank trap: a fraction near the bound measures the data size, not the net);
+- per layer, from the layer outputs h_l (what the next layer's weights multiply): the elimination, overlap
+  and rank-deficit measures of `singularities.layer_measures`, plus the elimination of the units' branch
+  outputs phi(W h + b) (for a plain net the two are the same).
+
+`train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
+Spectra are stored as quadrature nodes and weights; an exact spectrum is the special case of one "probe"
+whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summarise the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import singularities as sg
+from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
+                        negative_fraction, rank_bound, slq)
+from .models import _phi
+from .train import train
+
+#: tolerances (relative to max|lambda|) at which degenerate fractions are reported
+TOLS = (1e-1, 1e-2, 1e-3)
+#: nets with at most this many parameters get the exact dense Hessian; larger ones get SLQ
+DENSE_MAX = 1200
+#: the per-layer measures, in the order they are stored
+LAYER_KEYS = ("elimination", "overlap", "rank_deficit", "branch_elimination")
+METHODS = ("auto", "dense", "slq")
+
+
+@dataclass(frozen=True)
+class SpectrumSettings:
+    """How Hessian spectra are computed: `method` ("auto": dense up to `dense_max` parameters, else SLQ), the
+    SLQ sizes, the tolerances of the degenerate fractions and the tolerance of the negative fraction."""
+
+    method: str = "auto"
+    dense_max: int = DENSE_MAX
+    n_probes: int = 8
+    n_steps: int = 80
+    tols: tuple = TOLS
+    neg_tol: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not valid; choose one of {', '.join(METHODS)}")
+        if not self.tols or any(not t > 0 for t in self.tols):
+            raise ValueError(f"tols={self.tols!r} must be a non-empty sequence of numbers > 0")
+        if not self.neg_tol > 0:
+            raise ValueError(f"neg_tol={self.neg_tol!r} must be > 0")
+
+    def choose(self, n_params: int) -> str:
+        """"dense" or "slq" for a net of `n_params` parameters."""
+        if self.method != "auto":
+            return self.method
+        return "dense" if n_params <= self.dense_max else "slq"
+
+
+def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     settings: SpectrumSettings = SpectrumSettings()) -> SpectralDensity:
+    """The spectrum of the cross-entropy Hessian of one net on (x, y), in float64, as a `SpectralDensity`.
+
+    Dense: the exact eigenvalues as one probe of uniform weights 1/P. SLQ: `settings.n_probes` probes of
+    `settings.n_steps` Lanczos steps. Either way `n_samples`, `n_outputs` carry the rank bound. Chapter III.2.
+    """
+    model = model.to(torch.float64)
+    theta, f = flat_fn(model)
+    x = x.to(torch.float64)
+    p = theta.numel()
+    n, c = x.shape[0], model(x[:1]).shape[-1]
+    if settings.choose(p) == "dense":
+        H = dense_hessian(f, theta, x, y, loss="ce", max_params=max(p, settings.dense_max), chunk_size=64)
+        eigs = torch.linalg.eigvalsh(H).numpy()
+        return SpectralDensity(eigs[None, :], np.full((1, p), 1.0 / p), p, n, c)
+    return slq(hvp_operator(f, theta, x, y, loss="ce"), n_probes=settings.n_probes, n_steps=settings.n_steps,
+               seed=settings.seed)
+
+
+def spectrum_summary(density: SpectralDensity, settings: SpectrumSettings = SpectrumSettings()) -> dict:
+    """Degenerate fractions per tolerance, the negative fraction, the rank bound and max|lambda| of a
+    spectrum: {"degenerate": (len(tols),), "negative": float, "rank_bound": float, "max_abs": float}."""
+    return {
+        "degenerate": np.array([float(degenerate_fraction(density, tol)) for tol in settings.tols]),
+        "negative": float(negative_fraction(density, settings.neg_tol)),
+        "rank_bound": rank_bound(density.n_samples, density.n_outputs, density.n_params).min_zero_fraction,
+        "max_abs": density.max_abs,
+    }
+
+
+@torch.no_grad()
+def layer_outputs(net, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """For every hidden layer of a `DeepMLPs` batch: its outputs h_l (M, N, n) and its units' branch outputs
+    phi(z_l) (M, N, n), without the skip terms (z_l the pre-activation, batch-normalized at `spec.bn_layer`).
+    Layer 1 has no skip, so there both are the same."""
+    _, hidden, preacts = net(x, return_hidden=True, return_preacts=True)
+    phi = _phi(net.spec.act)
+    return hidden, [phi(z) for z in preacts]
+
+
+def layer_singularities(net, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-layer singularity measures of every net: a dict of (M, L) arrays with keys `LAYER_KEYS`.
+
+    "elimination", "overlap", "rank_deficit" are `singularities.layer_measures` of the layer outputs h_l;
+    "branch_elimination" is the elimination fraction of the branch outputs (dead units whose skip may
+    still carry a signal). Needs more samples than units (rank). Chapter III.2."""
+    if x.shape[0] <= net.spec.width:
+        raise ValueError(f"x has {x.shape[0]} samples; the rank measure needs more than width={net.spec.width}")
+    hidden, branch = layer_outputs(net, x)
+    measures = sg.layer_measures([h.double() for h in hidden])
+    out = {k: np.asarray(measures[k]).T for k in ("elimination", "overlap", "rank_deficit")}
+    out["branch_elimination"] = np.asarray(sg.elimination_fraction([b.double() for b in branch])).T
+    return out
+
+
+def measure(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = SpectrumSettings(),
+            members=None, progress: bool = False) -> dict[str, np.ndarray]:
+    """Degeneracy of each selected member of a `DeepMLPs` batch on (x, y) (integer labels). Chapter III.2.
+
+    Returns arrays with a leading axis over `members` (default: all): "degenerate" (M, len(tols)), "negative",
+    "rank_bound", "max_abs", "loss" (M,), "nodes" and "weights" (M, probes, m) of the spectra (dense: one probe,
+    m = P), and the per-layer measures of `layer_singularities` (M, L). Runs torch on one thread (tiny ops).
+    """
+    if x.shape[0] != y.shape[0] or y.is_floating_point():
+        raise ValueError("y must hold one integer class label per row of x")
+    members = list(range(len(net))) if members is None else list(members)
+    bad = [m for m in members if not 0 <= m < len(net)]
+    if bad or not members:
+        raise ValueError(f"members={members!r} must be a non-empty list of indices in [0, {len(net) - 1}]")
+    p0 = next(net.parameters())
+    x, y = x.to(p0.device), y.to(p0.device)
+    rows = []
+    with sg.one_thread():
+        layers = layer_singularities(net, x.to(p0.dtype))
+        for m in tqdm(members, desc="hessians", leave=False, disable=not progress):
+            model = net.member(m)
+            density = hessian_spectrum(model, x, y, settings)
+            row = spectrum_summary(density, settings)
+            with torch.no_grad():
+                row["loss"] = float(torch.nn.functional.cross_entropy(model(x.double()), y))
+            row["nodes"], row["weights"] = density.nodes, density.weights
+            rows.append(row)
+    out = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    out.update({k: v[members] for k, v in layers.items()})
+    return out
+
+
+@dataclass
+class Tracked:
+    """Measurements at checkpoints: `step` (T,) and, per key of `measure`, an array (T, M, ...)."""
+
+    step: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+
+    def add(self, step: int, values: dict) -> None:
+        self.step.append(int(step))
+        for k, v in values.items():
+            self.values.setdefault(k, []).append(v)
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """{prefix + "step": (T,), prefix + key: (T, M, ...)} for storing in a result."""
+        out = {prefix + "step": np.asarray(self.step)}
+        out.update({prefix + k: np.stack(v) for k, v in self.values.items()})
+        return out
+
+
+def checkpoint_steps(steps: int, n: int) -> list[int]:
+    """`n` >= 2 checkpoints from 0 to `steps`, each the double of the one before (early training changes fastest)."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n={n!r} must be an integer >= 2 (the first and last step are always measured)")
+    if not isinstance(steps, int) or steps < n - 1:
+        raise ValueError(f"steps={steps!r} must be an integer >= n - 1 = {n - 1}")
+    inner = np.geomspace(max(steps / 2 ** (n - 2), 1), steps, n - 1)      # halving back from the end
+    out = sorted({0, *map(int, np.round(inner)), steps})
+    while len(out) < n:                             # rounding merged two: fill the largest gap
+        i = int(np.argmax(np.diff(out)))
+        out.insert(i + 1, (out[i] + out[i + 1]) // 2)
+    return out[:n - 1] + [steps]
+
+
+def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.Tensor,
+                  settings: SpectrumSettings = SpectrumSettings(), members=None, progress: bool = False,
+                  **train_kwargs):
+    """Train `net` with `train.train` and `measure` it at each step in `checkpoints` (0 = before training).
+
+    (x, y) is the fixed batch the Hessians and layer measures use; `train_kwargs` go to `train` (lr,
+    batch_size, record_every, regularizer, ...). Returns (History, Tracked). Introduced in chapter III.2;
+    used in Part IV.
+    """
+    checkpoints = sorted(set(int(s) for s in checkpoints))
+    if not checkpoints or checkpoints[0] < 0 or checkpoints[-1] > steps:
+        raise ValueError(f"checkpoints={checkpoints!r} must be steps in [0, steps={steps}]")
+    if "callback" in train_kwargs:
+        raise ValueError("train_tracked sets train's callback itself; pass no callback")
+    tracked = Tracked()
+    if checkpoints[0] == 0:
+        tracked.add(0, measure(net, x, y, settings, members, progress))
+    wanted = set(checkpoints) - {0}
+
+    def callback(step, net):
+        if step in wanted:
+            tracked.add(step, measure(net, x, y, settings, members, progress))
+
+    hist = train(net, data, steps, callback=callback, **train_kwargs)
+    return hist, tracked
+
+
+def correlation(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Pearson r of paired samples with a Fisher-z confidence interval and a bootstrap one (chapter III.2).
+
+    Returns {"r", "fisher_lo", "fisher_hi", "boot_lo", "boot_hi", "n"}. The Fisher-z interval assumes
+    bivariate normality; the bootstrap (resampling pairs, percentile interval) does not."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape or a.size < 4:
+        raise ValueError(f"a and b must be paired samples of equal length >= 4, got {a.size} and {b.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must lie in (0, 1)")
+    r = float(np.corrcoef(a, b)[0, 1])
+    zc = stats.norm.ppf(0.5 + level / 2) / np.sqrt(a.size - 3)
+    z = np.arctanh(np.clip(r, -0.999999, 0.999999))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, a.size, size=(n_boot, a.size))
+    with np.errstate(invalid="ignore", divide="ignore"):      # a resample of tied values has no r: dropped
+        boot = np.array([np.corrcoef(a[i], b[i])[0, 1] for i in idx])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return {"r": r, "fisher_lo": float(np.tanh(z - zc)), "fisher_hi": float(np.tanh(z + zc)),
+            "boot_lo": float(lo), "boot_hi": float(hi), "n": int(a.size)}

@@ -1,0 +1,294 @@
+"""Part IV: the malicious initialization, the batch-normalization layer, the bias regularizer, the experiments."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skiplessons.models import BN_EPS, DeepMLPs, MLP, Member, NetSpec, forward
+from skiplessons.regularizers import BiasRegularizer, hinge_penalty, mean_preactivations
+from skiplessons.train import train, per_net_loss
+from skiplessons.data import Dataset
+
+D64 = torch.float64
+
+
+def params_of(net):
+    return {k: v.detach().clone() for k, v in net.named_parameters()}
+
+
+# ------------------------------------------------------------------------------------- malicious init
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_malicious_is_plain_weights_minus_skip(alpha):
+    spec = NetSpec(6, 3, depth=5, width=7)
+    plain = params_of(MLP(spec, Member("plain", 3), dtype=D64))
+    mal = params_of(MLP(spec, Member("residual", 3, alpha=alpha, init="malicious"), dtype=D64))
+    for k in ("W_in", "b_in", "b", "W_out", "b_out"):
+        assert torch.equal(plain[k], mal[k]), k
+    assert torch.allclose(mal["W"] + alpha * torch.eye(7, dtype=D64), plain["W"], atol=1e-15)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_malicious_linear_net_computes_the_plain_function(alpha):
+    """Exact in linear nets: h (W - a I) + b + a h = h W + b at every layer, so every hidden layer agrees."""
+    spec = NetSpec(6, 3, depth=8, width=7, act="linear")
+    plain = MLP(spec, Member("plain", 1), dtype=D64)
+    mal = MLP(spec, Member("residual", 1, alpha=alpha, init="malicious"), dtype=D64)
+    normal = MLP(spec, Member("residual", 1, alpha=alpha), dtype=D64)
+    x = torch.randn(20, 6, dtype=D64)
+    (yp, hp), (ym, hm) = plain(x, return_hidden=True), mal(x, return_hidden=True)
+    for a, b in zip(hp, hm):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(yp, ym, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(normal(x), yp, atol=1e-3)  # the check can fail: a normal residual net differs
+
+
+def test_malicious_linear_net_trains_exactly_like_the_plain_net():
+    """In a linear net the skip is a constant shift of the weights (W_eff = V + a I), so gradients with respect
+    to V and W_eff coincide and the two nets follow the same trajectory under Adam."""
+    spec = NetSpec(5, 3, depth=6, width=6, act="linear")
+    net = DeepMLPs(spec, [Member("plain", 2), Member("residual", 2, init="malicious")], dtype=D64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 5, generator=g, dtype=D64)
+    y = torch.randint(0, 3, (200,), generator=g)
+    d = Dataset("toy", x[:160], y[:160], x[160:], y[160:], 3)
+    hist = train(net, d, steps=40, lr=1e-2, batch_size=32, record_every=10, progress=False)
+    assert hist.arrays()["loss"][0, -1] < hist.arrays()["loss"][0, 0] - 0.05  # it did learn
+    with torch.no_grad():
+        out = net(x)
+    assert torch.allclose(out[0], out[1], atol=1e-8)
+    assert torch.allclose(net.W[1] + torch.eye(6, dtype=D64), net.W[0], atol=1e-8)
+
+
+def test_malicious_relu_layer_is_max_of_plain_preactivation_and_skip():
+    """ReLU nets: relu(z - h) + h = max(z, h) with z the plain layer's pre-activation. It agrees with the plain
+    unit relu(z) exactly where z >= h or h = 0 -- and cannot agree elsewhere, since it is >= h."""
+    spec = NetSpec(6, 3, depth=6, width=16)
+    plain = MLP(spec, Member("plain", 0), dtype=D64)
+    mal = MLP(spec, Member("residual", 0, init="malicious"), dtype=D64)
+    pp = params_of(plain)
+    x = torch.randn(300, 6, dtype=D64)
+    _, hidden = mal(x, return_hidden=True)
+    agree_total, n_total = 0, 0
+    for l in range(spec.depth - 1):
+        h = hidden[l]
+        z = h @ pp["W"][l] + pp["b"][l]
+        assert torch.allclose(hidden[l + 1], torch.maximum(z, h), atol=1e-12)
+        assert (hidden[l + 1] >= h - 1e-12).all()
+        agree = (z >= h) | (h == 0)
+        assert torch.allclose(hidden[l + 1][agree], torch.relu(z)[agree], atol=1e-12)
+        assert (hidden[l + 1][~agree] > torch.relu(z)[~agree]).all()
+        agree_total, n_total = agree_total + int(agree.sum()), n_total + agree.numel()
+    assert 0.3 < agree_total / n_total < 1.0  # both sets are populated: the statement is not vacuous
+
+
+def test_malicious_needs_a_residual_net():
+    for arch in ("plain", "hyper"):
+        with pytest.raises(ValueError, match="arch='residual'"):
+            Member(arch, 0, init="malicious")
+
+
+# ------------------------------------------------------------------------------- batch normalization
+
+@pytest.mark.parametrize("bn_layer", [1, 3, 4])
+def test_bn_batched_equals_alone(bn_layer):
+    spec = NetSpec(5, 3, depth=4, width=6, bn_layer=bn_layer)
+    members = [Member("plain", 0), Member("residual", 1, alpha=0.5), Member("plain", 2, init="orthogonal")]
+    net = DeepMLPs(spec, members, dtype=D64)
+    with torch.no_grad():
+        net.bn_gain.copy_(torch.rand(3, 6, dtype=D64) + 0.5)
+        net.b.normal_()
+    x = torch.randn(13, 5, dtype=D64)
+    y = net(x)
+    for m in range(3):
+        assert torch.allclose(y[m], net.member(m)(x), atol=1e-12)
+
+
+def test_bn_matches_torch_batch_norm_written_out():
+    """An independent evaluation: the same net written with torch.nn.functional.batch_norm (training mode)."""
+    spec = NetSpec(5, 3, depth=4, width=6, bn_layer=3)
+    mlp = MLP(spec, Member("plain", 4), dtype=D64)
+    with torch.no_grad():
+        mlp.bn_gain.uniform_(0.5, 2.0)
+        mlp.b.normal_()
+    p = params_of(mlp)
+    x = torch.randn(9, 5, dtype=D64)
+    h = torch.relu(x @ p["W_in"] + p["b_in"])
+    for l in range(3):
+        if l + 2 == 3:
+            z = F.batch_norm(h @ p["W"][l], None, None, weight=p["bn_gain"], bias=p["b"][l], training=True,
+                             eps=BN_EPS)
+        else:
+            z = h @ p["W"][l] + p["b"][l]
+        h = torch.relu(z)
+    assert torch.allclose(mlp(x), h @ p["W_out"] + p["b_out"], atol=1e-12)
+
+
+def test_bn_layer_is_invariant_to_scaling_a_units_incoming_weights():
+    """The symmetry batch normalization brings with it: one flat direction per unit of the BN layer (exact but
+    for the variance epsilon, 1e-5, which breaks it slightly)."""
+    spec = NetSpec(5, 3, depth=4, width=6, bn_layer=2)
+    mlp = MLP(spec, Member("plain", 0), dtype=D64)
+    x = torch.randn(30, 5, dtype=D64)
+    y0 = mlp(x).detach()
+    with torch.no_grad():
+        mlp.W[0, :, 2] *= 3.7   # incoming weights of unit 2 of hidden layer 2 (the BN layer)
+    assert torch.allclose(mlp(x), y0, atol=1e-4)
+    with torch.no_grad():
+        mlp.W[1, :, 2] *= 3.7   # ... but not of a layer without BN
+    assert not torch.allclose(mlp(x), y0, atol=1e-3)
+
+
+def test_no_bn_params_without_bn():
+    assert "bn_gain" not in dict(MLP(NetSpec(5, 3, depth=3, width=4), Member("plain")).named_parameters())
+
+
+@pytest.mark.parametrize("bn", [0, 5, -1, 2.0, True])
+def test_bad_bn_layer(bn):
+    with pytest.raises(ValueError, match="bn_layer"):
+        NetSpec(5, 3, depth=4, width=6, bn_layer=bn)
+
+
+# ---------------------------------------------------------------------------------- bias regularizer
+
+def _net_and_probe(bn_layer=None):
+    spec = NetSpec(5, 3, depth=4, width=6, bn_layer=bn_layer)
+    members = [Member("plain", 0), Member("plain", 1), Member("residual", 2)]
+    net = DeepMLPs(spec, members, dtype=D64)
+    return net, torch.randn(17, 5, dtype=D64, generator=torch.Generator().manual_seed(1))
+
+
+def test_penalty_matches_written_out_formula():
+    net, x = _net_and_probe()
+    reg = BiasRegularizer(x, strength=2.0, margin=0.3)
+    got = reg(net)
+    for m in range(3):
+        p = {k: v[m].detach() for k, v in net.named_parameters()}
+        h, terms = x, []
+        Ws = [p["W_in"]] + list(p["W"])
+        bs = [p["b_in"]] + list(p["b"])
+        for W, b in zip(Ws, bs):
+            z = h @ W + b
+            terms.append(torch.clamp(0.3 - z.mean(0), min=0) ** 2)
+            h = torch.relu(z) + (h if m == 2 and W is not p["W_in"] else 0)
+        want = 2.0 * torch.stack(terms).mean()
+        assert torch.allclose(got[m], want, atol=1e-12), m
+        assert want > 0  # zero biases: some units start below the margin
+
+
+@pytest.mark.parametrize("bn_layer", [None, 2])
+def test_penalty_gradient_matches_finite_differences(bn_layer):
+    net, x = _net_and_probe(bn_layer)
+    mlp = net.member(0)
+    with torch.no_grad():  # a generic point: with zero biases some pre-activations sit exactly on the ReLU's kink
+        mlp.b.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(2))
+        mlp.b_in.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(3))
+    names = [k for k, _ in mlp.named_parameters()]
+    reg = BiasRegularizer(x, strength=1.5, margin=0.2)
+
+    def penalty(*flat):
+        params = dict(zip(names, flat))
+        _, preacts = forward(params, x, "relu", 0.0, 0.0, bn_layer=bn_layer, return_preacts=True)
+        return hinge_penalty(torch.stack([z.mean(-2) for z in preacts]), reg.margin) * reg.strength
+
+    inputs = tuple(p.detach().clone().requires_grad_(True) for _, p in mlp.named_parameters())
+    assert torch.autograd.gradcheck(penalty, inputs, eps=1e-6, atol=1e-7)
+    # and the class gives the same value and gradient
+    value = reg(mlp)
+    value.backward()
+    assert torch.allclose(value, penalty(*inputs), atol=1e-12)
+    grads = torch.autograd.grad(penalty(*inputs), inputs, allow_unused=True)  # W_out, b_out: unused
+    for (k, p), g in zip(mlp.named_parameters(), grads):
+        if g is None:
+            assert p.grad is None, k
+        else:
+            assert torch.allclose(p.grad, g, atol=1e-12), k
+
+
+def test_penalty_batched_equals_alone_and_mask():
+    net, x = _net_and_probe()
+    full = BiasRegularizer(x, margin=0.2)(net)
+    for m in range(3):
+        assert torch.allclose(full[m], BiasRegularizer(x, margin=0.2)(net.member(m)), atol=1e-12)
+    masked = BiasRegularizer(x, margin=0.2, members=[0, 2])(net)
+    assert masked[1] == 0 and torch.allclose(masked[[0, 2]], full[[0, 2]])
+    as_mask = BiasRegularizer(x, margin=0.2, members=torch.tensor([True, False, True]))(net)
+    assert torch.equal(as_mask, masked)
+
+
+def test_penalty_revives_a_dead_unit_that_the_loss_cannot():
+    """Kill unit 3 of hidden layer 2 (large negative bias): the loss gives its incoming weights and bias zero
+    gradient, the penalty a non-zero one that pushes the bias up."""
+    net, x = _net_and_probe()
+    mlp = net.member(0)
+    with torch.no_grad():
+        mlp.b[0, 3] = -100.0
+    y = torch.randint(0, 3, (17,))
+    loss = per_net_loss(mlp(x).unsqueeze(0), y)[0]
+    g_loss = torch.autograd.grad(loss, [mlp.W, mlp.b])
+    assert g_loss[0][0, :, 3].abs().max() == 0 and g_loss[1][0, 3] == 0
+    g_pen = torch.autograd.grad(BiasRegularizer(x, margin=0.1)(mlp), [mlp.W, mlp.b])
+    assert g_pen[1][0, 3] < 0 and g_pen[0][0, :, 3].abs().max() > 0
+
+
+def test_penalty_is_zero_once_every_unit_clears_the_margin():
+    net, x = _net_and_probe()
+    with torch.no_grad():  # non-negative weights into ReLU outputs, positive biases: every z >= 1
+        net.W_in.zero_()
+        net.W.abs_()
+        net.b_in.fill_(1.0)
+        net.b.fill_(1.0)
+    assert (mean_preactivations(net, x) > 0.1).all()
+    pen = BiasRegularizer(x, margin=0.1)(net)
+    assert torch.equal(pen, torch.zeros(3, dtype=D64))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(strength=-1.0), "strength"), (dict(margin=0.0), "margin"), (dict(members=[5]), "members"),
+    (dict(members=torch.tensor([True])), "members")])
+def test_bad_regularizer(kwargs, match):
+    net, x = _net_and_probe()
+    with pytest.raises(ValueError, match=match):
+        BiasRegularizer(x, **kwargs)(net)
+
+
+def test_bad_probe():
+    with pytest.raises(ValueError, match="x_probe"):
+        BiasRegularizer(torch.randn(5))
+
+
+# ---------------------------------------------------------------------------------------- experiments
+
+@pytest.mark.parametrize("name", ["init_controls", "remedies", "skip_strength"])
+def test_paper_configs_carry_the_cli_keys(name):
+    from skiplessons.experiments import config_for
+
+    config = config_for(name, "paper")
+    assert {"data", "data_dir", "seeds"} <= set(config)
+    assert config_for(name, "paper", data="mnist1d")["data"] == "mnist1d"
+
+
+def test_experiments_run_at_smoke(tmp_path, monkeypatch):
+    from skiplessons.experiments import config_for, load_or_run
+    from skiplessons.experiments.controls import INIT_CONDITIONS, REMEDY_CONDITIONS
+
+    monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
+    expected = {"init_controls": [c[0] for c in INIT_CONDITIONS], "remedies": [c[0] for c in REMEDY_CONDITIONS],
+                "skip_strength": [f"alpha={a:g}" for a in config_for("skip_strength", "smoke")["alphas"]]}
+    for name, conds in expected.items():
+        config = config_for(name, "smoke")
+        res = load_or_run(name, "smoke")
+        a, n_nets = res.arrays, len(conds) * len(config["seeds"])
+        assert list(dict.fromkeys(a["condition"].tolist())) == conds
+        assert a["acc"].shape[0] == n_nets and a["ckpt_degenerate"].shape[1] == n_nets
+        assert a["ckpt_step"][0] == 0 and a["ckpt_step"][-1] == config["steps"]
+        assert a["ckpt_degenerate"].shape[-1] == len(config["spectrum"]["tols"])
+        deg = a["ckpt_degenerate"]
+        assert np.all((deg >= 0) & (deg <= 1))
+        for lab in conds:
+            s = res.summary["conditions"][lab]
+            rows = a["condition"] == lab
+            assert s["acc_mean"] == pytest.approx(a["acc"][rows, -1].mean())
+            k = res.summary["tols"].index(res.summary["main_tol"])
+            assert s["degenerate_mean"] == pytest.approx(deg[-1, rows, k].mean())
+        assert load_or_run(name, "smoke").provenance == res.provenance   # cached: not run again
