@@ -179,15 +179,14 @@ def quartiles(values) -> tuple[float, float, float]:
         pos = q * (len(v) - 1)
         lo = int(np.floor(pos))
         frac, hi = pos - lo, min(lo + 1, len(v) - 1)
-        out.append(float(v[lo]) if frac == 0 else np.inf if np.isinf(v[hi]) else float(v[lo] + frac * (v[hi] - v[lo])))
+        if frac == 0 or np.isinf(v[hi]):
+            out.append(float(v[lo]) if frac == 0 else np.inf)
+        else:
+            out.append(float(v[lo] + frac * (v[hi] - v[lo])))
     return tuple(out)
 
 
 # ---- Part I: zero Fisher eigenvalues at the singular points (experiment `singular_counts`) --------------------
-
-POINT_NAMES = {"incoming": "J_a = 0", "outgoing": "K[:, a] = 0", "overlap": "J_a = J_b", "dead": "dead ReLU",
-               "dependence": "J_c = αJ_a + βJ_b"}
-
 
 def _point(result, kind: str) -> dict[str, dict[tuple[int, int], dict[str, int]]]:
     """Per arch ("plain", "residual"), per (n, seed): the counts of singular point `kind` in `result`."""
