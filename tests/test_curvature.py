@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch.func import functional_call, grad, vmap
 
+from skiplessons.env import one_thread as env_one_thread
+
 from skiplessons.curvature import (SpectralDensity, degenerate_fraction, dense_fisher, dense_ggn, dense_hessian,
                                    flat_fn, ggn_operator, ggnvp, hvp, hvp_operator, lanczos_eigs, loss_value,
                                    negative_fraction, output_jacobian, rank_bound, slq, zero_count)
@@ -15,12 +17,10 @@ D = torch.float64
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def single_thread():
     """Tiny nets gain nothing from threads, and on a loaded machine thread barriers cost 10x the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with env_one_thread():
+        yield
 
 
 def mlp(din=4, width=6, depth=2, dout=3, bias=True, act=torch.nn.Tanh, dtype=D, seed=0):

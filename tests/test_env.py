@@ -51,3 +51,10 @@ def test_same_seed_same_numbers_in_fresh_processes():
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)]
     assert runs[0] == runs[1] and runs[0].strip()
+
+
+def test_one_thread_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with env.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -406,13 +406,6 @@ def test_loss_plane_matches_loss_slice():
         np.testing.assert_allclose(plane[i], expected, rtol=1e-12)
 
 
-def test_one_thread_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with sg.one_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-
-
 # ------------------------------------------------------------------------------------- plots and widgets
 
 def test_plot_functions_draw_what_they_are_given():

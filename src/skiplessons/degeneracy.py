@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from . import singularities as sg
 from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
                         negative_fraction, rank_bound, slq)
+from .env import one_thread
 from .models import _phi
 from .train import train
 
@@ -142,7 +143,7 @@ def measure(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = 
     p0 = next(net.parameters())
     x, y = x.to(p0.device), y.to(p0.device)
     rows = []
-    with sg.one_thread():
+    with one_thread():
         layers = layer_singularities(net, x.to(p0.dtype))
         for m in tqdm(members, desc="hessians", leave=False, disable=not progress):
             model = net.member(m)

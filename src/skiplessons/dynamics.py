@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from .env import check_scale, scale as current_scale
+from .env import check_scale, one_thread, scale as current_scale
 
 #: Every size used by the Part II chapters, per scale (our choices). ``n_init``: random initializations per
 #: model; ``t_max``: gradient-flow time; ``n_eval``: recorded times; ``sgd_*``: on-line SGD comparison.
@@ -283,13 +283,9 @@ def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1
         return -g.reshape(-1).numpy()
 
     t_eval = np.linspace(0.0, float(t_max), int(n_eval))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tensors this small only lose time to threading, more so on a shared CPU
-    try:
+    with one_thread():  # tensors this small only lose time to threading
         sol = solve_ivp(rhs, (0.0, float(t_max)), batch.reshape(-1).numpy(), method=method, t_eval=t_eval,
                         rtol=rtol, atol=atol)
-    finally:
-        torch.set_num_threads(threads)
     if not sol.success:
         raise RuntimeError(f"gradient flow failed: {sol.message}")
     theta = sol.y.T.reshape(len(t_eval), *shape)

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .curvature import dense_fisher, flat_fn
+from .env import one_thread
 from .shallow import ShallowNet, TwoLayerNet, activation, param_index
 
 #: eigenvalue lambda counts as zero when lambda <= ZERO_RTOL * max lambda (float64 Fisher; see `fisher_zeros`)
@@ -414,21 +414,6 @@ def _shallow_counts(net, kind) -> Counts:
 
 
 # ----------------------------------------------------------------------------------------------- numerics
-
-@contextmanager
-def one_thread():
-    """Run torch on one intra-op thread inside the block (restored after).
-
-    The nets of Part I have at most a few hundred parameters; for them thread start-up costs more than the
-    arithmetic. Measured on 2 busy cores: a forward pass of a 36-parameter net took 5 ms with 2 threads and
-    0.05 ms with 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 def fisher_eigh(net, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (ascending) and eigenvectors (columns) of the float64 Fisher J^T J / N of `net` on `x`.

@@ -22,7 +22,7 @@ from .. import degeneracy as dg
 from ..env import device
 from ..models import DeepMLPs, Member, NetSpec
 from ..regularizers import BiasRegularizer
-from ..singularities import one_thread
+from ..env import one_thread
 from . import experiment
 from .deep import SPECTRUM
 from .training import load_data

@@ -15,7 +15,7 @@ import torch
 from .. import degeneracy as dg
 from ..env import device
 from ..models import DeepMLPs, Member, NetSpec
-from ..singularities import one_thread
+from ..env import one_thread
 from ..train import train
 from . import experiment
 from .training import ARCHS, load_data, summarize
