@@ -6,7 +6,8 @@ data:
 
 - the spectrum of the Hessian of the mean cross-entropy loss, exactly (dense float64 Hessian and
   `torch.linalg.eigvalsh`) when the net has at most `dense_max` parameters, else by stochastic Lanczos
-  quadrature (`curvature.slq` on `curvature.hvp_operator`);
+  quadrature, all selected nets in lockstep (`stacked_spectra`: one batched Hessian-vector product per
+  Lanczos step for the whole batch, the same numbers as `curvature.slq` on each net alone);
 - from it the degenerate fraction at each tolerance in `tols` (|lambda| <= tol * max|lambda|), the negative
   fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*C, P)/P, reported next
   to every fraction (the rank trap: a fraction near the bound measures the data size, not the net);
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 
 from . import singularities as sg
 from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
-                        negative_fraction, rank_bound, slq)
+                        negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
 from .env import one_thread
 from .models import _phi
 from .train import train
@@ -90,6 +91,16 @@ def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                seed=settings.seed)
 
 
+def stacked_spectra(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = SpectrumSettings(),
+                    members=None) -> tuple[list[SpectralDensity], np.ndarray]:
+    """SLQ spectra (float64) of the cross-entropy Hessians of the selected members of a `DeepMLPs` batch, all
+    nets' Lanczos recurrences in lockstep (`curvature.stacked_slq`): the same numbers as `hessian_spectrum`
+    on each net alone, for about the cost of one net. Returns (densities, the nets' losses on (x, y))."""
+    theta, f = stacked_flat_fn(net, rows=members, dtype=torch.float64)
+    op = stacked_hvp(f, theta, x.to(torch.float64), y, loss="ce")
+    return stacked_slq(op, n_probes=settings.n_probes, n_steps=settings.n_steps, seed=settings.seed), op.loss_values
+
+
 def spectrum_summary(density: SpectralDensity, settings: SpectrumSettings = SpectrumSettings()) -> dict:
     """Degenerate fractions per tolerance, the negative fraction, the rank bound and max|lambda| of a
     spectrum: {"degenerate": (len(tols),), "negative": float, "rank_bound": float, "max_abs": float}."""
@@ -145,12 +156,18 @@ def measure(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = 
     rows = []
     with one_thread():
         layers = layer_singularities(net, x.to(p0.dtype))
-        for m in tqdm(members, desc="hessians", leave=False, disable=not progress):
-            model = net.member(m)
-            density = hessian_spectrum(model, x, y, settings)
+        if settings.choose(net.n_params()) == "slq":
+            densities, losses = stacked_spectra(net, x, y, settings, members)
+        else:
+            densities, losses = [], []
+            for m in tqdm(members, desc="hessians", leave=False, disable=not progress):
+                model = net.member(m)
+                densities.append(hessian_spectrum(model, x, y, settings))
+                with torch.no_grad():
+                    losses.append(float(torch.nn.functional.cross_entropy(model.double()(x.double()), y)))
+        for density, loss in zip(densities, losses):
             row = spectrum_summary(density, settings)
-            with torch.no_grad():
-                row["loss"] = float(torch.nn.functional.cross_entropy(model(x.double()), y))
+            row["loss"] = float(loss)
             row["nodes"], row["weights"] = density.nodes, density.weights
             rows.append(row)
     out = {k: np.stack([r[k] for r in rows]) for k in rows[0]}

@@ -7,6 +7,8 @@ Losses: "mse" = (1/(2N)) sum_n ||f(x_n) - y_n||^2 and "ce" = mean cross-entropy 
   refuse nets above `max_params`).
 - Any net, matrix-free: `hvp` / `ggnvp` (torch callables), `hvp_operator` / `ggn_operator` (scipy
   LinearOperators), `lanczos_eigs` (extreme eigenpairs), `slq` (spectral density).
+- Many independent nets at once (a `models.DeepMLPs` batch): `stacked_flat_fn`, `stacked_hvp` (every net's
+  H_m v_m from one double backward), `stacked_slq` (all nets' Lanczos recurrences in lockstep).
 - Summaries: `degenerate_fraction`, `negative_fraction`, `zero_count`, `rank_bound`.
 
 **The rank bound.** The Hessian of a loss over N samples with C outputs each is
@@ -21,6 +23,7 @@ from .dense import MAX_PARAMS, dense_fisher, dense_ggn, dense_hessian, output_ja
 from .functional import LOSSES, flat_fn, loss_value
 from .lanczos import lanczos_eigs, slq
 from .operators import CurvatureProduct, TorchOperator, ggn_operator, ggnvp, hvp, hvp_operator
+from .stacked import StackedProduct, stacked_flat_fn, stacked_hvp, stacked_slq
 from .spectrum import (Fraction, RankBound, SpectralDensity, degenerate_fraction, negative_fraction, rank_bound,
                        zero_count)
 
@@ -28,5 +31,5 @@ __all__ = [
     "LOSSES", "MAX_PARAMS", "CurvatureProduct", "Fraction", "RankBound", "SpectralDensity", "TorchOperator",
     "degenerate_fraction", "dense_fisher", "dense_ggn", "dense_hessian", "flat_fn", "ggn_operator", "ggnvp",
     "hvp", "hvp_operator", "lanczos_eigs", "loss_value", "negative_fraction", "output_jacobian", "rank_bound",
-    "slq", "zero_count",
+    "slq", "stacked_flat_fn", "stacked_hvp", "stacked_slq", "StackedProduct", "zero_count",
 ]

@@ -1,0 +1,157 @@
+"""Curvature of many independent nets at once: block-diagonal Hessian products and SLQ in lockstep
+(chapter III.2).
+
+A batch of M nets trained together (`models.DeepMLPs`) shares no parameters, so the Hessian of the sum of
+the nets' losses is block diagonal, one (P, P) block per net. One double backward through the batch's graph
+therefore gives every net's own product H_m v_m, and M Lanczos recurrences can advance in lockstep, one
+batched product per step. On small nets, where each product is a few hundred tiny kernels, this costs
+about as much as one net's product: the whole batch's spectra for the price of one.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from .functional import check_loss, check_targets
+from .lanczos import SLQ_MEMORY, _Lanczos
+from .spectrum import SpectralDensity
+
+
+def stacked_flat_fn(model: torch.nn.Module, rows=None, dtype: torch.dtype | None = None):
+    """`(theta, f)` for a module holding M nets whose every parameter and buffer has the nets on axis 0.
+
+    `theta` (M', P) holds each selected net's parameters flattened in `named_parameters` order (the order of
+    `curvature.flat_fn` on that net alone), and `f(theta, x) -> (M', N, C)` evaluates the selected nets.
+    `rows` (default: all) selects nets; `dtype` (e.g. float64) casts parameters and floating buffers.
+    """
+    named = dict(model.named_parameters())
+    if not named:
+        raise ValueError("model has no parameters; stacked_flat_fn needs at least one")
+    m_all = next(iter(named.values())).shape[0]
+    tensors = {**named, **dict(model.named_buffers())}
+    odd = [k for k, t in tensors.items() if t.ndim == 0 or t.shape[0] != m_all]
+    if odd:
+        raise ValueError(f"every parameter and buffer must have the M = {m_all} nets on axis 0; "
+                         f"{', '.join(odd)} do not")
+    rows = list(range(m_all)) if rows is None else [int(r) for r in rows]
+    if not rows or any(not 0 <= r < m_all for r in rows):
+        raise ValueError(f"rows={rows!r} must be a non-empty list of net indices in [0, {m_all - 1}]")
+    idx = torch.as_tensor(rows, device=next(iter(named.values())).device)
+
+    def cast(t):
+        t = t.detach().index_select(0, idx)
+        return t.to(dtype) if dtype is not None and t.is_floating_point() else t
+
+    names = list(named)
+    shapes = [named[n].shape[1:] for n in names]
+    sizes = [math.prod(s) for s in shapes]
+    buffers = {k: cast(v) for k, v in model.named_buffers()}
+    theta = torch.cat([cast(named[n]).reshape(len(rows), -1) for n in names], dim=1)
+
+    def f(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(theta, sizes, dim=1)
+        params = {n: t.reshape(len(rows), *s) for n, t, s in zip(names, parts, shapes)}
+        return functional_call(model, (params, buffers), (x,))
+
+    return theta, f
+
+
+def per_net_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Each net's batch loss (M,) from outputs (M, N, C): mean cross-entropy or (1/(2N)) sum ||out - y||^2."""
+    m, n, c = out.shape
+    if loss == "mse":
+        return 0.5 * (out - y).pow(2).sum(-1).mean(-1)
+    return torch.nn.functional.cross_entropy(out.reshape(m * n, c), y.repeat(m), reduction="none").view(m, n).mean(1)
+
+
+class StackedProduct:
+    """Per-net Hessian-vector products of M nets: `H(v)` with v (M, P) or a block (k, M, P) returns
+    H_m v[..., m, :] for every net m, in v's shape. Attributes: `n_nets`, `n_params` (P per net),
+    `n_samples`, `n_outputs`, `dtype`, `device`, `loss_values` ((M,) float64 numpy)."""
+
+    def __init__(self, apply, theta, out, losses):
+        self._apply = apply
+        self.n_nets, self.n_params = theta.shape
+        self.n_samples, self.n_outputs = out.shape[1:]
+        self.dtype, self.device = theta.dtype, theta.device
+        self.loss_values = losses.detach().cpu().double().numpy()
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        shape = (self.n_nets, self.n_params)
+        if v.ndim not in (2, 3) or tuple(v.shape[-2:]) != shape:
+            raise ValueError(f"v must have shape {shape} or (k, {shape[0]}, {shape[1]}), got {tuple(v.shape)}")
+        v = v.to(device=self.device, dtype=self.dtype)
+        with torch.enable_grad():
+            return self._apply(v)
+
+
+def stacked_hvp(f, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> StackedProduct:
+    """Hessian-vector products of M independent nets' batch losses, by double backward on one graph.
+
+    `theta` (M, P) and `f(theta, x) -> (M, N, C)` as from `stacked_flat_fn`; all nets see the same batch
+    (x, y). Setup: one forward and one backward pass of the whole batch with `create_graph=True`; each
+    product: one backward pass through that gradient graph, for all M nets together (a block of k vectors
+    per net goes in one vectorised pass). Memory: the batch's forward graph and its gradient graph.
+    """
+    check_loss(loss)
+    if not isinstance(theta, torch.Tensor) or theta.ndim != 2 or not theta.is_floating_point():
+        raise ValueError(f"theta must be a floating (M, P) tensor, one row per net, "
+                         f"got {getattr(theta, 'shape', type(theta).__name__)}")
+    with torch.enable_grad():
+        theta = theta.detach().requires_grad_(True)
+        x = x.to(device=theta.device, dtype=theta.dtype if x.is_floating_point() else x.dtype)
+        out = f(theta, x)
+        if out.ndim != 3 or out.shape[0] != theta.shape[0] or out.shape[1] != x.shape[0]:
+            raise ValueError(f"f(theta, x) must return outputs of shape (M, N, C) = ({theta.shape[0]}, "
+                             f"{x.shape[0]}, C), got {tuple(out.shape)}")
+        y = check_targets(out[0], y, loss)
+        losses = per_net_loss(out, y, loss)
+        (g,) = torch.autograd.grad(losses.sum(), theta, create_graph=True)
+
+    def apply(v):
+        (res,) = torch.autograd.grad(g, theta, v, retain_graph=True, is_grads_batched=v.ndim == 3)
+        return res
+
+    return StackedProduct(apply, theta, out, losses)
+
+
+def stacked_slq(op: StackedProduct, n_probes: int = 10, n_steps: int = 100, seed: int = 0,
+                max_memory: int = SLQ_MEMORY) -> list[SpectralDensity]:
+    """Each net's Hessian spectral density by SLQ, all nets' Lanczos recurrences in lockstep.
+
+    The same as `slq` on each net's own operator with the same `seed` (every net gets the same Rademacher
+    probes, so the results agree to rounding): full reorthogonalization, m = min(n_steps, P) nodes per
+    probe. Cost: n_probes * m batched products (blocks of probes go together as far as `max_memory`
+    bytes of Lanczos basis allow), plus reorthogonalization O(M * n_probes * m^2 * P). Memory: m * P
+    numbers per net and probe run together. Returns one `SpectralDensity` per net.
+    """
+    if not isinstance(op, StackedProduct):
+        raise ValueError(f"op must be a StackedProduct (from stacked_hvp), got {type(op).__name__}")
+    for name, value in (("n_probes", n_probes), ("n_steps", n_steps)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive integer")
+    M, p = op.n_nets, op.n_params
+    m = min(int(n_steps), p)
+    per_probe = M * m * p * torch.empty((), dtype=op.dtype).element_size()
+    block = max(1, min(int(n_probes), max_memory // per_probe))
+    gen = torch.Generator().manual_seed(seed)
+    probes = (torch.randint(0, 2, (int(n_probes), p), generator=gen) * 2 - 1).to(op.dtype) / math.sqrt(p)
+
+    def apply(rows):                                   # rows (k * M, P), probe-major
+        return op(rows.view(-1, M, p)).reshape(-1, p)
+
+    nodes, weights = [], []
+    for start in range(0, int(n_probes), block):
+        q = probes[start:start + block].to(op.device)
+        lanczos = _Lanczos(apply, q.repeat_interleave(M, dim=0), m, gen)
+        for _ in range(m):
+            lanczos.step()
+        evals, evecs = lanczos.ritz()
+        nodes.append(evals.view(-1, M, m))
+        weights.append((evecs[:, 0, :] ** 2).view(-1, M, m))
+    nodes, weights = torch.cat(nodes).numpy(), torch.cat(weights).numpy()      # (probes, M, m)
+    return [SpectralDensity(np.ascontiguousarray(nodes[:, i]), np.ascontiguousarray(weights[:, i]), p,
+                            op.n_samples, op.n_outputs) for i in range(M)]
