@@ -23,6 +23,18 @@ def test_roundtrip_with_provenance(tmp_path):
     assert not list(tmp_path.glob("*.tmp")), "no temporary files are left behind"
 
 
+def test_provenance_has_peak_memory_and_a_commit_from_the_environment(monkeypatch):
+    import resource
+
+    # independent: the kernel's own record of this process's peak resident set (KiB on Linux), which only grows
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    prov = results.provenance("cpu", 1.0, [0])
+    assert prov["peak_memory_of"] == "process peak RSS"
+    assert prov["peak_memory_bytes"] >= before > 0
+    monkeypatch.setenv("SKIPLESSONS_COMMIT", "0123abcd")
+    assert results.provenance("cpu", 1.0, [0])["commit"] == "0123abcd"
+
+
 def test_other_config_is_not_used(tmp_path):
     store(tmp_path)
     assert results.load("demo", "smoke", {"a": 2, "seeds": [0]}, folder=tmp_path) is None

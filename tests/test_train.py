@@ -54,6 +54,22 @@ def test_nan_stops_with_the_net_and_step():
         train.train(net, small_data(), steps=10, batch_size=16, callback=poison, progress=False)
 
 
+def test_nan_found_in_a_bulk_check_names_the_first_bad_step():
+    """Without a callback the losses are checked every CHECK_EVERY steps; the error still names the step."""
+    net = make([models.Member("plain", 0), models.Member("residual", 1)], dtype=torch.float32)
+    calls = []
+
+    def poisoned_penalty(net):             # NaN for net 1 from its 7th call (step 6) on
+        calls.append(1)
+        bad = len(calls) >= 7
+        return torch.tensor([0.0, float("nan") if bad else 0.0])
+
+    with pytest.raises(FloatingPointError, match=r"net 1 \(residual s1\).*nan at step 6;"):
+        train.train(net, small_data(), steps=40, batch_size=16, record_every=40, regularizer=poisoned_penalty,
+                    progress=False)
+    assert len(calls) == train.CHECK_EVERY          # it stopped at the first bulk check
+
+
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     d = small_data()
     members = [models.Member("plain", 0), models.Member("hyper", 1)]

@@ -85,7 +85,7 @@ def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     n, c = x.shape[0], model(x[:1]).shape[-1]
     if settings.choose(p) == "dense":
         H = dense_hessian(f, theta, x, y, loss="ce", max_params=max(p, settings.dense_max), chunk_size=64)
-        eigs = torch.linalg.eigvalsh(H).numpy()
+        eigs = torch.linalg.eigvalsh(H).cpu().numpy()
         return SpectralDensity(eigs[None, :], np.full((1, p), 1.0 / p), p, n, c)
     return slq(hvp_operator(f, theta, x, y, loss="ce"), n_probes=settings.n_probes, n_steps=settings.n_steps,
                seed=settings.seed)

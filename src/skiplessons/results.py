@@ -50,6 +50,10 @@ def config_hash(config: dict) -> str:
 
 
 def _git_commit() -> str:
+    """HEAD of the checkout (with "-dirty" for uncommitted changes), or `SKIPLESSONS_COMMIT` where the code
+    runs from a copy without its git history (e.g. a GPU machine that received only the working tree)."""
+    if os.environ.get("SKIPLESSONS_COMMIT"):
+        return os.environ["SKIPLESSONS_COMMIT"].strip()
     try:
         root = Path(__file__).resolve().parent
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
@@ -62,8 +66,21 @@ def _git_commit() -> str:
     return "unknown"
 
 
+def peak_memory() -> dict:
+    """The run's peak memory: CUDA memory allocated by torch when CUDA is in use (reset by
+    `experiments.load_or_run` before each run), else the process's peak resident set size."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_of": "cuda allocated"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if platform.system() == "Darwin" else 1024)
+    return {"peak_memory_bytes": int(rss), "peak_memory_of": "process peak RSS"}
+
+
 def provenance(device: str, wall_time: float, seeds) -> dict:
-    """Where and when a result was computed, and with what software."""
+    """Where and when a result was computed, with what software, and its peak memory."""
     import torch
 
     from . import __version__
@@ -79,6 +96,7 @@ def provenance(device: str, wall_time: float, seeds) -> dict:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seeds": list(seeds),
         "host": platform.machine(),
+        **peak_memory(),
     }
 
 

@@ -79,6 +79,10 @@ def load_or_run(name: str, scale: str | None = None, force: bool = False, **over
         found = _results.load(name, scale, config)
         if found is not None:
             return found
+    if device().type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     summary, arrays = get(name).run(copy.deepcopy(config))
     wall = time.perf_counter() - t0
