@@ -34,6 +34,8 @@ class CurvatureProduct:
             raise ValueError(f"v must have shape ({self.n_params},) or (k, {self.n_params}), got {tuple(v.shape)}")
         v = v.to(device=self.device, dtype=self.dtype)
         with torch.enable_grad():
+            if v.ndim == 2 and v.shape[0] == 1:        # a block of one: the plain backward is ~20% cheaper
+                return self._apply(v[0]).unsqueeze(0)
             return self._apply(v)
 
 

@@ -33,7 +33,7 @@ DEGENERACY = {
                     seeds=[0, 1, 2], steps=1500, lr=3e-3, batch_size=128, record_every=50, checkpoints=4,
                     hessian_samples=1000, spectrum=SPECTRUM),
     "paper": dict(data="cifar100", n_samples=100_000, data_dir="data", depth=30, width=16, archs=ARCHS,
-                  seeds=list(range(10)), steps=20_000, lr=1e-3, batch_size=128, record_every=500, checkpoints=6,
+                  seeds=list(range(10)), steps=5000, lr=1e-3, batch_size=128, record_every=250, checkpoints=5,
                   hessian_samples=5000, spectrum={**SPECTRUM, "n_probes": 10, "n_steps": 100}),
 }
 
@@ -45,7 +45,7 @@ DEPTH_SWEEP = {
                     archs=["plain", "residual"], seeds=[0, 1], steps=1000, lr=3e-3, batch_size=128,
                     hessian_samples=1000, spectrum=SPECTRUM),
     "paper": dict(data="cifar100", n_samples=100_000, data_dir="data", depths=[2, 4, 8, 16, 30, 50], width=16,
-                  archs=["plain", "residual"], seeds=list(range(5)), steps=10_000, lr=1e-3, batch_size=128,
+                  archs=["plain", "residual"], seeds=list(range(5)), steps=2500, lr=1e-3, batch_size=128,
                   hessian_samples=5000, spectrum={**SPECTRUM, "n_probes": 10, "n_steps": 100}),
 }
 
