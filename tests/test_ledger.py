@@ -474,6 +474,9 @@ def test_provenance_rows_from_files(tmp_path):
     assert rows[0]["device"] == "NVIDIA H100" and rows[0]["wall time"] == "5.2 min"
     assert rows[0]["date"] == "2026-01-02 03:04 UTC" and rows[0]["commit"] == "0123456789ab"
     assert rows[0]["data"] == "cifar100" and rows[0]["seeds"] == "0, 1" and rows[1]["seeds"] == "—"
+    assert rows[0]["peak memory"] == "not recorded"          # results stored before peak memory was recorded
+    results.save("exp_d", "paper", {}, {}, {"x": np.arange(2)}, prov | {"peak_memory_bytes": 3 * 2**29}, tmp_path)
+    assert ledger.provenance_rows([results.load("exp_d", "paper", folder=tmp_path)])[0]["peak memory"] == "1.5 GiB"
 
 
 def test_reproduce_rows_commands_parse():

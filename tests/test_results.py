@@ -80,6 +80,21 @@ def test_load_or_run_runs_once_then_loads(tmp_path, monkeypatch):
     assert r3.config["steps"] == 6 and r3.arrays["step"][-1] == 6
     meta = json.loads(results.paths("training", "smoke", tmp_path)[0].read_text())
     assert meta["config"]["steps"] == 6
+    line = experiments.provenance_line(r3)
+    for part in ("training at smoke scale", "data mnist1d", "3 nets", f"{r3.summary['n_params']:,} parameters",
+                 r3.provenance["device"], "peak memory", r3.provenance["commit"][:12]):
+        assert part in line, (part, line)
+
+
+def test_committed_paper_results_load_and_match_their_experiments():
+    """The stored paper-scale results the chapters show: intact (checksums), with provenance, and run with
+    the experiment's current paper config (so `load_or_run` at paper scale reuses them)."""
+    for name in ("training", "degeneracy", "depth_sweep"):
+        r = experiments.stored(name, "paper")
+        assert r is not None, f"results/{name}-paper.json is missing"
+        cfg = experiments.config_for(name, "paper", data=r.config["data"])
+        assert r.config == cfg, name
+        assert r.provenance["device"] != "" and r.provenance["peak_memory_bytes"] > 0
 
 
 def test_unknown_setting_and_experiment():

@@ -559,6 +559,8 @@ def provenance_rows(stored: Iterable) -> list[dict[str, str]]:
             "data": str(r.summary.get("data", r.config.get("data", "—"))),
             "device": prov["device"],
             "wall time": duration(prov["wall_time_s"]),
+            "peak memory": (f"{prov['peak_memory_bytes'] / 2**30:.1f} GiB" if "peak_memory_bytes" in prov
+                            else "not recorded"),
             "date": _dt.datetime.fromisoformat(prov["date"]).strftime("%Y-%m-%d %H:%M %Z").strip(),
             "commit": prov["commit"][:12],
             "skiplessons": prov["skiplessons"],

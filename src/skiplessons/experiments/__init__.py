@@ -96,6 +96,20 @@ def stored(name: str, scale: str = "paper") -> _results.Result | None:
     return _results.load(name, check_scale(scale))
 
 
+def provenance_line(result: _results.Result) -> str:
+    """One line saying where a stored result came from: data, nets, wall time, device, peak memory, date,
+    commit (printed under every stored paper-scale result in the chapters)."""
+    from ..ledger import duration
+
+    p, s = result.provenance, result.summary
+    nets = f"{len(result.arrays['arch'])} nets" if "arch" in result.arrays else "nets"
+    size = f" of {s['n_params']:,} parameters" if "n_params" in s else ""
+    memory = (f", peak memory {p['peak_memory_bytes'] / 2**30:.1f} GiB ({p['peak_memory_of']})"
+              if "peak_memory_bytes" in p else "")
+    return (f"{result.name} at {result.scale} scale: data {s.get('data', result.config.get('data'))}, {nets}{size}; "
+            f"{duration(p['wall_time_s'])} on {p['device']}{memory}; {p['date']}, commit {p['commit'][:12]}")
+
+
 def device_name() -> str:
     import platform
 
