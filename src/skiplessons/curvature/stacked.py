@@ -4,8 +4,9 @@
 A batch of M nets trained together (`models.DeepMLPs`) shares no parameters, so the Hessian of the sum of
 the nets' losses is block diagonal, one (P, P) block per net. One double backward through the batch's graph
 therefore gives every net's own product H_m v_m, and M Lanczos recurrences can advance in lockstep, one
-batched product per step. On small nets, where each product is a few hundred tiny kernels, this costs
-about as much as one net's product: the whole batch's spectra for the price of one.
+batched product per step. On a GPU, where a small net's product is a few hundred tiny kernel launches, the
+batch costs about as much as one net; on a CPU the arithmetic dominates and the gain is small (9 depth-30,
+width-8 nets on 1,000 samples, 4 probes of 40 steps, one thread: 7.4 s together, 7.7 s one after another).
 """
 from __future__ import annotations
 
