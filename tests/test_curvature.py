@@ -77,6 +77,7 @@ def test_hvp_matches_dense_hessian_for_vectors_and_blocks(loss, bias):
     v = torch.randn(3, theta.numel(), dtype=D)
     torch.testing.assert_close(product(v[0]), hess @ v[0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(product(v), v @ hess, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(product(v[:1]), v[:1] @ hess, rtol=1e-10, atol=1e-12)     # a block of one
     op = hvp_operator(f, theta, x, y, loss)
     np.testing.assert_allclose(op @ v[1].numpy(), (hess @ v[1]).numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(op.matmat(v.T.numpy()), (hess @ v.T).numpy(), rtol=1e-10, atol=1e-12)
@@ -172,23 +173,77 @@ def test_mse_fisher_matches_monte_carlo_over_gaussian_outputs():
     assert torch.linalg.norm(mc - fisher) / torch.linalg.norm(fisher) < 0.03
 
 
+@pytest.mark.parametrize("method", ["arpack", "lanczos"])
 @pytest.mark.parametrize("seed,depth,bias,act,loss", [(0, 2, True, torch.nn.Tanh, "mse"),
                                                       (1, 3, False, torch.nn.Tanh, "ce"),
                                                       (2, 4, True, torch.nn.GELU, "ce"),
                                                       (3, 3, False, torch.nn.Softplus, "mse")])
-def test_lanczos_extreme_eigenpairs_match_dense_eigh(seed, depth, bias, act, loss):
+def test_lanczos_extreme_eigenpairs_match_dense_eigh(seed, depth, bias, act, loss, method):
     net = mlp(din=5, width=8, depth=depth, bias=bias, act=act, seed=seed)
     theta, f = flat_fn(net)
     x, y = batch(net, 12, loss, seed=seed)
     exact = torch.linalg.eigvalsh(dense_hessian(f, theta, x, y, loss)).numpy()
     op = hvp_operator(f, theta, x, y, loss)
     scale = np.abs(exact).max()
-    top, vecs = lanczos_eigs(op, 6, "LA", return_vectors=True)
+    top, vecs = lanczos_eigs(op, 6, "LA", return_vectors=True, method=method)
     np.testing.assert_allclose(top, exact[::-1][:6], rtol=1e-4, atol=1e-4 * scale)
     np.testing.assert_allclose(op.matmat(vecs), vecs * top, atol=1e-6 * scale)
-    np.testing.assert_allclose(lanczos_eigs(op, 4, "SA"), exact[:4], rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(lanczos_eigs(op, 4, "SA", method=method), exact[:4], rtol=1e-4, atol=1e-4 * scale)
     by_size = exact[np.argsort(-np.abs(exact))][:3]
-    np.testing.assert_allclose(lanczos_eigs(op, 3, "LM"), by_size, rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(lanczos_eigs(op, 3, "LM", method=method), by_size, rtol=1e-4, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("which", ["LA", "SA", "LM"])
+def test_torch_lanczos_restarts_and_reaches_the_requested_relative_error(which):
+    # a basis of only k + 3 vectors forces many thick restarts; every eigenvalue must meet tol (relative)
+    rng = np.random.default_rng(4)
+    eigs = np.concatenate([rng.uniform(-1, 3, 390), [5.0, 4.9, 4.85, -2.5, -2.45, 4.0, 4.01, 3.99, 3.98, 3.5]])
+    basis, _ = np.linalg.qr(rng.standard_normal((400, 400)))
+    a = torch.tensor(basis @ np.diag(eigs) @ basis.T)
+    exact = np.sort(eigs)
+    want = {"LA": exact[::-1], "SA": exact, "LM": exact[np.argsort(-np.abs(exact))]}[which][:7]
+    for tol in (1e-3, 1e-8):
+        vals, vecs = lanczos_eigs(a, 7, which, return_vectors=True, tol=tol, ncv=10, method="lanczos")
+        assert np.all(np.abs(vals - want) <= tol * np.abs(want))
+        if tol == 1e-8:
+            np.testing.assert_allclose(a.numpy() @ vecs, vecs * vals, atol=1e-6)
+
+
+def test_torch_lanczos_finds_repeated_eigenvalues_and_exact_zeros():
+    # one start vector sees one copy of each eigenvalue; fresh directions after exhausted Krylov spaces
+    # must bring in the other copies, and the Gauss-Newton's exact zeros (rank N*C) likewise
+    eigs = np.repeat([-0.4, 0.0, 1.0, 3.0], [30, 120, 100, 50])
+    diag = torch.diag(torch.tensor(eigs))
+    np.testing.assert_allclose(lanczos_eigs(diag, 5, "LA", method="lanczos"), [3.0] * 5, atol=1e-12)
+    np.testing.assert_allclose(lanczos_eigs(diag, 4, "SA", method="lanczos"), [-0.4] * 4, atol=1e-12)
+    net = mlp(din=3, width=6, dout=2, seed=5)
+    theta, f = flat_fn(net)
+    x, y = batch(net, 4, "mse", seed=5)                  # rank <= 8 of P = 68
+    exact = torch.linalg.eigvalsh(dense_ggn(f, theta, x, y)).numpy()
+    op = ggn_operator(f, theta, x, y)
+    np.testing.assert_allclose(lanczos_eigs(op, 3, "SA", method="lanczos"), exact[:3], atol=1e-10 * exact[-1])
+    np.testing.assert_allclose(lanczos_eigs(op, 9, "LA", tol=1e-10, method="lanczos"), exact[::-1][:9],
+                               rtol=1e-8, atol=1e-10 * exact[-1])
+
+
+def test_float32_torch_lanczos_keeps_the_float32_operator_and_its_accuracy():
+    net32 = mlp(din=6, width=24, depth=3, dout=4, dtype=torch.float32, seed=6)
+    theta, f = flat_fn(net32)
+    x, y = batch(net32, 30, "ce", seed=6)
+    theta64, f64 = flat_fn(mlp(din=6, width=24, depth=3, dout=4, seed=6))
+    exact = torch.linalg.eigvalsh(dense_hessian(f64, theta64, x.double(), y, "ce")).numpy()[::-1]
+    calls = []
+    product = hvp(f, theta, x, y, "ce")
+    inner = product._apply
+
+    def counted(v):
+        calls.append(v.dtype)
+        return inner(v)
+
+    product._apply = counted
+    vals = lanczos_eigs(product, 5, tol=1e-3, method="lanczos")
+    assert set(calls) == {torch.float32}
+    assert np.all(np.abs(vals - exact[:5]) <= 1e-3 * exact[:5])
 
 
 def test_slq_quadrature_reproduces_the_moments_of_a_known_spectrum():
@@ -228,6 +283,52 @@ def test_slq_fractions_match_the_exact_ones_near_a_minimum(seed, width, depth, b
         assert abs(degenerate_fraction(d, tol) - degenerate_fraction(exact, tol)) < 0.02
         assert abs(negative_fraction(d, tol) - negative_fraction(exact, tol)) < 0.02
     assert negative_fraction(exact, 1e-3) > 0.02 and 0.3 < degenerate_fraction(exact, 1e-3) < 0.95
+
+
+def test_slq_recurrence_matches_full_reorthogonalization_and_makes_no_spurious_copies():
+    from skiplessons.curvature.lanczos import _InPlaceLanczos, _Lanczos
+    # float64: the semi-orthogonal recurrence slq runs gives the fully reorthogonalized tridiagonal
+    net = mlp(din=6, width=12, depth=3, seed=7)
+    theta, f = flat_fn(net)
+    x, y = batch(net, 30, "ce", seed=7)
+    product = hvp(f, theta, x, y, "ce")
+    q = torch.randn(3, theta.numel(), dtype=D)
+    q /= q.norm(dim=1, keepdim=True)
+    runs = [cls(product, q.clone(), 60, torch.Generator().manual_seed(0)) for cls in (_Lanczos, _InPlaceLanczos)]
+    for run in runs:
+        for _ in range(60):
+            run.step()
+    (full, _), (semi, _) = (run.ritz() for run in runs)
+    np.testing.assert_allclose(semi.numpy(), full.numpy(), atol=1e-10 * full.abs().max().item())
+    # float32, outliers that converge early (where plain Lanczos makes ghost copies): one node per outlier
+    rng = np.random.default_rng(0)
+    eigs = np.concatenate([rng.uniform(0, 1, 3997), [10.0, 8.0, 6.0]])
+    d = slq(torch.diag(torch.tensor(eigs, dtype=torch.float32)), n_probes=2, n_steps=120, seed=0)
+    for outlier in (10.0, 8.0, 6.0):
+        near = np.abs(d.nodes - outlier) < 1e-2
+        assert near.sum(axis=1).tolist() == [1, 1]
+        np.testing.assert_allclose(d.nodes[near], outlier, rtol=1e-5)
+
+
+def test_slq_runs_large_nets_one_probe_at_a_time_on_cpu_with_the_same_result(monkeypatch):
+    import skiplessons.curvature.lanczos as lanczos
+    net = mlp(din=20, width=140, depth=2, dout=3, seed=8)          # 22,963 parameters: one probe at a time
+    theta, f = flat_fn(net)
+    assert theta.numel() >= lanczos.CPU_ONE_PROBE_PARAMS
+    x, y = batch(net, 16, "ce", seed=8)
+    product = hvp(f, theta, x, y, "ce")
+    shapes = []
+    inner = product._apply
+    product._apply = lambda v: shapes.append(tuple(v.shape)) or inner(v)
+    alone = slq(product, n_probes=3, n_steps=15, seed=4)
+    assert set(shapes) == {(theta.numel(),)}
+    monkeypatch.setattr(lanczos, "CPU_ONE_PROBE_PARAMS", 10**9)    # the vectorised block of three probes
+    shapes.clear()
+    together = slq(product, n_probes=3, n_steps=15, seed=4)
+    assert set(shapes) == {(3, theta.numel())}
+    scale = np.abs(together.nodes).max()
+    np.testing.assert_allclose(alone.nodes, together.nodes, atol=1e-10 * scale)
+    np.testing.assert_allclose(alone.weights, together.weights, atol=1e-10)
 
 
 def test_slq_handles_an_exhausted_krylov_space_on_a_rank_deficient_ggn():
@@ -304,6 +405,8 @@ def test_cuda_path_matches_cpu():
                                rtol=1e-9, atol=1e-11)
     exact = torch.linalg.eigvalsh(hess).numpy()
     np.testing.assert_allclose(lanczos_eigs(hvp_operator(f_c, theta_c, x, y, "ce"), 3), exact[::-1][:3], rtol=1e-6)
+    np.testing.assert_allclose(lanczos_eigs(hvp_operator(f_c, theta_c, x, y, "ce"), 3, method="lanczos"),
+                               exact[::-1][:3], rtol=1e-6)
     d = slq(hvp_operator(f_c, theta_c, x, y, "ce"), n_probes=3, n_steps=10)
     assert np.abs(d.nodes).max() == pytest.approx(np.abs(exact).max(), rel=1e-6)
 
@@ -328,6 +431,15 @@ def test_bad_inputs_raise_clear_value_errors():
         hvp(f, theta, x, y, loss="nll")
     with pytest.raises(ValueError, match="which='BE'"):
         lanczos_eigs(op, 2, which="BE")
+    with pytest.raises(ValueError, match="method='lobpcg'.*arpack, lanczos"):
+        lanczos_eigs(op, 2, method="lobpcg")
+    for bad in (0, -1e-3):
+        with pytest.raises(ValueError, match=r"tol=.*must be a number > 0"):
+            lanczos_eigs(op, 2, tol=bad, method="lanczos")
+    with pytest.raises(ValueError, match=r"ncv=2 must be an integer > k=2"):
+        lanczos_eigs(op, 2, ncv=2, method="lanczos")
+    with pytest.raises(ValueError, match=rf"k={p}.*1 <= k < {p}"):
+        lanczos_eigs(op, k=p, method="lanczos")
     with pytest.raises(ValueError, match="theta must be a 1-D"):
         hvp(f, theta[None], x, y)
     with pytest.raises(ValueError, match=r"v must have shape"):

@@ -1,5 +1,5 @@
-"""Lanczos methods on curvature operators: extreme eigenpairs (scipy's eigsh) and spectral densities by
-stochastic Lanczos quadrature (chapter III.2).
+"""Lanczos methods on curvature operators: extreme eigenpairs (scipy's eigsh, or our thick-restart Lanczos
+in torch) and spectral densities by stochastic Lanczos quadrature (chapter III.2).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ WHICH = ("LA", "SA", "LM")
 METHODS = ("arpack", "lanczos")
 EIGS_MEMORY = 2**30         # bytes for the torch Lanczos basis of lanczos_eigs(method="lanczos")
 SLQ_MEMORY = 2**30          # bytes for the Lanczos bases of the probes run together
+CPU_ONE_PROBE_PARAMS = 20_000   # on CPU, slq runs the autograd products of larger nets one probe at a time
 
 
 def _as_operator(op) -> LinearOperator:
@@ -50,12 +51,14 @@ def lanczos_eigs(op, k: int = 10, which: str = "LA", return_vectors: bool = Fals
       trips), full reorthogonalization, one product per step. It stops when every wanted Ritz value's
       estimated relative error min(r, r^2 / gap) / |theta| is <= `tol` (r: residual norm; gap: distance to
       the neighbouring Ritz values less their residuals; an a-posteriori estimate, not a guarantee: on the
-      benchmark the true errors were 10-100x smaller). Memory: `ncv` basis vectors of P numbers (default
+      benchmark the true errors were 5-100x smaller); with `return_vectors`, when every residual
+      |H y - theta y| <= tol * |theta|, as ARPACK's. Memory: `ncv` basis vectors of P numbers (default
       max(2k + 1, min(6k, 60)), fewer if they would exceed 1 GiB); a thick restart keeps the best half.
 
-    Cost: a few times k products (for k = 10 on the benchmark's 328k-parameter net: "arpack" 51-76 at
-    tol 1e-3, 87 at tol 1e-6; "lanczos" ~50 at tol 1e-3, with ~4x less work per step than ARPACK's; more
-    for clustered ends, and "SA" on a Hessian is often slower than "LA"). Chapter III.2.
+    Cost: a few times k products (for k = 10 on the benchmark's 328k-parameter net, over 8 start vectors:
+    "arpack" 45-75 at tol 1e-3, 87 at tol 1e-6; "lanczos" 38-47 at tol 1e-3, true errors 8e-6 to 2e-4,
+    and less work per step than ARPACK's; more for clustered ends, and "SA" on a Hessian is often slower
+    than "LA"). Chapter III.2.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not valid; choose one of {', '.join(METHODS)}")
@@ -97,7 +100,7 @@ def _lanczos_eigs_torch(op, k, which, return_vectors, tol, ncv, seed):
         ncv = max(2 * k + 1, min(6 * k, 60, fits))
     if int(ncv) != ncv or not k < ncv:
         raise ValueError(f"ncv={ncv!r} must be an integer > k={k} (the basis size between restarts)")
-    search = _ThickRestart(apply, p, dtype, device, k, which, float(tol), min(int(ncv), p), seed)
+    search = _ThickRestart(apply, p, dtype, device, k, which, float(tol), min(int(ncv), p), seed, return_vectors)
     vals, coef = search.run()
     order = np.argsort(_key(vals, which), kind="stable")[:k]
     vals, coef = vals[order], coef[:, order]
@@ -116,11 +119,14 @@ class _ThickRestart:
     arrow coupling the kept Ritz vectors to the next row. When the basis is full the best half of the Ritz
     vectors is kept. An exhausted Krylov space (beta ~ 0) continues with a fresh random direction; after
     one, the search stops only once a fresh direction adds nothing to the wanted set (so repeated
-    eigenvalues, which one start vector sees once, are found too). Raises RuntimeError after `max_products`.
+    eigenvalues, which one start vector sees once, are found too). With `vectors`, the stopping rule is on
+    the residual itself (eigenvectors converge as r / gap, eigenvalues as r^2 / gap). Raises RuntimeError
+    after `max_products`. Memory: m + 1 basis rows, plus the kept Ritz vectors during a restart.
     """
 
-    def __init__(self, apply, p, dtype, device, k, which, tol, m, seed):
+    def __init__(self, apply, p, dtype, device, k, which, tol, m, seed, vectors):
         self.apply, self.p, self.k, self.which, self.tol, self.m = apply, p, k, which, tol, m
+        self.vectors = vectors
         self.gen = torch.Generator().manual_seed(seed)
         self.basis = torch.empty(m + 1, p, dtype=dtype, device=device)
         self.t = np.zeros((m, m))
@@ -138,7 +144,7 @@ class _ThickRestart:
     def _converged(self, vals, res, scale):
         """Indices of the k most wanted Ritz values (of `vals`) and whether all meet the error target."""
         wanted = np.argsort(_key(vals, self.which), kind="stable")[: self.k]
-        bound = _error_bound(vals, res)[wanted]
+        bound = (res if self.vectors else _error_bound(vals, res))[wanted]
         limit = self.tol * np.maximum(np.abs(vals[wanted]), self.floor * scale)
         return wanted, bool(len(wanted) == self.k and np.all(bound <= limit))
 
@@ -172,7 +178,7 @@ class _ThickRestart:
             if dead and fresh is None:               # exhausted: explore a fresh direction before stopping
                 done = False
             if fresh is not None:
-                done, again = self._fresh_block(fresh, j, b, dead, vals[wanted], scale)
+                done, again = self._fresh_block(fresh, j, b, dead, scale)
                 if again:                             # the fresh direction found a new wanted value
                     dead, fresh = True, None
             if done:
@@ -201,7 +207,7 @@ class _ThickRestart:
             t[:arrow, arrow] = t[arrow, :arrow] = s
             j, fresh = arrow, None
 
-    def _fresh_block(self, fresh, j, b, dead, wanted_vals, scale):
+    def _fresh_block(self, fresh, j, b, dead, scale):
         """(stop, inject again) while a fresh direction, decoupled from rows [:start], is being explored."""
         start, kth = fresh
         vals, vecs = np.linalg.eigh(self.t[start:j, start:j])
@@ -216,7 +222,7 @@ class _ThickRestart:
 
     def _converged_block(self, vals, res, scale):
         i = int(np.argsort(_key(vals, self.which), kind="stable")[0])
-        bound = _error_bound(vals, res)[i]
+        bound = (res if self.vectors else _error_bound(vals, res))[i]
         return float(vals[i]), bool(bound <= self.tol * max(abs(vals[i]), self.floor * scale))
 
 
@@ -275,15 +281,20 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
         ) -> SpectralDensity:
     """Spectral density of a symmetric operator by stochastic Lanczos quadrature (Ghorbani et al. 2019).
 
-    Each of `n_probes` Rademacher probes v / sqrt(P) starts m = min(n_steps, P) Lanczos steps with full
-    reorthogonalization (three-term recurrence, then one classical Gram-Schmidt pass against all earlier
-    basis vectors, vectorised over probes). The tridiagonal T = Q diag(nodes) Q^T gives the Gauss quadrature
+    Each of `n_probes` Rademacher probes v / sqrt(P) starts m = min(n_steps, P) Lanczos steps with
+    reorthogonalization against the whole basis (three-term recurrence, then the new vector's components
+    along all earlier ones are measured and removed by classical Gram-Schmidt, plus a DGKS second pass,
+    whenever one exceeds sqrt(eps): the basis stays semi-orthogonal, which keeps T accurate to rounding,
+    Simon 1984; vectorised over probes). The tridiagonal T = Q diag(nodes) Q^T gives the Gauss quadrature
     nodes and weights Q[0, :]^2: m nodes per probe, exact for polynomials of degree < 2m. Probes run
-    together in blocks (one vectorised product per step) as far as `max_memory` bytes of basis allow.
+    together in blocks (one vectorised product per step) as far as `max_memory` bytes of basis allow,
+    except the autograd products of nets of >= 20,000 parameters on CPU, where a vectorised backward costs
+    20-30% more per vector than one probe at a time (measured up to 328k parameters).
 
-    Cost: n_probes * m products, plus O(n_probes * m^2 * P) for reorthogonalization (memory-bound; on the
-    benchmark's 328k-parameter net with 512 samples, 100 steps cost 1.01-1.25x of 100 bare products; a depth-30,
-    width-128 net on 1,000 samples took 11 s per probe in float32 on one core). Memory: m * P numbers per
+    Cost: n_probes * m products, plus O(n_probes * m^2 * P) for reorthogonalization (memory-bound: one read
+    of the basis per step, two on ~40% of the steps in float32; on the benchmark's 328k-parameter net with
+    512 samples, 100 steps cost ~1.25x of 100 bare products; a depth-30, width-128 net on 1,000 samples took
+    11 s per probe in float32 on one core). Memory: m * P numbers per
     probe run together. `op`: a LinearOperator (from `hvp_operator` / `ggn_operator` it stays in torch, in
     the net's dtype and device), a `hvp`/`ggnvp` callable, or a square matrix.
 
@@ -302,6 +313,8 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
     m = min(int(n_steps), p)
     per_probe = m * p * torch.empty((), dtype=dtype).element_size()
     block = max(1, min(int(n_probes), max_memory // per_probe))
+    if isinstance(apply, CurvatureProduct) and torch.device(device).type == "cpu" and p >= CPU_ONE_PROBE_PARAMS:
+        block = 1
     gen = torch.Generator().manual_seed(seed)
     probes = (torch.randint(0, 2, (int(n_probes), p), generator=gen) * 2 - 1).to(dtype) / math.sqrt(p)
     nodes, weights = [], []
@@ -372,9 +385,11 @@ class _Lanczos:
 
 
 class _InPlaceLanczos(_Lanczos):
-    """`_Lanczos` with the same arithmetic done in place (what `slq` runs): each vector is written into
-    the basis once, and the recurrence and Gram-Schmidt make no (k, P) temporaries. Per step beyond the
-    product: two reads of the basis (three where the DGKS pass is needed) and a few of one vector."""
+    """`_Lanczos` kept semi-orthogonal, in place (what `slq` runs): the same recurrence, restart and
+    tridiagonal, but each new vector's components along the whole basis are removed only when one exceeds
+    sqrt(eps) of its norm (measured exactly, one read of the basis; Simon 1984: a semi-orthogonal basis keeps
+    T accurate to rounding, with no spurious copies). In float32 about 40% of the steps then need the
+    second read, and no (k, P) temporaries are made."""
 
     def step(self):
         j, q = self.j, self.q
@@ -388,17 +403,19 @@ class _InPlaceLanczos(_Lanczos):
             return
         w.addcmul_(a, q, value=-1).addcmul_(self.b, self.prev, value=-1)
         seen = self.basis[:, : j + 1]
-        _reorthogonalize_(seen, w, self.breakdown ** (2 / 3))
+        _reorthogonalize_(seen, w, keep_below=torch.finfo(w.dtype).eps ** 0.5)
         b = w.norm(dim=1, keepdim=True)
         self.scale = torch.maximum(self.scale, torch.maximum(a.abs(), b))
         dead = (b <= self.breakdown * self.scale)[:, 0]
+        norm = b
         if dead.any():
             fresh = torch.randn(int(dead.sum()), q.shape[1], generator=self.gen).to(q)
             w[dead] = _project_out(seen[dead], _project_out(seen[dead], fresh))
+            norm = torch.where(dead[:, None], w.norm(dim=1, keepdim=True), b)
             b[dead] = 0.0
         self.beta[:, j] = b[:, 0].double().cpu()
         nxt = self.basis[:, j + 1]
-        torch.div(w, torch.where(dead[:, None], w.norm(dim=1, keepdim=True), b), out=nxt)
+        torch.div(w, norm, out=nxt)
         self.prev, self.b, self.q = q, b, nxt
 
 
