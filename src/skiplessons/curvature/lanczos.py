@@ -293,8 +293,8 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
 
     Cost: n_probes * m products, plus O(n_probes * m^2 * P) for reorthogonalization (memory-bound: one read
     of the basis per step, two on ~40% of the steps in float32; on the benchmark's 328k-parameter net with
-    512 samples, 100 steps cost ~1.25x of 100 bare products; a depth-30, width-128 net on 1,000 samples took
-    11 s per probe in float32 on one core). Memory: m * P numbers per
+    512 samples, 100 steps cost 1.19x of 100 bare products; a depth-30, width-128 net on 1,000 samples took
+    7.6 s per probe in float32 on one core). Memory: m * P numbers per
     probe run together. `op`: a LinearOperator (from `hvp_operator` / `ggn_operator` it stays in torch, in
     the net's dtype and device), a `hvp`/`ggnvp` callable, or a square matrix.
 
