@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from ..train import per_net_loss
 from .functional import check_loss, check_targets
 from .lanczos import SLQ_MEMORY, _Lanczos
 from .spectrum import SpectralDensity
@@ -60,14 +61,6 @@ def stacked_flat_fn(model: torch.nn.Module, rows=None, dtype: torch.dtype | None
     return theta, f
 
 
-def per_net_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """Each net's batch loss (M,) from outputs (M, N, C): mean cross-entropy or (1/(2N)) sum ||out - y||^2."""
-    m, n, c = out.shape
-    if loss == "mse":
-        return 0.5 * (out - y).pow(2).sum(-1).mean(-1)
-    return torch.nn.functional.cross_entropy(out.reshape(m * n, c), y.repeat(m), reduction="none").view(m, n).mean(1)
-
-
 class StackedProduct:
     """Per-net Hessian-vector products of M nets: `H(v)` with v (M, P) or a block (k, M, P) returns
     H_m v[..., m, :] for every net m, in v's shape. Attributes: `n_nets`, `n_params` (P per net),
@@ -109,7 +102,7 @@ def stacked_hvp(f, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: 
             raise ValueError(f"f(theta, x) must return outputs of shape (M, N, C) = ({theta.shape[0]}, "
                              f"{x.shape[0]}, C), got {tuple(out.shape)}")
         y = check_targets(out[0], y, loss)
-        losses = per_net_loss(out, y, loss)
+        losses = per_net_loss(out, y)              # check_targets gave mse float targets, ce integer labels
         (g,) = torch.autograd.grad(losses.sum(), theta, create_graph=True)
 
     def apply(v):
