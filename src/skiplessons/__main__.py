@@ -1,53 +1,81 @@
-"""Command line: `python -m skiplessons list` and `python -m skiplessons run NAME --scale S [--seeds ...]`."""
+"""Command line: `python -m skiplessons list` and `python -m skiplessons run NAME --scale S [--seeds ...]`.
+
+Every user error (a bad argument, missing or invalid data, an unwritable results folder) ends in one line
+`skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130.
+"""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) in the same form as ours."""
+
+    def error(self, message):
+        _fail(message)
+
+
+def _fail(message: str, status: int = 2):
+    print(f"skiplessons: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m skiplessons", description="Run the book's experiments.")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the named experiments and their scales")
+    p = _Parser(prog="python -m skiplessons", description="Run the book's experiments.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list the named experiments and every stored result with its provenance")
     r = sub.add_parser("run", help="run one experiment and store its result with provenance")
     r.add_argument("name", help="experiment name (see `list`)")
     r.add_argument("--scale", default=None, help="smoke | default | paper (default: $SKIPLESSONS_SCALE or default)")
     r.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to train (overrides the scale's)")
     r.add_argument("--data", default=None, help="data set: mnist1d | digits | cifar10 | cifar100")
     r.add_argument("--data-dir", default=None, help="folder holding (or receiving) the CIFAR files")
-    r.add_argument("--force", action="store_true", help="recompute even if a matching result is stored")
+    r.add_argument("--force", action="store_true", help="recompute even if a result with this config is stored")
     return p
+
+
+def _list() -> None:
+    from . import experiments, results
+    from .ledger import duration
+
+    for name, exp in sorted(experiments.registry().items()):
+        print(f"{name:24s} {exp.description}  [chapter {exp.chapter}]")
+    found = results.stored()
+    print(f"\n{len(found)} stored results (in {results.results_dir()} and the package's {results.SHIPPED}/):")
+    for r in found:
+        p = r.provenance
+        print(f"  {r.key:42s} data {r.summary.get('data', r.config.get('data', '-'))}, "
+              f"{duration(p['wall_time_s'])} on {p['device']}, {p['date']}, commit {p['commit'][:12]}  ({r.source})")
+
+
+def _run(args) -> None:
+    from . import experiments
+    from .env import check_scale
+
+    scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
+    overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    exp = experiments.get(args.name)
+    config = experiments.config_for(args.name, scale, **overrides)
+    print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(config)}", flush=True)
+    result = experiments.load_or_run(args.name, scale, force=args.force, **overrides)
+    prov = result.provenance
+    print(f"stored {result.key}: {prov['wall_time_s']} s on {prov['device']} (commit {prov['commit'][:12]}) "
+          f"in {result.source}")
+    print(json.dumps(result.summary, indent=1, sort_keys=True))
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        from . import experiments
-        from .env import check_scale
-
-        if args.command == "list":
-            for name, exp in sorted(experiments.registry().items()):
-                print(f"{name:24s} {exp.description}  [chapter {exp.chapter}]")
-            return 0
-        scale = check_scale(args.scale, "--scale") if args.scale else None
-        if scale:
-            os.environ["SKIPLESSONS_SCALE"] = scale
-        overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        exp = experiments.get(args.name)
-        config = experiments.config_for(args.name, scale, **overrides)
-        print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(config)}", flush=True)
-        result = experiments.load_or_run(args.name, scale, force=args.force, **overrides)
-        prov = result.provenance
-        print(f"stored {result.name}-{result.scale}: {prov['wall_time_s']} s on {prov['device']} "
-              f"(commit {prov['commit'][:12]})")
-        print(json.dumps(result.summary, indent=1, sort_keys=True))
+        _list() if args.command == "list" else _run(args)
         return 0
-    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as e:
-        print(f"skiplessons: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        _fail("interrupted; checkpoints are kept: run the same command again to resume", 130)
+    except (ValueError, OSError, ImportError, FloatingPointError) as e:
+        _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 DATASETS = ("mnist1d", "digits", "teacher", "cifar10", "cifar100")
+#: the data sets with class labels (`teacher` is regression), on which the deep-net experiments train
+CLASSIFICATION = ("mnist1d", "digits", "cifar10", "cifar100")
 _CIFAR = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", b"labels", 10),
     "cifar100": ("cifar-100-python", ["train"], "test", b"fine_labels", 100),
@@ -104,15 +106,51 @@ def read_cifar(root, name: str = "cifar100") -> Dataset:
     def load(files):
         xs, ys = [], []
         for f in files:
-            with open(base / f, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
-            xs.append(np.asarray(batch[b"data"], dtype=np.float32))
-            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            x, y = _cifar_batch(base / f, label_key, n_classes)
+            xs.append(x)
+            ys.append(y)
         return np.concatenate(xs) / 255.0, np.concatenate(ys)
 
     x_tr, y_tr = load(train_files)
     x_te, y_te = load([test_file])
     return _standardized(name, x_tr, y_tr, x_te, y_te, n_classes)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds only numpy arrays and plain containers: a CIFAR batch needs nothing else, and a
+    pickle from elsewhere could otherwise run arbitrary code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy.core.numeric", "_frombuffer")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never does")
+        return super().find_class(module, name)
+
+
+def _cifar_batch(path: Path, label_key: bytes, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR batch file as (x (N, 3072) float32 in [0, 255], y (N,) int64), checked: a dict with 8-bit
+    images of 3,072 values and as many labels in [0, n_classes). Anything else is a ValueError naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            batch = _ArraysOnly(fh, encoding="bytes").load()
+        x, y = batch[b"data"], batch[label_key]
+        x, y = np.asarray(x), np.asarray(y)
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
+        raise ValueError(f"{path} is not a CIFAR batch in the python-pickle format ({type(e).__name__}: {e}); "
+                         f"delete it and download again") from None
+    if x.ndim != 2 or x.shape[1] != 3072 or not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"{path}: images must be integers of shape (N, 3072), got {x.dtype} {x.shape}")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError(f"{path}: pixel values must lie in [0, 255], got [{x.min()}, {x.max()}]")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{path}: needs one integer label per image, got {y.dtype} {y.shape} for {len(x)} images")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{path}: labels must lie in [0, {n_classes}), got [{y.min()}, {y.max()}]")
+    return x.astype(np.float32), y.astype(np.int64)
 
 
 def cifar(name: str = "cifar100", root="data", download: bool = True) -> Dataset:

@@ -1,24 +1,42 @@
-"""Experiment results on disk: JSON (summary, config, provenance) plus NPZ (arrays), written atomically.
+"""Experiment results on disk, keyed by experiment, scale and config hash (chapter 0; every chapter that trains).
 
-Results live in `results/` of the repository (found from the working directory, overridable with
-`SKIPLESSONS_RESULTS`), else in `~/.cache/skiplessons/results`. Only `paper`-scale results are committed;
-`smoke` and `default` files are caches (git-ignored). A file whose config differs from the one asked for, or
-that is unreadable, or whose arrays do not match the checksum in its JSON, is reported and never used.
+A result is `NAME-SCALE-HASH.json` (config, summary, provenance, checksums) plus the arrays in
+`NAME-SCALE-HASH.SHA.npz`, named by their own checksum. The JSON is the unit of commit: the arrays are written
+first under a new name, then the JSON is replaced atomically, all under a file lock, so a crash at any point
+leaves the previous good result readable and two writers never leave a mixed pair. A run with other settings
+has another HASH and is stored beside, never over, an existing result.
+
+Two folders are searched, in this order:
+- the writable folder `results_dir()`: the `folder` argument, else `SKIPLESSONS_RESULTS`, else `results/` of
+  the enclosing skiplessons checkout, else `~/.cache/skiplessons/results`;
+- the results shipped with the package (`skiplessons/paper_results`, read with `importlib.resources`), so an
+  installed package (Colab) has the committed paper-scale results. Runs never write there.
+A file that is unreadable, whose arrays or JSON do not match their checksums, or whose config does not match
+its hash, is reported with a warning and never used.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
+import importlib.resources
 import io
 import json
 import os
 import platform
 import subprocess
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
+
+#: the package folder holding the committed paper-scale results (package data)
+SHIPPED = "paper_results"
+_REQUIRED = ("name", "scale", "config", "config_hash", "summary", "provenance", "arrays_file", "arrays_sha256",
+             "checksum")
 
 
 @dataclass
@@ -31,10 +49,16 @@ class Result:
     summary: dict
     arrays: dict
     provenance: dict
+    source: str = ""      #: the JSON file it was read from or written to ("" when not stored)
+
+    @property
+    def key(self) -> str:
+        return key(self.name, self.scale, self.config)
 
 
 def results_dir() -> Path:
-    """`SKIPLESSONS_RESULTS`, else `results/` in the enclosing skiplessons checkout, else a user cache."""
+    """The writable results folder: `SKIPLESSONS_RESULTS`, else `results/` in the enclosing skiplessons
+    checkout, else a user cache."""
     if os.environ.get("SKIPLESSONS_RESULTS"):
         return Path(os.environ["SKIPLESSONS_RESULTS"])
     for folder in [Path.cwd(), *Path.cwd().parents]:
@@ -44,9 +68,31 @@ def results_dir() -> Path:
     return Path.home() / ".cache" / "skiplessons" / "results"
 
 
+def shipped_dir() -> Path:
+    """The folder of results shipped with the package (read-only for the library)."""
+    return Path(str(importlib.resources.files("skiplessons") / SHIPPED))
+
+
+def folders(folder=None) -> list[Path]:
+    """Where results are looked up: the writable folder (`folder` or `results_dir()`), then the shipped one."""
+    out = [Path(folder) if folder else results_dir()]
+    return out + [f for f in [shipped_dir()] if f.resolve() != out[0].resolve()]
+
+
 def config_hash(config: dict) -> str:
     """A stable hash of a JSON-able config."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def key(name: str, scale: str, config: dict) -> str:
+    """The file stem that identifies a result: `NAME-SCALE-HASH`."""
+    return f"{name}-{scale}-{config_hash(config)}"
+
+
+def _checksum(meta: dict) -> str:
+    """The checksum of everything in the JSON but itself (summary, config, provenance, arrays' checksum)."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_jsonable).encode()).hexdigest()
 
 
 def _git_commit() -> str:
@@ -100,33 +146,72 @@ def provenance(device: str, wall_time: float, seeds) -> dict:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def paths(name: str, scale: str, folder: Path | None = None) -> tuple[Path, Path]:
+def check_writable(folder=None) -> Path:
+    """Create the results folder if needed and prove it takes a file; raise a ValueError naming the folder
+    otherwise. Called before an experiment's compute, so a bad folder fails in a second, not after hours."""
     folder = Path(folder) if folder else results_dir()
-    return folder / f"{name}-{scale}.json", folder / f"{name}-{scale}.npz"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"results folder {folder} is not writable ({e.strerror or e}); "
+                         f"set SKIPLESSONS_RESULTS to a writable folder") from None
+    return folder
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, removed on any failure."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)          # mkstemp makes 0600; results are meant to be shared and committed
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def lock(folder: Path, stem: str) -> FileLock:
+    """The inter-process lock of one result (a hidden `.STEM.lock` beside it)."""
+    return FileLock(str(Path(folder) / f".{stem}.lock"))
 
 
 def save(name: str, scale: str, config: dict, summary: dict, arrays: dict, prov: dict, folder=None) -> Result:
-    """Write the arrays, then the JSON that points at them by checksum; each by write-to-temp and rename."""
-    jpath, npath = paths(name, scale, folder)
-    jpath.parent.mkdir(parents=True, exist_ok=True)
+    """Store a result under `NAME-SCALE-HASH` in the writable folder (module docstring: the write order)."""
+    folder = check_writable(folder)
+    stem = key(name, scale, config)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    np.savez_compressed(buf, **arrays)
     blob = buf.getvalue()
-    _atomic_write(npath, blob)
+    sha = hashlib.sha256(blob).hexdigest()
+    npath, jpath = folder / f"{stem}.{sha[:16]}.npz", folder / f"{stem}.json"
     meta = {"name": name, "scale": scale, "config": config, "config_hash": config_hash(config),
-            "summary": summary, "provenance": prov, "arrays_sha256": hashlib.sha256(blob).hexdigest(),
+            "summary": summary, "provenance": prov, "arrays_file": npath.name, "arrays_sha256": sha,
             "arrays": sorted(arrays)}
-    _atomic_write(jpath, json.dumps(meta, indent=1, sort_keys=True, default=_jsonable).encode())
-    return Result(name, scale, config, summary, {k: np.asarray(v) for k, v in arrays.items()}, prov)
+    meta = json.loads(json.dumps(meta, default=_jsonable))        # what will be read back
+    meta["checksum"] = _checksum(meta)
+    text = json.dumps(meta, indent=1, sort_keys=True).encode()
+    with lock(folder, stem):
+        had = npath.is_file()
+        try:
+            _write_new(npath, blob)
+            _write_new(jpath, text)
+        except BaseException:
+            if not had:
+                with contextlib.suppress(OSError):
+                    npath.unlink()
+            raise
+        for stale in folder.glob(f"{stem}.*.npz"):        # arrays of the result this one replaced
+            if stale.name != npath.name:
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+    return Result(name, scale, meta["config"], meta["summary"], arrays, meta["provenance"], str(jpath))
 
 
 def _jsonable(x):
@@ -137,34 +222,48 @@ def _jsonable(x):
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-def load(name: str, scale: str, config: dict | None = None, folder=None) -> Result | None:
-    """The stored result, or None if there is none, it is corrupt (with a warning), or its config differs
-    from `config` (silently: the caller recomputes)."""
-    jpath, npath = paths(name, scale, folder)
-    if not jpath.is_file():
-        return None
+def read(jpath: Path) -> Result | None:
+    """The result stored in `jpath`, or None with a warning when it is unreadable or fails a check."""
+    jpath = Path(jpath)
     try:
         meta = json.loads(jpath.read_text())
-        blob = npath.read_bytes()
+        if not isinstance(meta, dict) or not all(k in meta for k in _REQUIRED):
+            raise ValueError("not a result file (missing fields)")
+        if meta["checksum"] != _checksum(meta):
+            raise ValueError("its content does not match the checksum recorded in it")
+        if config_hash(meta["config"]) != meta["config_hash"] or not jpath.stem.endswith(meta["config_hash"]):
+            raise ValueError("its config does not match its config hash")
+        blob = (jpath.parent / Path(meta["arrays_file"]).name).read_bytes()
         if hashlib.sha256(blob).hexdigest() != meta["arrays_sha256"]:
             raise ValueError("arrays do not match the checksum recorded in the JSON")
         with np.load(io.BytesIO(blob)) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
-        warnings.warn(f"stored result {jpath.name} is unreadable or corrupt ({e}); recomputing", stacklevel=2)
+    except (OSError, ValueError, TypeError, KeyError, json.JSONDecodeError) as e:
+        warnings.warn(f"stored result {jpath} is unreadable or corrupt ({e}); recompute it", stacklevel=3)
         return None
-    if config is not None and meta.get("config_hash") != config_hash(config):
-        return None  # made with other settings: the caller recomputes
-    return Result(name, scale, meta["config"], meta["summary"], arrays, meta["provenance"])
+    return Result(meta["name"], meta["scale"], meta["config"], meta["summary"], arrays, meta["provenance"],
+                  str(jpath))
+
+
+def load(name: str, scale: str, config: dict | None = None, folder=None) -> Result | None:
+    """The stored result of `name` at `scale` with exactly `config` (first in the writable folder, then the
+    shipped one), or None. Without `config`: the most recent readable one of that name and scale."""
+    if config is not None:
+        stem = key(name, scale, config)
+        for f in folders(folder):
+            if (f / f"{stem}.json").is_file():
+                found = read(f / f"{stem}.json")
+                if found is not None:
+                    return found
+        return None
+    found = [r for r in stored(folder) if r.name == name and r.scale == scale]
+    return max(found, key=lambda r: r.provenance.get("date", ""), default=None)
 
 
 def stored(folder=None) -> list[Result]:
-    """Every readable result in the results folder (for the reproduction page)."""
-    folder = Path(folder) if folder else results_dir()
+    """Every readable result in the writable and the shipped folders (for `list` and the reproduction page)."""
     out = []
-    for jpath in sorted(folder.glob("*.json")):
-        name, _, scale = jpath.stem.rpartition("-")
-        r = load(name, scale, folder=folder)
-        if r is not None:
-            out.append(r)
+    for f in folders(folder):
+        if f.is_dir():
+            out += [r for r in map(read, sorted(f.glob("*.json"))) if r is not None]
     return out

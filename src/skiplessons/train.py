@@ -6,10 +6,14 @@ is the same computation as training each alone, M times faster on small nets (be
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import tempfile
+import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +26,8 @@ from .data import Dataset
 from .env import scale
 
 OPTIMIZERS = ("adam", "sgd")
+#: what a non-finite loss does: stop the run with an error, or drop that net and train the others on
+ON_NONFINITE = ("stop", "drop")
 #: steps between checks of the losses for NaN / inf (every step when a callback is given)
 CHECK_EVERY = 16
 
@@ -35,11 +41,20 @@ class History:
     acc: list = field(default_factory=list)
     test_loss: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)      #: net index -> first step with a non-finite loss
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The curves as (M, T) arrays; a dropped net's records from its failing step on are NaN, and
+        `failed_step` (M,) holds each net's failing step (-1: trained to the end)."""
         out = {"step": np.asarray(self.step)}
         for k in ("loss", "acc", "test_loss", "test_acc"):
             out[k] = np.asarray(getattr(self, k)).T if getattr(self, k) else np.zeros((0, 0))
+        if self.failed:
+            for m, s in self.failed.items():
+                for k in ("loss", "acc", "test_loss", "test_acc"):
+                    out[k][int(m), out["step"] >= s] = np.nan
+            n = out["loss"].shape[0]
+            out["failed_step"] = np.array([self.failed.get(m, -1) for m in range(n)])
         return out
 
 
@@ -79,21 +94,33 @@ def _epoch_order(n: int, data_seed: int, epoch: int) -> np.ndarray:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Save through a temporary file of its own (so concurrent runs never share one), removed on failure."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 128, optimizer: str = "adam",
           record_every: int = 50, eval_size: int = 2000, data_seed: int = 0, regularizer=None,
-          checkpoint=None, checkpoint_every: int = 500, progress: bool | None = None, callback=None) -> History:
+          checkpoint=None, checkpoint_every: int = 500, checkpoint_seconds: float = 120.0,
+          on_nonfinite: str = "stop", progress: bool | None = None, callback=None) -> History:
     """Train all nets of `net` (a `models.DeepMLPs`) on `data` for `steps` minibatch steps.
 
     Records loss and accuracy on a fixed subset of `eval_size` training points and on the test set every
     `record_every` steps (and at the end). `regularizer(net) -> (M,)` adds a penalty per net (Part IV).
-    If `checkpoint` (a path) is given, the state is saved atomically every `checkpoint_every` steps and an
-    interrupted run with the same settings resumes from it. A NaN or inf loss stops the run, within
-    `CHECK_EVERY` steps, with an error that names the net and the first step where it happened. `callback(step, net)` runs after every step. Progress bar: silent at `smoke`.
+    If `checkpoint` (a path) is given, the state is saved atomically every `checkpoint_every` steps or
+    `checkpoint_seconds` of work, whichever comes first, and an interrupted run with the same settings resumes
+    from it to the same numbers. A NaN or inf loss is found within `CHECK_EVERY` steps; with
+    `on_nonfinite="stop"` it stops the run with an error that names the net and the first step where it
+    happened; with `"drop"` it warns with the same words and trains the other nets on (they are independent,
+    so their numbers do not change), recording the step in `History.failed`. `callback(step, net)` runs after
+    every step. Progress bar: silent at `smoke`.
     """
     for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
                     ("eval_size", eval_size), ("checkpoint_every", checkpoint_every)):
@@ -101,6 +128,10 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
             raise ValueError(f"{name}={v!r} must be an integer >= 1")
     if not lr > 0:
         raise ValueError(f"lr={lr!r} must be > 0")
+    if not checkpoint_seconds > 0:
+        raise ValueError(f"checkpoint_seconds={checkpoint_seconds!r} must be > 0")
+    if on_nonfinite not in ON_NONFINITE:
+        raise ValueError(f"on_nonfinite={on_nonfinite!r} is not valid; choose one of {', '.join(ON_NONFINITE)}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}")
     if data.d_in != net.spec.d_in:
@@ -123,6 +154,7 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
                 net.load_state_dict(state["net"])
                 opt.load_state_dict(state["opt"])
                 hist, start = History(**state["history"]), state["step"]
+                hist.failed = {int(m): s for m, s in hist.failed.items()}
 
     def record(t):
         loss, acc = evaluate(net, x_eval, y_eval)
@@ -138,19 +170,26 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     pending = []                    # (step, losses) not yet checked for NaN / inf
 
     def check_finite():
-        """Stop at the first non-finite loss. Checked in bulk: a check per step would make the GPU wait
-        for the CPU at every step."""
+        """Stop at (or drop the net of) the first non-finite loss. Checked in bulk: a check per step would
+        make the GPU wait for the CPU at every step."""
         if not pending:
             return
         losses = torch.stack([l for _, l in pending])
         bad = ~torch.isfinite(losses)
+        bad[:, list(hist.failed)] = False
         if bad.any():
-            i, m = (int(v) for v in bad.nonzero()[0])
-            raise FloatingPointError(
-                f"training stopped: the loss of net {m} ({net.members[m].label}) became "
-                f"{losses[i, m].item()} at step {pending[i][0]}; try a smaller learning rate (lr={lr})")
+            for i, m in bad.nonzero().tolist():
+                if m in hist.failed:
+                    continue
+                hist.failed[m] = pending[i][0]
+                what = (f"the loss of net {m} ({net.members[m].label}) became {losses[i, m].item()} at step "
+                        f"{pending[i][0]}; try a smaller learning rate (lr={lr})")
+                if on_nonfinite == "stop":
+                    raise FloatingPointError(f"training stopped: {what}")
+                warnings.warn(f"net dropped, the others train on: {what}", RuntimeWarning, stacklevel=3)
         pending.clear()
 
+    last_save = time.monotonic()
     for t in bar:
         idx = torch.as_tensor(_batches(len(x), batch_size, data_seed, t), device=x.device)
         losses = per_net_loss(net(x[idx]), y[idx])
@@ -161,7 +200,8 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
         losses.sum().backward()
         opt.step()
         due = (t + 1) % record_every == 0 or t + 1 == steps
-        save = checkpoint is not None and ((t + 1) % checkpoint_every == 0 or t + 1 == steps)
+        save = checkpoint is not None and ((t + 1) % checkpoint_every == 0 or t + 1 == steps
+                                           or time.monotonic() - last_save > checkpoint_seconds)
         if callback is not None or due or save or len(pending) >= CHECK_EVERY:
             check_finite()
         if callback is not None:
@@ -171,6 +211,7 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
         if save:
             _atomic_save({"fingerprint": fingerprint, "step": t + 1, "net": net.state_dict(),
                           "opt": opt.state_dict(), "history": asdict(hist)}, checkpoint)
+            last_save = time.monotonic()
     return hist
 
 

@@ -77,9 +77,9 @@ def _labels(net):
 
 
 @experiment("training_digits", TRAINING_DIGITS, "the training experiment on scikit-learn digits", "07_training_deep")
-def run_digits(config):
+def run_digits(config, checkpoints=None):
     with one_thread():                  # these small nets run faster on one thread than on two busy ones
-        return run_training(config)
+        return run_training(config, checkpoints)
 
 
 @experiment("degeneracy", DEGENERACY, "Hessian spectra and layer singularities of deep narrow nets during training",

@@ -46,23 +46,29 @@ def build(config, d: _data.Dataset) -> DeepMLPs:
 
 
 def summarize(members, hist_arrays) -> dict:
-    """Final training and test accuracy per arch: mean, std, min, max over seeds."""
+    """Final training and test accuracy per arch: mean, std, min, max over the seeds that trained to the end;
+    nets dropped for a non-finite loss are listed under `failed` with their step (and left out of the stats)."""
     out = {}
+    failed = hist_arrays.get("failed_step", np.full(len(members), -1))
     for arch in dict.fromkeys(m.arch for m in members):
-        idx = [i for i, m in enumerate(members) if m.arch == arch]
+        idx = [i for i, m in enumerate(members) if m.arch == arch and failed[i] < 0]
         for key in ("acc", "test_acc", "loss"):
-            v = hist_arrays[key][idx, -1]
+            v = hist_arrays[key][idx, -1] if idx else np.full(1, np.nan)
             out[f"{arch}_{key}"] = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
                                     "max": float(v.max())}
+    if (failed >= 0).any():
+        out["failed"] = [{"net": i, "label": members[i].label, "step": int(failed[i])}
+                         for i in np.flatnonzero(failed >= 0)]
     return out
 
 
 @experiment("training", SIZES, "plain vs residual vs hyper-residual deep MLPs over seeds", "00_headline")
-def run(config):
+def run(config, checkpoints=None):
     d = load_data(config)
     net = build(config, d)
     hist = train(net, d, steps=config["steps"], lr=config["lr"], batch_size=config["batch_size"],
-                 record_every=config["record_every"])
+                 record_every=config["record_every"], on_nonfinite="drop",
+                 checkpoint=checkpoints.path("train") if checkpoints else None)
     arrays = hist.arrays()
     arrays["arch"] = np.array([m.arch for m in net.members])
     arrays["seed"] = np.array([m.seed for m in net.members])
