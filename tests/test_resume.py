@@ -1,0 +1,91 @@
+"""Resumable experiments: a run killed mid-way (SIGKILL) resumes from its checkpoint to the same numbers, and a
+net whose loss turns NaN is dropped, reported and marked while the others train on."""
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skiplessons import data, experiments, models, train
+from skiplessons.experiments.training import summarize
+
+SETTINGS = dict(steps=3000, record_every=250, seeds=[0])
+RUN = textwrap.dedent(f"""
+    import sys
+    from skiplessons import experiments
+    experiments.load_or_run("training", "smoke", folder=sys.argv[1], **{SETTINGS!r})
+""")
+
+
+def start(folder):
+    return subprocess.Popen([sys.executable, "-c", RUN, str(folder)])
+
+
+def test_sigkill_mid_run_resumes_to_the_same_numbers(tmp_path):
+    config = experiments.config_for("training", "smoke", **SETTINGS)
+    from skiplessons import results
+    ckpt = tmp_path / "killed" / "checkpoints" / results.key("training", "smoke", config) / "train.pt"
+    p = start(tmp_path / "killed")
+    deadline = time.monotonic() + 300
+    while not ckpt.is_file() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    if p.returncode == 0:
+        pytest.skip("the run finished before it could be killed")
+    assert p.returncode == -signal.SIGKILL
+    step = torch.load(ckpt, weights_only=False)["step"]
+    assert 0 < step < SETTINGS["steps"], step
+    assert not list((tmp_path / "killed").glob("*.json")), "nothing stored by the killed run"
+
+    assert start(tmp_path / "killed").wait(timeout=600) == 0           # resumes from `step`
+    assert start(tmp_path / "whole").wait(timeout=600) == 0            # never interrupted
+    resumed = results.load("training", "smoke", config, folder=tmp_path / "killed")
+    whole = results.load("training", "smoke", config, folder=tmp_path / "whole")
+    assert resumed.summary == whole.summary
+    for k, v in whole.arrays.items():
+        assert np.array_equal(resumed.arrays[k], v), k                # bit-identical on CPU
+    assert not ckpt.parent.exists(), "checkpoints are removed once the result is stored"
+
+
+def test_a_nan_net_is_dropped_reported_and_marked_while_the_others_train_on():
+    d = data.mnist1d(n_samples=300, seed=1)
+    spec = models.NetSpec(40, 10, depth=4, width=8)
+    members = [models.Member("plain", 0), models.Member("residual", 1)]
+    calls = []
+
+    def poisoned_penalty(net):             # NaN for net 1 from its 7th call (step 6) on
+        calls.append(1)
+        return torch.tensor([0.0, float("nan") if len(calls) >= 7 else 0.0])
+
+    net = models.DeepMLPs(spec, members)
+    with pytest.warns(RuntimeWarning, match=r"net 1 \(residual s1\) became nan at step 6"):
+        hist = train.train(net, d, steps=40, batch_size=16, record_every=10, regularizer=poisoned_penalty,
+                           on_nonfinite="drop", progress=False)
+    a = hist.arrays()
+    assert hist.failed == {1: 6} and a["failed_step"].tolist() == [-1, 6]
+    assert np.isnan(a["acc"][1, 1:]).all() and a["acc"][1, 0] == a["acc"][1, 0]   # marked from step 6 on
+    # independent: net 0 trained alone, with no NaN beside it, gives the same numbers
+    alone = models.DeepMLPs(spec, members[:1])
+    ref = train.train(alone, d, steps=40, batch_size=16, record_every=10, progress=False).arrays()
+    for k in ("loss", "acc", "test_loss", "test_acc"):
+        assert np.array_equal(a[k][0], ref[k][0]), k
+    summary = summarize(members, a)
+    assert summary["failed"] == [{"net": 1, "label": "residual s1", "step": 6}]
+    assert summary["plain_acc"]["mean"] == ref["acc"][0, -1] and np.isnan(summary["residual_acc"]["mean"])
+
+
+def test_bad_resume_settings():
+    d = data.mnist1d(n_samples=300, seed=1)
+    net = models.DeepMLPs(models.NetSpec(40, 10, depth=2, width=4), [models.Member("plain", 0)])
+    with pytest.raises(ValueError, match="on_nonfinite='skip' is not valid; choose one of stop, drop"):
+        train.train(net, d, steps=2, on_nonfinite="skip")
+    with pytest.raises(ValueError, match="checkpoint_seconds=0 must be > 0"):
+        train.train(net, d, steps=2, checkpoint_seconds=0)
+    with pytest.raises(ValueError, match="part='../x' must be a name"):
+        experiments.Checkpoints(Path("/tmp")).path("../x")
