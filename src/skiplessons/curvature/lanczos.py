@@ -66,6 +66,9 @@ def lanczos_eigs(op, k: int = 10, which: str = "LA", return_vectors: bool = Fals
         raise ValueError(f"which={which!r} is not valid; choose one of {', '.join(WHICH)}")
     if method == "lanczos":
         return _lanczos_eigs_torch(op, k, which, return_vectors, tol, ncv, seed)
+    if isinstance(tol, bool) or not (isinstance(tol, (int, float, np.floating)) and tol >= 0):
+        raise ValueError(f"tol={tol!r} must be a number >= 0 (ARPACK's relative residual tolerance; 0 means "
+                         f"machine precision)")
     op = _as_operator(op)
     n = op.shape[0]
     _check_k(k, n)

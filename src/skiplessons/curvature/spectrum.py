@@ -119,6 +119,9 @@ def _eigs_array(eigs):
     eigs = np.asarray(eigs, dtype=np.float64)
     if eigs.ndim != 1 or eigs.size == 0:
         raise ValueError(f"eigenvalues must be a non-empty 1-D array or a SpectralDensity, got shape {eigs.shape}")
+    if not np.isfinite(eigs).all():
+        raise ValueError(f"eigenvalues must be finite; {int((~np.isfinite(eigs)).sum())} of {eigs.size} are "
+                         f"NaN or inf (a diverged net or a failed eigensolver)")
     return eigs
 
 

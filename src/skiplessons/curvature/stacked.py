@@ -97,7 +97,11 @@ def stacked_hvp(f, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: 
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
         x = x.to(device=theta.device, dtype=theta.dtype if x.is_floating_point() else x.dtype)
-        out = f(theta, x)
+        try:
+            out = f(theta, x)
+        except RuntimeError as e:      # e.g. x of another width than the nets' inputs: torch's shape error
+            raise ValueError(f"f(theta, x) failed on x of shape {tuple(x.shape)}; x must have the nets' input "
+                             f"width ({str(e).splitlines()[0]})") from None
         if out.ndim != 3 or out.shape[0] != theta.shape[0] or out.shape[1] != x.shape[0]:
             raise ValueError(f"f(theta, x) must return outputs of shape (M, N, C) = ({theta.shape[0]}, "
                              f"{x.shape[0]}, C), got {tuple(out.shape)}")
