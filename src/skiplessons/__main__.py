@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 
@@ -25,20 +24,19 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         from . import experiments
+        from .experiments.configs import as_dict
         from .env import check_scale
 
         if args.command == "list":
             for name, exp in sorted(experiments.registry().items()):
                 print(f"{name:24s} {exp.description}  [chapter {exp.chapter}]")
             return 0
-        scale = check_scale(args.scale, "--scale") if args.scale else None
-        if scale:
-            os.environ["SKIPLESSONS_SCALE"] = scale
+        scale = check_scale(args.scale, "--scale") if args.scale is not None else None
         overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
         overrides = {k: v for k, v in overrides.items() if v is not None}
         exp = experiments.get(args.name)
         config = experiments.config_for(args.name, scale, **overrides)
-        print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(config)}", flush=True)
+        print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(as_dict(config))}", flush=True)
         result = experiments.load_or_run(args.name, scale, force=args.force, **overrides)
         prov = result.provenance
         print(f"stored {result.name}-{result.scale}: {prov['wall_time_s']} s on {prov['device']} "

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..train import per_net_loss
+from ..losses import per_net_loss
 from .functional import check_loss, check_targets
 from .lanczos import SLQ_MEMORY, _Lanczos
 from .spectrum import SpectralDensity
