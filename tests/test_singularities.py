@@ -450,12 +450,6 @@ def test_approach_spectra_and_explorer():
         fi.interpolate(start, ShallowNet(3), 0.5)
 
 
-def test_sizes_per_scale():
-    assert sp.sizes("smoke")["n_samples"] < sp.sizes("default")["n_samples"] <= sp.sizes("paper")["n_samples"]
-    with pytest.raises(ValueError, match="scale"):
-        sp.sizes("huge")
-
-
 def test_html_table_escapes_and_counts_cells():
     from skiplessons.plot_singular import html_table
 

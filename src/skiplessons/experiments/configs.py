@@ -11,6 +11,7 @@ result's class count comes from its data set (`data.n_classes`), never from a li
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field, replace
 
 from ..degeneracy import TOLS, SpectrumSettings
@@ -21,8 +22,8 @@ ARCHS = ("plain", "residual", "hyper")
 
 
 def as_dict(config) -> dict:
-    """A config as a JSON-able dict (tuples become lists when serialised), the form that is hashed and stored."""
-    return dataclasses.asdict(config)
+    """A config as the plain dict it is stored as (tuples become lists, as in JSON): the form that is hashed."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def per_scale(smoke, default, paper) -> dict:
