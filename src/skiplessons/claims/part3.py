@@ -9,8 +9,8 @@ import numpy as np
 
 from ..degeneracy import HEADLINE_TOL
 from ..report import mean_spread
-from ..stats import correlation, exceeds
-from .base import FAILS, HOLDS, PARTLY, Verdict, gap_verdict, parts_verdict
+from ..stats import correlation, exceeds, margin
+from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, Verdict, gap_verdict, parts_verdict
 
 
 def need(groups: Mapping, names, result) -> None:
@@ -107,3 +107,45 @@ def within_architecture_correlation(result, tol: float = HEADLINE_TOL) -> Verdic
     below = [c["fisher_hi"] < 0 for c in cs.values()]
     numbers = "; ".join(f"{g} r = {c['r']:+.2f} [{c['fisher_lo']:+.2f}, {c['fisher_hi']:+.2f}]" for g, c in cs.items())
     return Verdict(numbers, HOLDS if all(below) else PARTLY if any(below) else FAILS)
+
+
+# ---- the depth sweep (experiment `depth_sweep`, chapter III.1) -----------------------------------------------
+
+def _per_depth(values: dict, better: str, worse: str, depths) -> tuple[dict, str]:
+    """Per depth, whether `better` exceeds `worse` by the margin rule, and a 'depth: margin' list."""
+    wins, text = {}, []
+    for i, depth in enumerate(depths):
+        m = margin(values[better][i], values[worse][i])
+        wins[int(depth)] = m.exceeds
+        text.append(f"{int(depth)}: {m}")
+    return wins, "; ".join(text)
+
+
+def _depth_verdict(wins: dict) -> str:
+    if any(w is None for w in wins.values()):
+        return UNTESTED
+    return HOLDS if all(wins.values()) else PARTLY if any(wins.values()) else UNRESOLVED
+
+
+def depth_accuracy_gap(result) -> Verdict:
+    """Residual nets train better at every depth of the sweep: final training accuracy, residual minus plain,
+    by the margin rule at each depth. Holds at every depth, partly at some; at none it is not resolved."""
+    wins, text = _per_depth(result.at_depths("acc"), "residual", "plain", result.depths)
+    return Verdict(f"accuracy gap (residual − plain) by depth: {text}", _depth_verdict(wins))
+
+
+def depth_degeneracy_gap(result, tol: float = HEADLINE_TOL) -> Verdict:
+    """Plain nets are more degenerate at every depth of the sweep: final degenerate fraction, plain minus
+    residual, by the margin rule at each depth (seeds only; SLQ's own error would widen it further)."""
+    wins, text = _per_depth(result.degenerate(tol=tol), "plain", "residual", result.depths)
+    return Verdict(f"degeneracy gap (plain − residual, tol {tol:g}) by depth: {text}", _depth_verdict(wins))
+
+
+def gap_grows_with_depth(result) -> Verdict:
+    """The accuracy gap (residual − plain) at the deepest depth exceeds the gap at the shallowest by the margin
+    rule (per-seed gaps, seeds paired by index)."""
+    acc = result.at_depths("acc")
+    gaps = acc["residual"] - acc["plain"]                         # (depths, seeds)
+    m = margin(gaps[-1], gaps[0])
+    verdict = UNTESTED if m.exceeds is None else HOLDS if m.exceeds else UNRESOLVED
+    return Verdict(f"gap at depth {int(result.depths[-1])} minus gap at depth {int(result.depths[0])}: {m}", verdict)
