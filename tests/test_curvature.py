@@ -286,7 +286,7 @@ def test_slq_fractions_match_the_exact_ones_near_a_minimum(seed, width, depth, b
 
 
 def test_slq_recurrence_matches_full_reorthogonalization_and_makes_no_spurious_copies():
-    from skiplessons.curvature.lanczos import _InPlaceLanczos, _Lanczos
+    from skiplessons.curvature.lanczos import InPlaceLanczos, LanczosRecurrence
     # float64: the semi-orthogonal recurrence slq runs gives the fully reorthogonalized tridiagonal
     net = mlp(din=6, width=12, depth=3, seed=7)
     theta, f = flat_fn(net)
@@ -294,7 +294,7 @@ def test_slq_recurrence_matches_full_reorthogonalization_and_makes_no_spurious_c
     product = hvp(f, theta, x, y, "ce")
     q = torch.randn(3, theta.numel(), dtype=D)
     q /= q.norm(dim=1, keepdim=True)
-    runs = [cls(product, q.clone(), 60, torch.Generator().manual_seed(0)) for cls in (_Lanczos, _InPlaceLanczos)]
+    runs = [cls(product, q.clone(), 60, torch.Generator().manual_seed(0)) for cls in (LanczosRecurrence, InPlaceLanczos)]
     for run in runs:
         for _ in range(60):
             run.step()

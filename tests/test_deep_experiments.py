@@ -22,20 +22,21 @@ def results(tmp_path, monkeypatch):
 def test_registered_with_cli_keys_at_every_scale(name):
     exp = experiments.get(name)
     for scale in ("smoke", "default", "paper"):
-        assert {"data", "data_dir", "seeds"} <= set(exp.sizes[scale]), (name, scale)
-    assert exp.sizes["paper"]["data"] == "cifar100" or name == "training_digits"
+        c = exp.configs[scale]
+        assert all(hasattr(c, k) for k in ("data", "data_dir", "seeds")), (name, scale)
+    assert exp.configs["paper"].data == "cifar100" or name == "training_digits"
 
 
 def test_default_sizes_avoid_the_rank_trap():
-    """N*C must be well above P wherever fractions are compared (issue 6, 'a trap to avoid')."""
+    """The Gauss-Newton rank bound N*(C-1) must be well above P wherever fractions are compared."""
     from skiplessons.models import DeepMLPs, Member, NetSpec
 
     for name, depth_key in (("degeneracy", "depth"), ("depth_sweep", "depths")):
         for scale, d_in, n_cls in (("default", 40, 10), ("paper", 3072, 100)):
             c = experiments.config_for(name, scale)
-            depth = max(np.atleast_1d(c[depth_key]))
-            p = DeepMLPs(NetSpec(d_in, n_cls, depth=int(depth), width=c["width"]), [Member("plain")]).n_params()
-            assert c["hessian_samples"] * n_cls >= 3 * p, (name, scale, p)
+            depth = max(np.atleast_1d(getattr(c, depth_key)))
+            p = DeepMLPs(NetSpec(d_in, n_cls, depth=int(depth), width=c.width), [Member("plain")]).n_params()
+            assert c.hessian_samples * (n_cls - 1) >= 3 * p, (name, scale, p)
 
 
 def test_degeneracy_smoke(results):
@@ -61,7 +62,9 @@ def test_depth_sweep_smoke(results):
     n_nets = len(c["archs"]) * len(c["seeds"])
     assert a["depth"].tolist() == c["depths"] and a["acc"].shape == (len(c["depths"]), n_nets)
     assert (np.diff(a["n_params"][:, 0]) > 0).all()                    # deeper nets have more parameters
-    assert len(r.summary["plain_acc"]) == len(c["depths"])
+    acc = r.at_depths("acc")
+    assert set(acc) == set(c["archs"]) and acc["plain"].shape == (len(c["depths"]), len(c["seeds"]))
+    np.testing.assert_array_equal(acc["plain"], a["acc"][:, a["arch"] == "plain"])
 
 
 def test_training_digits_smoke_via_cli(results, monkeypatch, capsys):

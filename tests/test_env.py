@@ -8,24 +8,31 @@ from skiplessons import env
 
 
 def test_scale_is_validated(monkeypatch):
-    env.scale.cache_clear()
-    monkeypatch.setenv("SKIPLESSONS_SCALE", "huge")
-    with pytest.raises(ValueError, match="smoke, default, paper"):
-        env.scale()
-    env.scale.cache_clear()
+    env.scale_from_environment.cache_clear()
+    for bad in ("huge", "SMOKE", ""):
+        monkeypatch.setenv("SKIPLESSONS_SCALE", bad)
+        with pytest.raises(ValueError, match="SKIPLESSONS_SCALE=.* is not a valid scale; choose one of smoke, default, paper"):
+            env.scale_from_environment()
+        env.scale_from_environment.cache_clear()
     monkeypatch.setenv("SKIPLESSONS_SCALE", "paper")
-    assert env.scale() == "paper"
+    assert env.scale_from_environment() == "paper"
     monkeypatch.setenv("SKIPLESSONS_SCALE", "smoke")
-    assert env.scale() == "paper", "the scale is read once per process"
-    env.scale.cache_clear()
+    assert env.scale_from_environment() == "paper", "the scale is read once per process"
+    env.scale_from_environment.cache_clear()
 
 
-def test_device_override(monkeypatch):
-    monkeypatch.setenv("SKIPLESSONS_DEVICE", "cpu")
-    assert env.device().type == "cpu"
-    monkeypatch.setenv("SKIPLESSONS_DEVICE", "tpu")
-    with pytest.raises(ValueError, match="cpu, cuda"):
-        env.device()
+def test_setup_chooses_scale_and_device_explicitly(monkeypatch):
+    """`setup(scale=..., device=...)` holds for the rest of the process, whatever the environment says."""
+    try:
+        e = env.setup(seed=0, scale="paper", device="cpu", quiet=True)
+        assert (e.scale, e.device.type) == ("paper", "cpu")
+        assert env.current_scale() == "paper" and env.current_device().type == "cpu"
+        with pytest.raises(ValueError, match="scale='huge' is not a valid scale"):
+            env.setup(scale="huge", quiet=True)
+        with pytest.raises(ValueError, match="device='tpu' is not valid; choose one of cpu, cuda"):
+            env.setup(device="tpu", quiet=True)
+    finally:
+        env.setup(seed=0, scale=env.scale_from_environment(), quiet=True)
 
 
 def test_setup_prints_one_line_and_is_deterministic(capsys):

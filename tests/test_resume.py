@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from skiplessons import data, experiments, models, train
-from skiplessons.experiments.training import summarize
 
 SETTINGS = dict(steps=3000, record_every=250, seeds=[0])
 RUN = textwrap.dedent(f"""
@@ -27,8 +26,10 @@ def start(folder):
 
 
 def test_sigkill_mid_run_resumes_to_the_same_numbers(tmp_path):
-    config = experiments.config_for("training", "smoke", **SETTINGS)
     from skiplessons import results
+    from skiplessons.experiments.configs import as_dict
+
+    config = as_dict(experiments.config_for("training", "smoke", **SETTINGS))
     ckpt = tmp_path / "killed" / "checkpoints" / results.key("training", "smoke", config) / "train.pt"
     p = start(tmp_path / "killed")
     deadline = time.monotonic() + 300
@@ -75,9 +76,28 @@ def test_a_nan_net_is_dropped_reported_and_marked_while_the_others_train_on():
     ref = train.train(alone, d, steps=40, batch_size=16, record_every=10, progress=False).arrays()
     for k in ("loss", "acc", "test_loss", "test_acc"):
         assert np.array_equal(a[k][0], ref[k][0]), k
-    summary = summarize(members, a)
-    assert summary["failed"] == [{"net": 1, "label": "residual s1", "step": 6}]
-    assert summary["plain_acc"]["mean"] == ref["acc"][0, -1] and np.isnan(summary["residual_acc"]["mean"])
+
+
+def test_the_training_experiment_reports_a_dropped_net_and_keeps_the_others(monkeypatch):
+    from skiplessons.experiments import training
+
+    real, calls = training.train, []
+
+    def poisoned(net, d, **kw):                 # net 1's loss becomes NaN at step 6
+        def penalty(net):
+            calls.append(1)
+            v = torch.zeros(len(net))
+            v[1] = float("nan") if len(calls) >= 7 else 0.0
+            return v
+        return real(net, d, regularizer=penalty, **kw)
+
+    monkeypatch.setattr(training, "train", poisoned)
+    config = experiments.config_for("training", "smoke")
+    with pytest.warns(RuntimeWarning, match="net 1"):
+        summary, arrays = training.run_training(config, experiments.RunContext(torch.device("cpu")))
+    assert summary["failed"] == [{"net": 1, "label": "plain s1", "step": 6}]
+    assert arrays["failed_step"].tolist() == [-1, 6, -1, -1, -1, -1]
+    assert np.isnan(arrays["acc"][1, -1]) and np.isfinite(np.delete(arrays["acc"][:, -1], 1)).all()
 
 
 def test_bad_resume_settings():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from skiplessons import singularities as sg
+from skiplessons import fisher as fi, layer_measures as lm, singular_points as sp
 from skiplessons.curvature import flat_fn
 from skiplessons.shallow import SKIPS, ShallowNet, TwoLayerNet, gaussian_inputs, param_index
 
@@ -85,8 +85,8 @@ def test_symmetries_keep_the_function_only_without_skips():
         relu = TwoLayerNet(4, 3, ("relu", "tanh"), arch, bias=True, seed=0)
         tanh = TwoLayerNet(4, 3, "tanh", arch, seed=0)
         changes = [float((sym(net)(x) - net(x)).abs().max().detach()) for net, sym in (
-            (relu, lambda m: sg.rescale_unit(m, 1, 2.5)), (tanh, lambda m: sg.swap_units(m, 0, 2)),
-            (tanh, lambda m: sg.flip_unit(m, 3)), (ShallowNet(4, "tanh", arch, seed=0), sg.swap_units))]
+            (relu, lambda m: sp.rescale_unit(m, 1, 2.5)), (tanh, lambda m: sp.swap_units(m, 0, 2)),
+            (tanh, lambda m: sp.flip_unit(m, 3)), (ShallowNet(4, "tanh", arch, seed=0), sp.swap_units))]
         if arch == "plain":
             assert max(changes) < 1e-12
         else:
@@ -97,12 +97,12 @@ def test_symmetries_keep_the_function_only_without_skips():
 
 def assert_count(net, x):
     """The numerical count equals the derived one, with a clean spectral gap around the threshold."""
-    z = sg.fisher_zeros(net, x)
-    predicted = sg.predicted_zeros(net)
+    z = fi.fisher_zeros(net, x)
+    predicted = sp.predicted_zeros(net)
     assert z.count == predicted.total, (getattr(net, 'singularity', 'generic'), z.count, predicted)
     if z.count:
-        assert z.largest_zero < 1e-2 * sg.ZERO_RTOL and z.gap > 1e5, (z.largest_zero, z.smallest_nonzero)
-    assert z.smallest_nonzero > 1e2 * sg.ZERO_RTOL
+        assert z.largest_zero < 1e-2 * fi.ZERO_RTOL and z.gap > 1e5, (z.largest_zero, z.smallest_nonzero)
+    assert z.smallest_nonzero > 1e2 * fi.ZERO_RTOL
     return z
 
 
@@ -112,7 +112,7 @@ SMOOTH_KINDS = ("generic", "incoming", "outgoing", "overlap")
 @pytest.mark.parametrize("arch,bias,kind", list(itertools.product(ARCHS, (False, True), SMOOTH_KINDS)))
 def test_smooth_two_layer_counts(arch, bias, kind):
     for n, seed, act in ((3, 0, "tanh"), (4, 1, "tanh"), (5, 2, "tanh"), (4, 3, "erf")):
-        net = sg.at_singularity(TwoLayerNet(n, 3, act, arch, bias=bias, seed=seed), kind)
+        net = sp.at_singularity(TwoLayerNet(n, 3, act, arch, bias=bias, seed=seed), kind)
         assert_count(net, inputs(n))
 
 
@@ -121,8 +121,8 @@ def test_paper_counts_for_the_three_points():
     for n in (3, 5):
         for kind in ("incoming", "outgoing", "overlap"):
             for arch, expected in (("plain", n), ("residual", 0)):
-                net = sg.at_singularity(TwoLayerNet(n, 2, "tanh", arch, seed=n), kind)
-                assert sg.fisher_zeros(net, inputs(n)).count == expected
+                net = sp.at_singularity(TwoLayerNet(n, 2, "tanh", arch, seed=n), kind)
+                assert fi.fisher_zeros(net, inputs(n)).count == expected
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -130,15 +130,15 @@ def test_relu_then_tanh_counts(arch):
     for n, seed in ((4, 0), (5, 1)):
         x = inputs(n)
         net = TwoLayerNet(n, 3, ("relu", "tanh"), arch, bias=True, seed=seed)
-        assert_count(sg.at_singularity(net, "generic"), x)
-        assert_count(sg.kill_relu(net, x), x)
+        assert_count(sp.at_singularity(net, "generic"), x)
+        assert_count(sp.kill_relu(net, x), x)
 
 
 def test_relu_counts_quoted_in_paper_md():
     """n = 5, ReLU then tanh: generic 5 plain / 0 residual; dead unit 15 plain / 6 residual."""
     x = inputs(5)
-    got = {arch: (sg.fisher_zeros(TwoLayerNet(5, 3, ("relu", "tanh"), arch, bias=True, seed=4), x).count,
-                  sg.fisher_zeros(sg.kill_relu(TwoLayerNet(5, 3, ("relu", "tanh"), arch, bias=True, seed=4), x),
+    got = {arch: (fi.fisher_zeros(TwoLayerNet(5, 3, ("relu", "tanh"), arch, bias=True, seed=4), x).count,
+                  fi.fisher_zeros(sp.kill_relu(TwoLayerNet(5, 3, ("relu", "tanh"), arch, bias=True, seed=4), x),
                                   x).count) for arch in ("plain", "residual")}
     assert got == {"plain": (5, 15), "residual": (0, 6)}
 
@@ -161,7 +161,7 @@ def test_relu_relu_counts(arch):
     chance); the formula is for generic points, so test seeds whose units are all lively."""
     x = inputs(4)
     nets = [net for seed in range(8) if lively(net := TwoLayerNet(4, 3, "relu", arch, bias=True, seed=seed), x)]
-    killed = [k for net in nets if lively(k := sg.kill_relu(net, x), x, skip=0)]
+    killed = [k for net in nets if lively(k := sp.kill_relu(net, x), x, skip=0)]
     assert nets and killed
     for net in nets[:2] + killed[:2]:
         assert_count(net, x)
@@ -174,7 +174,7 @@ def test_linear_counts(arch):
         x = inputs(n)
         net = TwoLayerNet(n, p, "linear", arch, seed=p)
         generic = assert_count(net, x)
-        dependent = assert_count(sg.make_dependent(net), x)
+        dependent = assert_count(sp.make_dependent(net), x)
         extra = dependent.count - generic.count
         assert extra == (max(p - n, 0) if arch in ("plain", "second") else 0)
 
@@ -182,22 +182,22 @@ def test_linear_counts(arch):
 @pytest.mark.parametrize("arch,kind", list(itertools.product(("plain", "residual"), SMOOTH_KINDS)))
 def test_shallow_counts(arch, kind):
     for n, seed in ((3, 0), (5, 1)):
-        assert_count(sg.at_singularity(ShallowNet(n, "tanh", arch, seed=seed), kind), inputs(n))
+        assert_count(sp.at_singularity(ShallowNet(n, "tanh", arch, seed=seed), kind), inputs(n))
 
 
 def test_unsupported_combinations_raise():
     with pytest.raises(ValueError, match="kind='overlap'"):
-        sg.predicted_zeros(sg.make_overlap(TwoLayerNet(4, 3, "relu")))
+        sp.predicted_zeros(sp.make_overlap(TwoLayerNet(4, 3, "relu")))
     with pytest.raises(ValueError, match="linear net without biases"):
-        sg.predicted_zeros(sg.make_dependent(TwoLayerNet(4, 3, "tanh")))
+        sp.predicted_zeros(sp.make_dependent(TwoLayerNet(4, 3, "tanh")))
     with pytest.raises(ValueError, match="kill_relu needs"):
-        sg.kill_relu(TwoLayerNet(4, 3, "tanh", bias=True), inputs(4))
+        sp.kill_relu(TwoLayerNet(4, 3, "tanh", bias=True), inputs(4))
     with pytest.raises(ValueError, match="a="):
-        sg.eliminate_incoming(TwoLayerNet(4), a=4)
+        sp.eliminate_incoming(TwoLayerNet(4), a=4)
     with pytest.raises(ValueError, match="kind="):
-        sg.at_singularity(TwoLayerNet(4), "collapse")
+        sp.at_singularity(TwoLayerNet(4), "collapse")
     with pytest.raises(ValueError, match="samples"):
-        sg.fisher_zeros(TwoLayerNet(4), inputs(4)[:3])
+        fi.fisher_zeros(TwoLayerNet(4), inputs(4)[:3])
 
 
 # --------------------------------------------------------------------------- exact versus first-order zeros
@@ -218,31 +218,31 @@ def test_exact_and_first_order_directions(cls, kwargs, kind):
     """Without biases every exact zero is a straight flat line: the lines span the exact part of the null
     space, the function does not move along them at all, and along the rest it moves at order >= 2."""
     x = inputs(4)
-    net = sg.at_singularity(cls(seed=5, **kwargs), kind)
-    z, counts = sg.fisher_zeros(net, x), sg.predicted_zeros(net)
-    flat = sg.flat_directions(net)
+    net = sp.at_singularity(cls(seed=5, **kwargs), kind)
+    z, counts = fi.fisher_zeros(net, x), sp.predicted_zeros(net)
+    flat = fi.flat_directions(net)
     assert flat.shape[0] == counts.exact
     for d in flat:
         assert null_projection_residual(z, d) < 1e-6
-        assert sg.function_change(net, x, d, 0.7) < 1e-12
+        assert fi.function_change(net, x, d, 0.7) < 1e-12
     rest = z.null_space - flat.numpy().T @ (flat.numpy() @ z.null_space)
     u, s, _ = np.linalg.svd(rest, full_matrices=False)
     rest = u[:, s > 1e-6]
     assert rest.shape[1] == counts.first_order
     for d in rest.T:
-        big, half = (sg.function_change(net, x, torch.from_numpy(d), t) for t in (0.02, 0.01))
+        big, half = (fi.function_change(net, x, torch.from_numpy(d), t) for t in (0.02, 0.01))
         assert big > 1e-8 and big / half > 3.5          # the function changes, at second order or higher
 
 
 def test_single_output_overlap_second_order_formula():
     """dJ_a = w_b u, dJ_b = -w_a u: f changes by (t^2 / 2) w_a w_b (w_a + w_b) phi''(J_a . x) (u . x)^2."""
     x = inputs(4)
-    net = sg.make_overlap(ShallowNet(4, "tanh", "plain", seed=7))
+    net = sp.make_overlap(ShallowNet(4, "tanh", "plain", seed=7))
     wa, wb = (float(v) for v in net.w.detach()[:2])
     u = torch.tensor([0.3, -0.5, 0.2, 0.7], dtype=torch.float64)
     d = torch.zeros(sum(q.numel() for q in net.parameters()), dtype=torch.float64)
     d[param_index(net, "J", 0)], d[param_index(net, "J", 1)] = wb * u, -wa * u
-    assert null_projection_residual(sg.fisher_zeros(net, x), d) < 1e-6
+    assert null_projection_residual(fi.fisher_zeros(net, x), d) < 1e-6
     theta, f = flat_fn(net)
     t = 1e-4
     change = (f(theta + t * d, x) - f(theta, x))[:, 0].detach()
@@ -255,17 +255,17 @@ def test_single_output_overlap_second_order_formula():
 def test_dead_relu_and_dependence_lines_are_flat():
     x = inputs(4)
     for arch in ("plain", "residual"):
-        dead = sg.kill_relu(TwoLayerNet(4, 3, ("relu", "tanh"), arch, bias=True, seed=1), x)
-        flat = sg.flat_directions(dead)
+        dead = sp.kill_relu(TwoLayerNet(4, 3, ("relu", "tanh"), arch, bias=True, seed=1), x)
+        flat = fi.flat_directions(dead)
         assert flat.shape[0] == (4 + 1) + 4 * (arch == "plain")
-        z = sg.fisher_zeros(dead, x)
+        z = fi.fisher_zeros(dead, x)
         for d in flat:
-            assert null_projection_residual(z, d) < 1e-6 and sg.function_change(dead, x, d, 0.1) < 1e-12
-    dep = sg.make_dependent(TwoLayerNet(3, 6, "linear", "plain", seed=0))
-    flat = sg.flat_directions(dep)
+            assert null_projection_residual(z, d) < 1e-6 and fi.function_change(dead, x, d, 0.1) < 1e-12
+    dep = sp.make_dependent(TwoLayerNet(3, 6, "linear", "plain", seed=0))
+    flat = fi.flat_directions(dep)
     assert flat.shape[0] == 6 - 3
     for d in flat:
-        assert sg.function_change(dep, inputs(3), d, 2.0) < 1e-12
+        assert fi.function_change(dep, inputs(3), d, 2.0) < 1e-12
 
 
 def test_near_singular_eigenvalues_scale_quadratically():
@@ -273,22 +273,22 @@ def test_near_singular_eigenvalues_scale_quadratically():
     s^6: the nearly linear unit is nearly rescaling-invariant); with skips the smallest one stays."""
     x = inputs(4)
     generic = TwoLayerNet(4, 3, "tanh", "plain", seed=0)
-    singular = sg.eliminate_incoming(generic)
-    small = [sg.fisher_eigh(sg.interpolate(generic, singular, s), x)[0][:4] for s in (1e-2, 1e-3)]
+    singular = sp.eliminate_incoming(generic)
+    small = [fi.fisher_eigh(fi.interpolate(generic, singular, s), x)[0][:4] for s in (1e-2, 1e-3)]
     ratios = np.sort(small[0] / small[1])
     np.testing.assert_allclose(ratios[:3], 100.0, rtol=0.2)
     assert ratios[3] > 1e4                 # s^6 in theory; float64 rounding blurs the smallest one
     generic = TwoLayerNet(4, 3, "tanh", "residual", seed=0)
-    singular = sg.eliminate_incoming(generic)
-    small = [sg.fisher_eigh(sg.interpolate(generic, singular, s), x)[0][0] for s in (1e-2, 1e-3)]
+    singular = sp.eliminate_incoming(generic)
+    small = [fi.fisher_eigh(fi.interpolate(generic, singular, s), x)[0][0] for s in (1e-2, 1e-3)]
     assert small[0] / small[1] < 1.1
 
 
 def test_loss_slice_is_constant_along_flat_line():
     x = inputs(4)
-    net = sg.eliminate_outgoing(TwoLayerNet(4, 3, "tanh", "plain", seed=0))
+    net = sp.eliminate_outgoing(TwoLayerNet(4, 3, "tanh", "plain", seed=0))
     y = TwoLayerNet(4, 3, "tanh", "plain", seed=9)(x).detach()
-    values = sg.loss_slice(net, x, y, sg.flat_directions(net)[0], np.linspace(-2, 2, 5))
+    values = fi.loss_slice(net, x, y, fi.flat_directions(net)[0], np.linspace(-2, 2, 5))
     np.testing.assert_allclose(values, values[0], rtol=1e-13)
     theta, f = flat_fn(net)
     assert values[0] == pytest.approx(float(((f(theta, x) - y) ** 2).sum() / (2 * len(x))), rel=1e-13)
@@ -305,16 +305,16 @@ def random_layer(n_samples=400, n=16, batch=()):
 
 def test_measures_generic_layer_is_zero_and_built_layers_are_one():
     h = random_layer()
-    assert sg.elimination_fraction(h) == 0 and sg.overlap_fraction(h) == 0 and sg.rank_deficit(h) == 0
+    assert lm.elimination_fraction(h) == 0 and lm.overlap_fraction(h) == 0 and lm.rank_deficit(h) == 0
     dead = np.maximum(-np.abs(h), 0)
-    assert sg.elimination_fraction(dead) == 1.0
+    assert lm.elimination_fraction(dead) == 1.0
     saturated = 5.0 + 1e-6 * h
-    assert sg.elimination_fraction(saturated) == 1.0
+    assert lm.elimination_fraction(saturated) == 1.0
     copies = h[:, :1] * RNG.choice([-2.0, 1.0, 3.0], size=16) + RNG.standard_normal(16)
-    assert sg.overlap_fraction(copies) == 1.0 and sg.rank_deficit(copies) == 1.0
+    assert lm.overlap_fraction(copies) == 1.0 and lm.rank_deficit(copies) == 1.0
     w = RNG.standard_normal((16, 8))
-    assert sg.overlap_fraction(weights=w) == 0
-    assert sg.overlap_fraction(weights=np.tile(w[:1], (16, 1)) * RNG.choice([-1.0, 2.0], size=(16, 1))) == 1.0
+    assert lm.overlap_fraction(weights=w) == 0
+    assert lm.overlap_fraction(weights=np.tile(w[:1], (16, 1)) * RNG.choice([-1.0, 2.0], size=(16, 1))) == 1.0
 
 
 def test_elimination_against_loop():
@@ -324,7 +324,7 @@ def test_elimination_against_loop():
     rms = np.sqrt((h**2).mean())
     expected = np.mean([h[:, j].std() <= 1e-2 * rms for j in range(10)])
     assert expected == 0.4
-    assert sg.elimination_fraction(h) == pytest.approx(expected)
+    assert lm.elimination_fraction(h) == pytest.approx(expected)
 
 
 def test_overlap_against_corrcoef():
@@ -335,11 +335,11 @@ def test_overlap_against_corrcoef():
     corr = np.corrcoef(h[:, [0, 1, 2, 3, 4, 5, 7]].T)
     pairs = np.abs(corr[np.triu_indices(7, 1)]) >= 0.99
     assert pairs.sum() == 2
-    assert sg.overlap_fraction(h) == pytest.approx(pairs.sum() / 28)
+    assert lm.overlap_fraction(h) == pytest.approx(pairs.sum() / 28)
     w = RNG.standard_normal((6, 5))
     w[4] = -0.5 * w[2]
     cos = np.abs((w / np.linalg.norm(w, axis=1, keepdims=True)) @ (w / np.linalg.norm(w, axis=1, keepdims=True)).T)
-    assert sg.overlap_fraction(weights=w) == pytest.approx((cos[np.triu_indices(6, 1)] >= 0.99).mean())
+    assert lm.overlap_fraction(weights=w) == pytest.approx((cos[np.triu_indices(6, 1)] >= 0.99).mean())
 
 
 def test_rank_deficit_and_effective_rank_against_numpy():
@@ -349,43 +349,43 @@ def test_rank_deficit_and_effective_rank_against_numpy():
         s = np.linalg.svd(h - h.mean(0), compute_uv=False)
         rank = int((s > 1e-3 * s[0]).sum())
         assert rank == r
-        assert sg.rank_deficit(h) == pytest.approx((12 - r) / 11)
+        assert lm.rank_deficit(h) == pytest.approx((12 - r) / 11)
         lam = np.linalg.eigvalsh(np.cov(h.T))
-        assert sg.effective_rank(h) == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-6)
+        assert lm.effective_rank(h) == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-6)
         p = s / s.sum()
-        assert sg.effective_rank(h, "entropy") == pytest.approx(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()),
+        assert lm.effective_rank(h, "entropy") == pytest.approx(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()),
                                                                 rel=1e-6)
-    assert sg.effective_rank(RNG.standard_normal((20000, 6))) == pytest.approx(6, rel=0.02)
-    assert sg.effective_rank(np.ones((50, 4))) == 0 and sg.rank_deficit(np.ones((50, 4))) == 1
+    assert lm.effective_rank(RNG.standard_normal((20000, 6))) == pytest.approx(6, rel=0.02)
+    assert lm.effective_rank(np.ones((50, 4))) == 0 and lm.rank_deficit(np.ones((50, 4))) == 1
 
 
 def test_measures_are_vectorised_over_layers_and_batches():
     stack = random_layer(n=8, batch=(5, 3))                         # (L=5, M=3, N, n)
     stack[2, 1, :, :4] = 0
     stack[3, :, :, 1] = stack[3, :, :, 0]
-    out = sg.layer_measures(stack, weights=RNG.standard_normal((5, 3, 8, 6)))
+    out = lm.layer_measures(stack, weights=RNG.standard_normal((5, 3, 8, 6)))
     for key, value in out.items():
         assert value.shape == (5, 3), key
     assert out["elimination"][2, 1] == 0.5 and out["elimination"].sum() == 0.5
     assert np.all(out["overlap"][3] == pytest.approx(1 / 28))
-    listed = sg.layer_measures([stack[l] for l in range(5)])
+    listed = lm.layer_measures([stack[l] for l in range(5)])
     for key in listed:
         np.testing.assert_allclose(listed[key], out[key])
-    ragged = sg.elimination_fraction([random_layer(n=4), random_layer(n=6)])
+    ragged = lm.elimination_fraction([random_layer(n=4), random_layer(n=6)])
     assert ragged.shape == (2,)
-    single = sg.layer_measures(torch.from_numpy(random_layer()))
+    single = lm.layer_measures(torch.from_numpy(random_layer()))
     assert all(isinstance(v, float) for v in single.values())
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: sg.elimination_fraction(np.ones(5)), "shape"),
-    (lambda: sg.elimination_fraction(random_layer(), rtol=0), "rtol="),
-    (lambda: sg.overlap_fraction(random_layer(), threshold=1.5), "threshold="),
-    (lambda: sg.overlap_fraction(), "exactly one"),
-    (lambda: sg.rank_deficit(random_layer(n_samples=10, n=16)), "N > n"),
-    (lambda: sg.effective_rank(random_layer(), kind="stable"), "kind="),
-    (lambda: sg.elimination_fraction([]), "empty"),
-    (lambda: sg.elimination_fraction("acts"), "tensor or array"),
+    (lambda: lm.elimination_fraction(np.ones(5)), "shape"),
+    (lambda: lm.elimination_fraction(random_layer(), rtol=0), "rtol="),
+    (lambda: lm.overlap_fraction(random_layer(), threshold=1.5), "threshold="),
+    (lambda: lm.overlap_fraction(), "exactly one"),
+    (lambda: lm.rank_deficit(random_layer(n_samples=10, n=16)), "N > n"),
+    (lambda: lm.effective_rank(random_layer(), kind="stable"), "kind="),
+    (lambda: lm.elimination_fraction([]), "empty"),
+    (lambda: lm.elimination_fraction("acts"), "tensor or array"),
 ])
 def test_measures_reject_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
@@ -394,15 +394,15 @@ def test_measures_reject_bad_input(call, match):
 
 def test_loss_plane_matches_loss_slice():
     x = inputs(4)
-    net = sg.make_overlap(TwoLayerNet(4, 3, "tanh", "plain", seed=0))
+    net = sp.make_overlap(TwoLayerNet(4, 3, "tanh", "plain", seed=0))
     y = net(x).detach()
     g = torch.Generator().manual_seed(0)
     d1, d2 = (torch.randn(sum(q.numel() for q in net.parameters()), dtype=torch.float64, generator=g) for _ in "ab")
     ts, ss = np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3)
-    plane = sg.loss_plane(net, x, y, d1, d2, ts, ss)
+    plane = fi.loss_plane(net, x, y, d1, d2, ts, ss)
     assert plane.shape == (3, 5)
     for i, s in enumerate(ss):
-        expected = [sg.loss_slice(net, x, y, t * d1 + s * d2, [1.0])[0] for t in ts]
+        expected = [fi.loss_slice(net, x, y, t * d1 + s * d2, [1.0])[0] for t in ts]
         np.testing.assert_allclose(plane[i], expected, rtol=1e-12)
 
 
@@ -440,20 +440,14 @@ def test_approach_spectra_and_explorer():
 
     x = inputs(3)
     start = TwoLayerNet(3, 2, "tanh", "plain", seed=0)
-    end = sg.eliminate_incoming(start)
-    spectra = sg.approach_spectra(start, end, x, [1.0, 0.0])
-    np.testing.assert_allclose(spectra[0], sg.fisher_eigh(start, x)[0])
-    np.testing.assert_allclose(spectra[1], sg.fisher_eigh(end, x)[0])
+    end = sp.eliminate_incoming(start)
+    spectra = fi.approach_spectra(start, end, x, [1.0, 0.0])
+    np.testing.assert_allclose(spectra[0], fi.fisher_eigh(start, x)[0])
+    np.testing.assert_allclose(spectra[1], fi.fisher_eigh(end, x)[0])
     shown = widgets.approach_explorer([1.0, 0.0], {"plain": spectra}, k=3)
     assert shown.widget.children[0].options[1][0].startswith("0")
     with pytest.raises(ValueError, match="same class"):
-        sg.interpolate(start, ShallowNet(3), 0.5)
-
-
-def test_sizes_per_scale():
-    assert sg.sizes("smoke")["n_samples"] < sg.sizes("default")["n_samples"] <= sg.sizes("paper")["n_samples"]
-    with pytest.raises(ValueError, match="scale"):
-        sg.sizes("huge")
+        fi.interpolate(start, ShallowNet(3), 0.5)
 
 
 def test_html_table_escapes_and_counts_cells():

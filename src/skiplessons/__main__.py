@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _list() -> None:
     from . import experiments, results
-    from .ledger import duration
+    from .report import duration
 
     for name, exp in sorted(experiments.registry().items()):
         print(f"{name:24s} {exp.description}  [chapter {exp.chapter}]")
@@ -53,17 +53,19 @@ def _list() -> None:
 def _run(args) -> None:
     from . import experiments
     from .env import check_scale
+    from .experiments.configs import as_dict
 
     scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
     overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
-    print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(config)}", flush=True)
+    print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(as_dict(config))}",
+          flush=True)
     result = experiments.load_or_run(args.name, scale, force=args.force, **overrides)
     prov = result.provenance
-    print(f"stored {result.key}: {prov['wall_time_s']} s on {prov['device']} (commit {prov['commit'][:12]}) "
-          f"in {result.source}")
+    print(f"stored {result.stored.key}: {prov['wall_time_s']} s on {prov['device']} "
+          f"(commit {prov['commit'][:12]}) in {result.stored.source}")
     print(json.dumps(result.summary, indent=1, sort_keys=True))
 
 

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 DATASETS = ("mnist1d", "digits", "teacher", "cifar10", "cifar100")
+#: the number of classes of each classification data set (the "C" of the Gauss-Newton rank bound N*C)
+CLASS_COUNTS = {"mnist1d": 10, "digits": 10, "cifar10": 10, "cifar100": 100}
 #: the data sets with class labels (`teacher` is regression), on which the deep-net experiments train
-CLASSIFICATION = ("mnist1d", "digits", "cifar10", "cifar100")
+CLASSIFICATION = tuple(CLASS_COUNTS)
 _CIFAR = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", b"labels", 10),
     "cifar100": ("cifar-100-python", ["train"], "test", b"fine_labels", 100),

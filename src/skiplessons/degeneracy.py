@@ -12,7 +12,7 @@ data:
   fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*C, P)/P, reported next
   to every fraction (the rank trap: a fraction near the bound measures the data size, not the net);
 - per layer, from the layer outputs h_l (what the next layer's weights multiply): the elimination, overlap
-  and rank-deficit measures of `singularities.layer_measures`, plus the elimination of the units' branch
+  and rank-deficit measures of `layer_measures.layer_measures`, plus the elimination of the units' branch
   outputs phi(W h + b) (for a plain net the two are the same).
 
 `train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
@@ -27,15 +27,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import singularities as sg
+from . import layer_measures as lm
 from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
                         negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
 from .env import one_thread
-from .models import _phi
+from .models import activation
 from .train import train
 
 #: tolerances (relative to max|lambda|) at which degenerate fractions are reported
 TOLS = (1e-1, 1e-2, 1e-3)
+#: the tolerance the chapters and the ledger quote (the finest that SLQ resolves at the book's sizes)
+HEADLINE_TOL = 1e-3
 #: nets with at most this many parameters get the exact dense Hessian; larger ones get SLQ
 DENSE_MAX = 1200
 #: the per-layer measures, in the order they are stored
@@ -119,22 +121,22 @@ def layer_outputs(net, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.
     phi(z_l) (M, N, n), without the skip terms (z_l the pre-activation, batch-normalized at `spec.bn_layer`).
     Layer 1 has no skip, so there both are the same."""
     _, hidden, preacts = net(x, return_hidden=True, return_preacts=True)
-    phi = _phi(net.spec.act)
+    phi = activation(net.spec.act)
     return hidden, [phi(z) for z in preacts]
 
 
 def layer_singularities(net, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Per-layer singularity measures of every net: a dict of (M, L) arrays with keys `LAYER_KEYS`.
 
-    "elimination", "overlap", "rank_deficit" are `singularities.layer_measures` of the layer outputs h_l;
+    "elimination", "overlap", "rank_deficit" are `layer_measures.layer_measures` of the layer outputs h_l;
     "branch_elimination" is the elimination fraction of the branch outputs (dead units whose skip may
     still carry a signal). Needs more samples than units (rank). Chapter III.2."""
     if x.shape[0] <= net.spec.width:
         raise ValueError(f"x has {x.shape[0]} samples; the rank measure needs more than width={net.spec.width}")
     hidden, branch = layer_outputs(net, x)
-    measures = sg.layer_measures([h.double() for h in hidden])
+    measures = lm.layer_measures([h.double() for h in hidden])
     out = {k: np.asarray(measures[k]).T for k in ("elimination", "overlap", "rank_deficit")}
-    out["branch_elimination"] = np.asarray(sg.elimination_fraction([b.double() for b in branch])).T
+    out["branch_elimination"] = np.asarray(lm.elimination_fraction([b.double() for b in branch])).T
     return out
 
 
@@ -232,30 +234,6 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
         if step in wanted:
             tracked.add(step, measure(net, x, y, settings, members, progress))
 
-    hist = train(net, data, steps, callback=callback, **train_kwargs)
+    hist = train(net, data, steps, callback=callback, progress=progress, **train_kwargs)
     return hist, tracked
 
-
-def correlation(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
-    """Pearson r of paired samples with a Fisher-z confidence interval and a bootstrap one (chapter III.2).
-
-    Returns {"r", "fisher_lo", "fisher_hi", "boot_lo", "boot_hi", "n"}. The Fisher-z interval assumes
-    bivariate normality; the bootstrap (resampling pairs, percentile interval) does not."""
-    from scipy import stats
-
-    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape or a.size < 4:
-        raise ValueError(f"a and b must be paired samples of equal length >= 4, got {a.size} and {b.size}")
-    if not 0 < level < 1:
-        raise ValueError(f"level={level!r} must lie in (0, 1)")
-    r = float(np.corrcoef(a, b)[0, 1])
-    zc = stats.norm.ppf(0.5 + level / 2) / np.sqrt(a.size - 3)
-    z = np.arctanh(np.clip(r, -0.999999, 0.999999))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, a.size, size=(n_boot, a.size))
-    with np.errstate(invalid="ignore", divide="ignore"):      # a resample of tied values has no r: dropped
-        boot = np.array([np.corrcoef(a[i], b[i])[0, 1] for i in idx])
-    boot = boot[np.isfinite(boot)]
-    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return {"r": r, "fisher_lo": float(np.tanh(z - zc)), "fisher_hi": float(np.tanh(z + zc)),
-            "boot_lo": float(lo), "boot_hi": float(hi), "n": int(a.size)}

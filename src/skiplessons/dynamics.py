@@ -17,28 +17,12 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from .env import check_scale, one_thread, scale as current_scale
-
-#: Every size used by the Part II chapters, per scale (our choices). ``n_init``: random initializations per
-#: model; ``t_max``: gradient-flow time; ``n_eval``: recorded times; ``sgd_*``: on-line SGD comparison.
-SIZES = {
-    "smoke": dict(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4,
-                  sweep_n_init=2, sweep_scales=(0.01, 0.3), grid=7, frames=3),
-    "default": dict(n_init=256, t_max=800.0, n_eval=401, sgd_lr=0.05, sgd_steps=8_000, sgd_runs=32,
-                    sweep_n_init=32, sweep_scales=(0.01, 0.3), grid=15, frames=11),
-    "paper": dict(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
-                  sweep_n_init=256, sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, frames=20),
-}
+from .env import one_thread
 
 #: Default integrator tolerances of `gradient_flow` (scipy's RK45); stated in the chapters.
 RTOL, ATOL = 1e-7, 1e-10
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-def sizes(scale: str | None = None) -> dict:
-    """The Part II sizes for `scale` (default: the process's scale). Introduced in chapter II.1."""
-    return dict(SIZES[check_scale(scale if scale is not None else current_scale(), "scale")])
 
 
 @dataclass(frozen=True)

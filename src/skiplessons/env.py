@@ -23,30 +23,47 @@ class Env:
     seed: int
 
 
+#: the choices of the last `setup` call in this process (None before the first)
+_session: Env | None = None
+
+
 @cache
-def scale() -> str:
-    """The run size from `SKIPLESSONS_SCALE` (`smoke` | `default` | `paper`), read once per process."""
-    value = os.environ.get("SKIPLESSONS_SCALE", "default").strip().lower()
+def scale_from_environment() -> str:
+    """The run size from `SKIPLESSONS_SCALE` (`smoke` | `default` | `paper`; default `default`), read once per
+    process: the one outside knob, so that `make book` and pytest can choose the scale of every chapter."""
+    value = os.environ.get("SKIPLESSONS_SCALE", "default").strip()
     return check_scale(value, "SKIPLESSONS_SCALE")
+
+
+def current_scale() -> str:
+    """The scale chosen by `setup` in this process, else the one from the environment."""
+    return _session.scale if _session is not None else scale_from_environment()
+
+
+def current_device() -> torch.device:
+    """The device chosen by `setup` in this process, else `device()`."""
+    return _session.device if _session is not None else device()
 
 
 def check_scale(value: str, name: str = "scale") -> str:
     """Return `value` if it is a valid scale, else raise a ValueError naming `name` and the valid values."""
-    if value not in SCALES:
+    if not isinstance(value, str) or value not in SCALES:
         raise ValueError(f"{name}={value!r} is not a valid scale; choose one of {', '.join(SCALES)}")
     return value
 
 
-def device() -> torch.device:
-    """CUDA when present, else CPU; `SKIPLESSONS_DEVICE=cpu|cuda` overrides."""
-    choice = os.environ.get("SKIPLESSONS_DEVICE", "").strip().lower()
-    if choice and choice not in DEVICES:
-        raise ValueError(f"SKIPLESSONS_DEVICE={choice!r} is not valid; choose one of {', '.join(DEVICES)}")
+def pick_device(choice: str | None = None) -> torch.device:
+    """`choice` ("cpu" | "cuda"), or CUDA when present else CPU."""
+    if choice is not None and choice not in DEVICES:
+        raise ValueError(f"device={choice!r} is not valid; choose one of {', '.join(DEVICES)}")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("SKIPLESSONS_DEVICE=cuda but torch sees no CUDA device")
-    if choice:
-        return torch.device(choice)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        raise ValueError("device='cuda' but torch sees no CUDA device")
+    return torch.device(choice or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def device() -> torch.device:
+    """The default device: CUDA when present, else CPU."""
+    return pick_device()
 
 
 def seed_everything(seed: int) -> None:
@@ -78,15 +95,20 @@ def _in_colab() -> bool:
     return "COLAB_RELEASE_TAG" in os.environ or "google.colab" in str(os.environ.get("PYTHONPATH", ""))
 
 
-def setup(seed: int = 0, quiet: bool = False) -> Env:
-    """Seed everything, pick the device, read the scale, apply the house plot style; print one line.
+def setup(seed: int = 0, scale: str | None = None, device: str | None = None, quiet: bool = False) -> Env:
+    """Seed everything, choose the scale and the device, apply the house plot style; print one line.
 
-    Introduced in chapter 0. The scale is read once per process from `SKIPLESSONS_SCALE`.
+    `scale` defaults to `SKIPLESSONS_SCALE` (else `default`); `device` ("cpu" | "cuda") to CUDA when
+    present. The choices hold for the rest of the process (`current_scale`, `current_device`): experiments
+    run at them unless told otherwise. Introduced in chapter 0.
     """
+    global _session
     from .plotting import use_style
 
     seed_everything(seed)
-    env = Env(scale=scale(), device=device(), seed=int(seed))
+    chosen = check_scale(scale, "scale") if scale is not None else scale_from_environment()
+    env = Env(scale=chosen, device=pick_device(device), seed=int(seed))
+    _session = env
     use_style()
     if not quiet:
         hint = ""

@@ -61,7 +61,8 @@ INITS = ("default", "orthogonal", "identity", "malicious")
 BN_EPS = 1e-5
 
 
-def _phi(act: str):
+def activation(act: str):
+    """The elementwise nonlinearity named `act` (one of `ACTIVATIONS`)."""
     return {"relu": torch.relu, "tanh": torch.tanh, "linear": lambda z: z}[act]
 
 
@@ -190,7 +191,7 @@ def forward(params, x, act: str, a, c, return_hidden: bool = False, bn_layer: in
     (1-based hidden layer, with `params["bn_gain"]`) adds the batch-normalization layer. Returns the outputs,
     then the hidden activations h_1 .. h_D if `return_hidden`, then the pre-activations z_1 .. z_D (what enters
     phi) if `return_preacts`."""
-    phi = _phi(act)
+    phi = activation(act)
     batched = params["W_in"].dim() == 3
     if batched:
         a = torch.as_tensor(a, dtype=x.dtype, device=x.device).view(-1, 1, 1)

@@ -26,18 +26,51 @@ def band(ax, t, values, label=None, color=None, q=(0.25, 0.75)):
     return line
 
 
-def training_curves(arrays: dict, key: str = "acc", ax=None, archs=None):
-    """Median and IQR over seeds of curve `key` ('acc', 'loss', 'test_acc', ...) for each architecture.
-
-    `arrays` holds 'step', the curves (nets x records) and 'arch' (one label per net), as stored by the
-    `training` experiment. Returns the figure."""
+def training_curves(result, key: str = "acc", ax=None, groups=None):
+    """Median and IQR over seeds of training curve `key` ('acc', 'loss', 'test_acc', ...) for each group of
+    nets of a typed result (`experiments.views.ResultView`: its architectures, or its conditions in Part IV).
+    Returns the figure."""
     if ax is None:
         _, ax = plt.subplots()
-    labels = np.asarray(arrays["arch"]).astype(str)
-    for arch in archs or list(dict.fromkeys(labels)):
-        rows = np.asarray(arrays[key])[labels == arch]
-        band(ax, arrays["step"], rows, label=f"{arch} ({len(rows)} seeds)", color=ARCH_COLORS.get(arch))
+    curves = result.curves(key)
+    for i, group in enumerate(groups or curves):
+        rows = curves[group]
+        band(ax, result.record_steps, rows, label=f"{group} ({len(rows)} seeds)",
+             color=ARCH_COLORS.get(group, plt.get_cmap("tab10")(i % 10)))
     ax.set_xlabel("training step")
     ax.set_ylabel(key.replace("_", " ").replace("acc", "accuracy"))
     ax.legend()
     return ax.figure
+
+
+def depth_sweep(result, tol: float, axes=None):
+    """Final training accuracy (left) and degenerate fraction at `tol` (right) against depth, per architecture:
+    the mean over seeds as a line, the seeds as dots, the Gauss-Newton rank bound dotted (a
+    `deep.DepthSweepResult`). Returns the figure."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    depths = result.depths
+    for panel, values in ((axes[0], result.at_depths("acc")), (axes[1], result.degenerate(tol=tol))):
+        for arch, v in values.items():
+            panel.plot(depths, v.mean(1), "o-", color=ARCH_COLORS[arch], label=arch)
+            panel.plot(np.repeat(depths, v.shape[1]), v.ravel(), ".", color=ARCH_COLORS[arch], alpha=0.4)
+    axes[1].plot(depths, np.asarray(result.arrays["rank_bound"]).mean(1), ":", color="gray", label="rank bound")
+    axes[0].set_ylabel("final training accuracy")
+    axes[1].set_ylabel(f"degenerate fraction (tol {tol:g})")
+    for panel in axes:
+        panel.set_xscale("log", base=2)
+        panel.set_xlabel("depth")
+    axes[1].legend()
+    return axes[0].figure
+
+
+def accuracy_and_loss(result, axes=None):
+    """Training accuracy (left) and training loss (right, log scale) of every group of a typed result: the
+    two-panel figure of chapters 0 and III.1. Returns the figure."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    training_curves(result, "acc", ax=axes[0])
+    training_curves(result, "loss", ax=axes[1])
+    axes[1].set_yscale("log")
+    axes[1].get_legend().remove()
+    return axes[0].figure

@@ -80,7 +80,9 @@ def folders(folder=None) -> list[Path]:
 
 
 def config_hash(config: dict) -> str:
-    """A stable hash of a JSON-able config."""
+    """A stable hash of a JSON-able config (a dict: a dataclass config goes through `configs.as_dict` first)."""
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}; pass configs.as_dict(config)")
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import Dataset
-from .env import scale
+from .losses import per_net_loss
 
 OPTIMIZERS = ("adam", "sgd")
 #: what a non-finite loss does: stop the run with an error, or drop that net and train the others on
@@ -58,12 +57,6 @@ class History:
         return out
 
 
-def per_net_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss of each net: cross-entropy for integer labels, (1/2)|f - y|^2 for regression. Shape (M,)."""
-    M, N = logits.shape[:2]
-    if y.is_floating_point():
-        return 0.5 * (logits - y).pow(2).sum(-1).mean(-1)
-    return F.cross_entropy(logits.reshape(M * N, -1), y.repeat(M), reduction="none").view(M, N).mean(1)
 
 
 @torch.no_grad()
@@ -109,7 +102,7 @@ def _atomic_save(obj, path: Path) -> None:
 def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 128, optimizer: str = "adam",
           record_every: int = 50, eval_size: int = 2000, data_seed: int = 0, regularizer=None,
           checkpoint=None, checkpoint_every: int = 500, checkpoint_seconds: float = 120.0,
-          on_nonfinite: str = "stop", progress: bool | None = None, callback=None) -> History:
+          on_nonfinite: str = "stop", progress: bool = False, callback=None) -> History:
     """Train all nets of `net` (a `models.DeepMLPs`) on `data` for `steps` minibatch steps.
 
     Records loss and accuracy on a fixed subset of `eval_size` training points and on the test set every
@@ -120,7 +113,7 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     `on_nonfinite="stop"` it stops the run with an error that names the net and the first step where it
     happened; with `"drop"` it warns with the same words and trains the other nets on (they are independent,
     so their numbers do not change), recording the step in `History.failed`. `callback(step, net)` runs after
-    every step. Progress bar: silent at `smoke`.
+    every step. A progress bar is shown when `progress` is true.
     """
     for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
                     ("eval_size", eval_size), ("checkpoint_every", checkpoint_every)):
@@ -165,8 +158,7 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
 
     if start == 0:
         record(0)
-    silent = scale() == "smoke" if progress is None else not progress
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=silent, desc="training", leave=False)
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="training", leave=False)
     pending = []                    # (step, losses) not yet checked for NaN / inf
 
     def check_finite():

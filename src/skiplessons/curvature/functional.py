@@ -1,4 +1,5 @@
-"""Models as functions of one flat parameter vector, the two losses, and batch checks (chapter I.1).
+"""Models as functions of one flat parameter vector, and batch checks (chapter I.1); the losses are
+`skiplessons.losses`.
 
 Every curvature routine works on `f(theta, x) -> outputs (N, C)` with `theta` a 1-D tensor of all P
 parameters, so that Hessians, Jacobians and their products are plain matrices and vectors in R^P.
@@ -10,7 +11,8 @@ from typing import Callable
 import torch
 from torch.func import functional_call
 
-LOSSES = ("mse", "ce")
+from ..losses import LOSSES, check_loss, loss_value  # noqa: F401  (re-exported: the one definition)
+
 
 FlatFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -40,13 +42,6 @@ def flat_fn(model: torch.nn.Module) -> tuple[torch.Tensor, FlatFn]:
     f.param_names = tuple(names)
     f.param_shapes = tuple(shapes)
     return theta, f
-
-
-def check_loss(loss: str) -> str:
-    """Return `loss` if it is one of LOSSES, else raise a ValueError listing them."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is not supported; choose one of {', '.join(LOSSES)}")
-    return loss
 
 
 def check_theta(theta: torch.Tensor) -> torch.Tensor:
@@ -94,13 +89,6 @@ def check_targets(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor
     if n and (int(y.min()) < 0 or int(y.max()) >= c):
         raise ValueError(f"for loss='ce', labels y must lie in [0, {c - 1}], got range [{int(y.min())}, {int(y.max())}]")
     return y.to(device=out.device, dtype=torch.long)
-
-
-def loss_value(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """The scalar loss: "mse" = (1/(2N)) sum_n ||out_n - y_n||^2, "ce" = mean cross-entropy of labels y."""
-    if loss == "mse":
-        return 0.5 * (out - y).pow(2).sum() / out.shape[0]
-    return torch.nn.functional.cross_entropy(out, y)
 
 
 def output_hessian_factor(out: torch.Tensor, loss: str) -> torch.Tensor:

@@ -322,7 +322,7 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
     probes = (torch.randint(0, 2, (int(n_probes), p), generator=gen) * 2 - 1).to(dtype) / math.sqrt(p)
     nodes, weights = [], []
     for start in range(0, int(n_probes), block):
-        lanczos = _InPlaceLanczos(apply, probes[start:start + block].to(device), m, gen)
+        lanczos = InPlaceLanczos(apply, probes[start:start + block].to(device), m, gen)
         for _ in range(m):
             lanczos.step()
         evals, evecs = lanczos.ritz()
@@ -332,7 +332,7 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
     return SpectralDensity(torch.cat(nodes).numpy(), torch.cat(weights).numpy(), p, n_samples, n_outputs)
 
 
-class _Lanczos:
+class LanczosRecurrence:
     """Lanczos on each row of q (k, P) at once, fully reorthogonalized, one `step()` at a time (up to m).
 
     After the three-term recurrence each new vector gets one classical Gram-Schmidt pass against the whole
@@ -387,8 +387,8 @@ class _Lanczos:
         return torch.linalg.eigh(t)
 
 
-class _InPlaceLanczos(_Lanczos):
-    """`_Lanczos` kept semi-orthogonal, in place (what `slq` runs): the same recurrence, restart and
+class InPlaceLanczos(LanczosRecurrence):
+    """`LanczosRecurrence` kept semi-orthogonal, in place (what `slq` runs): the same recurrence, restart and
     tridiagonal, but each new vector's components along the whole basis are removed only when one exceeds
     sqrt(eps) of its norm (measured exactly, one read of the basis; Simon 1984: a semi-orthogonal basis keeps
     T accurate to rounding, with no spurious copies). In float32 about 40% of the steps then need the

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..train import per_net_loss
+from ..losses import per_net_loss
 from .functional import check_loss, check_targets
-from .lanczos import SLQ_MEMORY, _Lanczos
+from .lanczos import SLQ_MEMORY, LanczosRecurrence
 from .spectrum import SpectralDensity
 
 
@@ -144,7 +144,7 @@ def stacked_slq(op: StackedProduct, n_probes: int = 10, n_steps: int = 100, seed
     nodes, weights = [], []
     for start in range(0, int(n_probes), block):
         q = probes[start:start + block].to(op.device)
-        lanczos = _Lanczos(apply, q.repeat_interleave(M, dim=0), m, gen)
+        lanczos = LanczosRecurrence(apply, q.repeat_interleave(M, dim=0), m, gen)
         for _ in range(m):
             lanczos.step()
         evals, evecs = lanczos.ritz()

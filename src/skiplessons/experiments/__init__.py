@@ -1,32 +1,72 @@
-"""Named experiments: a config per scale -> a stored result (chapter 0; every chapter that trains).
+"""Named experiments: a config per scale -> a stored, typed result (chapter 0; every chapter that trains).
 
-An experiment is a function `run(config) -> (summary, arrays)` registered with its sizes for the three
-scales in one place. `load_or_run(name)` returns the stored result whose config matches, or runs the
-experiment and stores it with its provenance. `python -m skiplessons list | run NAME` drives them from a shell.
+An experiment is a function `run(config, ctx) -> (summary, arrays)` registered with its configs for the three
+scales (frozen dataclasses from `configs`) and the typed reader of its result (a `views.ResultView`
+subclass defined next to it). `load_or_run(name)` returns the stored result whose config matches, or runs the
+experiment and stores it with its provenance; either way the caller gets the typed reader.
+`python -m skiplessons list | run NAME` drives them from a shell.
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import importlib
-import inspect
+import platform
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from .. import results as _results
-from ..env import check_scale, device, scale as _scale
+from ..env import check_scale, current_device, current_scale
+from .configs import SCALES, as_dict
+from .views import ResultView
 
 #: modules that register experiments, imported on first use of the registry
 MODULES = ("training", "controls", "toy", "deep")
 
 
 @dataclass(frozen=True)
+class Checkpoints:
+    """Where one run of an experiment keeps its training checkpoints: a folder per result key, beside the
+    results (`checkpoints/NAME-SCALE-HASH/`), removed once the result is stored.
+
+    An experiment passes `ctx.checkpoints.path("train")` (one name per training call) as
+    `train(..., checkpoint=...)`, so a run killed mid-way resumes from its last checkpoint when started again
+    with the same config."""
+
+    folder: Path
+
+    def path(self, part: str) -> Path:
+        """The checkpoint file of the training call named `part` (created folders included)."""
+        if not part.isidentifier():
+            raise ValueError(f"part={part!r} must be a name of letters, digits and underscores")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / f"{part}.pt"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run needs besides its config, passed explicitly: the torch device, whether to show progress, and
+    where to checkpoint (None: no checkpoints, e.g. a run outside `load_or_run`)."""
+
+    device: torch.device
+    progress: bool = False
+    checkpoints: Checkpoints | None = None
+
+    def checkpoint(self, part: str = "train") -> Path | None:
+        """The checkpoint path for `train(..., checkpoint=...)` of the training call `part`, or None."""
+        return self.checkpoints.path(part) if self.checkpoints is not None else None
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     run: Callable
-    sizes: dict
+    configs: dict
+    reader: type
     description: str
     chapter: str
 
@@ -34,14 +74,17 @@ class Experiment:
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str, sizes: dict, description: str, chapter: str):
-    """Register `run(config) -> (summary, arrays)` under `name`, with a config dict for each scale."""
-    missing = {"smoke", "default", "paper"} - set(sizes)
+def experiment(name: str, configs: dict, reader: type, description: str, chapter: str):
+    """Register `run(config, ctx) -> (summary, arrays)` under `name`, with a config for each scale and the
+    typed reader of its result."""
+    missing = set(SCALES) - set(configs)
     if missing:
-        raise ValueError(f"experiment {name!r}: sizes lacks the scales {sorted(missing)}")
+        raise ValueError(f"experiment {name!r}: configs lacks the scales {sorted(missing)}")
+    if not issubclass(reader, ResultView):
+        raise ValueError(f"experiment {name!r}: reader must be a ResultView subclass, got {reader!r}")
 
     def register(run):
-        _REGISTRY[name] = Experiment(name, run, sizes, description, chapter)
+        _REGISTRY[name] = Experiment(name, run, configs, reader, description, chapter)
         return run
 
     return register
@@ -61,20 +104,20 @@ def get(name: str) -> Experiment:
     return reg[name]
 
 
-def config_for(name: str, scale: str | None = None, **overrides) -> dict:
-    """The config of experiment `name` at `scale` (default: the session's scale), with `overrides` applied."""
+def config_for(name: str, scale: str | None = None, **overrides):
+    """The config (a frozen dataclass) of experiment `name` at `scale` (default: the session's scale), with the
+    `overrides` that are not None applied; lists become tuples."""
     exp = get(name)
-    scale = check_scale(scale or _scale())
-    config = copy.deepcopy(exp.sizes[scale])
-    unknown = set(overrides) - set(config)
+    config = exp.configs[check_scale(scale or current_scale())]
+    fields = {f.name for f in dataclasses.fields(config)}
+    unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"experiment {name!r} has no setting {', '.join(sorted(unknown))}; "
-                         f"its settings are {', '.join(sorted(config))}")
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    for k, v in overrides.items():
-        _check_setting(k, v, config[k])
-    config.update(overrides)
-    return config
+                         f"its settings are {', '.join(sorted(fields))}")
+    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    for k, v in changes.items():
+        _check_setting(k, v, getattr(config, k))
+    return dataclasses.replace(config, **changes)
 
 
 def _check_setting(key: str, value, registered) -> None:
@@ -89,76 +132,65 @@ def _check_setting(key: str, value, registered) -> None:
         raise ValueError(f"{key}={value!r} must be a {kind.__name__} like {registered!r}")
     if key == "seeds" and (not value or len(set(value)) != len(value)
                            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
-        raise ValueError(f"seeds={value!r} must be distinct non-negative integers (at least one)")
+        raise ValueError(f"seeds={list(value)!r} must be distinct non-negative integers (at least one)")
     if key == "data" and value not in CLASSIFICATION:
         raise ValueError(f"data={value!r} is not a classification set these experiments train on; "
                          f"choose one of {', '.join(CLASSIFICATION)}")
 
 
-@dataclass(frozen=True)
-class Checkpoints:
-    """Where one run of an experiment keeps its training checkpoints: a folder per result key, beside the
-    results (`checkpoints/NAME-SCALE-HASH/`), removed once the result is stored.
-
-    `load_or_run` hands one to every experiment whose `run` accepts a `checkpoints` keyword; the experiment
-    passes `checkpoints.path("train")` (one name per training call) as `train(..., checkpoint=...)`, so a run
-    killed mid-way resumes from its last checkpoint when started again with the same config."""
-
-    folder: Path
-
-    def path(self, part: str) -> Path:
-        """The checkpoint file of the training call named `part` (created folders included)."""
-        if not part.isidentifier():
-            raise ValueError(f"part={part!r} must be a name of letters, digits and underscores")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return self.folder / f"{part}.pt"
-
-
-def load_or_run(name: str, scale: str | None = None, force: bool = False, folder=None,
-                **overrides) -> _results.Result:
+def load_or_run(name: str, scale: str | None = None, force: bool = False, progress: bool | None = None,
+                folder=None, **overrides) -> ResultView:
     """The stored result of `name` at `scale` with exactly this config, else run it now and store it.
 
     Results are keyed by name, scale and config hash (`skiplessons.results`), so other settings never replace
-    a stored result. `force` recomputes the same config from scratch (its checkpoints discarded). The results
-    folder is checked for writability before any compute; an experiment that accepts `checkpoints` resumes
-    from them (`Checkpoints`)."""
-    scale = check_scale(scale or _scale())
-    config = config_for(name, scale, **overrides)
+    a stored result; `folder` (default `results.results_dir()`) is where new ones go. `force` recomputes the
+    same config from scratch (its checkpoints discarded). The folder is checked for writability before any
+    compute, and the run gets `ctx.checkpoints` there, so a killed run resumes when started again.
+    `progress` (default: on except at `smoke`) shows progress bars; the device is the session's (`env.setup`)."""
     exp = get(name)
+    scale = check_scale(scale or current_scale())
+    config = config_for(name, scale, **overrides)
+    plain = as_dict(config)
     if not force:
-        found = _results.load(name, scale, config, folder=folder)
+        found = _results.load(name, scale, plain, folder=folder)
         if found is not None:
-            return found
+            return exp.reader(found)
     out = _results.check_writable(folder)
-    ckpt = Checkpoints(out / "checkpoints" / _results.key(name, scale, config))
+    ckpt = Checkpoints(out / "checkpoints" / _results.key(name, scale, plain))
     if force:
         shutil.rmtree(ckpt.folder, ignore_errors=True)
-    if device().type == "cuda":
-        import torch
-
+    device = current_device()
+    if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    ctx = RunContext(device=device, progress=scale != "smoke" if progress is None else bool(progress),
+                     checkpoints=ckpt)
     t0 = time.perf_counter()
-    resumable = "checkpoints" in inspect.signature(exp.run).parameters
-    summary, arrays = exp.run(copy.deepcopy(config), checkpoints=ckpt) if resumable else exp.run(copy.deepcopy(config))
+    summary, arrays = exp.run(config, ctx)
     wall = time.perf_counter() - t0
-    prov = _results.provenance(device_name(), wall, config.get("seeds", []))
-    result = _results.save(name, scale, config, summary, arrays, prov, folder=out)
+    prov = _results.provenance(device_name(device), wall, config_seeds(config))
+    result = _results.save(name, scale, plain, summary, arrays, prov, folder=out)
     shutil.rmtree(ckpt.folder, ignore_errors=True)
-    return result
+    return exp.reader(result)
 
 
-def stored(name: str, scale: str = "paper", folder=None) -> _results.Result | None:
+def config_seeds(config) -> list:
+    return list(getattr(config, "seeds", ()))
+
+
+def stored(name: str, scale: str = "paper", folder=None) -> ResultView | None:
     """A stored result of `name` at `scale`, or None: the one with the registered config if stored, else the
     one shipped with the package (the committed paper-scale run), else the newest with any config."""
-    found = _results.load(name, check_scale(scale), config_for(name, scale), folder=folder)
-    if found is not None:
-        return found
-    every = [r for r in _results.stored(folder) if r.name == name and r.scale == scale]
-    shipped = _results.shipped_dir()
-    return max(every, key=lambda r: (Path(r.source).parent == shipped, r.provenance.get("date", "")), default=None)
+    exp = get(name)
+    found = _results.load(name, check_scale(scale), as_dict(config_for(name, scale)), folder=folder)
+    if found is None:
+        every = [r for r in _results.stored(folder) if r.name == name and r.scale == scale]
+        shipped = _results.shipped_dir()
+        found = max(every, key=lambda r: (Path(r.source).parent == shipped, r.provenance.get("date", "")),
+                    default=None)
+    return exp.reader(found) if found is not None else None
 
 
-def stored_or_say(name: str, scale: str = "paper") -> _results.Result | None:
+def stored_or_say(name: str, scale: str = "paper") -> ResultView | None:
     """`stored(name, scale)`, or None after printing what is missing and the command that makes it (for the
     chapters: a missing result is a message, never a crash)."""
     found = stored(name, scale)
@@ -168,26 +200,8 @@ def stored_or_say(name: str, scale: str = "paper") -> _results.Result | None:
     return found
 
 
-def provenance_line(result: _results.Result) -> str:
-    """One line saying where a stored result came from: data, nets, wall time, device, peak memory, date,
-    commit (printed under every stored paper-scale result in the chapters)."""
-    from ..ledger import duration
-
-    p, s = result.provenance, result.summary
-    nets = f"{len(result.arrays['arch'])} nets" if "arch" in result.arrays else "nets"
-    size = f" of {s['n_params']:,} parameters" if "n_params" in s else ""
-    memory = (f", peak memory {p['peak_memory_bytes'] / 2**30:.1f} GiB ({p['peak_memory_of']})"
-              if "peak_memory_bytes" in p else "")
-    return (f"{result.name} at {result.scale} scale: data {s.get('data', result.config.get('data'))}, {nets}{size}; "
-            f"{duration(p['wall_time_s'])} on {p['device']}{memory}; {p['date']}, commit {p['commit'][:12]}")
-
-
-def device_name() -> str:
-    import platform
-
-    import torch
-
-    dev = device()
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
+def device_name(device: torch.device) -> str:
+    """The device for provenance: the GPU's name, or the CPU and its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

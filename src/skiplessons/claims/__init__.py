@@ -1,0 +1,53 @@
+"""The claims of the paper, each with the check in this book that tests it (chapters assert it, the ledger
+tabulates it: one function per claim, so a page and the ledger cannot disagree).
+
+The checks live in one module per part of the book (`part1` ... `part4`); the shared rules in `base` and
+`skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
+it in the chapter with `expect(check(result))`, and add a `Claim` below naming the chapter, the experiment and
+the check (`tests/test_claims.py` checks that the chapter calls the same function).
+"""
+from __future__ import annotations
+
+from .base import (COLUMNS, FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, VERDICTS, Claim, Verdict, expect,
+                   gap_verdict, ledger_row, parts_verdict)
+from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
+from .part2 import ghost_plateaus, plateau_length
+from .part3 import degeneracy_accuracy, layer_singularities, more_degenerate, training_gap
+from .part4 import malicious_init, remedies_recover, residual_like_init
+
+__all__ = ["CLAIMS", "COLUMNS", "FAILS", "HOLDS", "PARTLY", "UNRESOLVED", "UNTESTED", "VERDICTS", "Claim", "Verdict",
+           "expect", "gap_verdict", "ledger_row", "parts_verdict"]
+
+#: The paper's claims, in the order of the book.
+CLAIMS = (
+    Claim("Elimination singularities (a unit's incoming or outgoing weights zero) make the Fisher information "
+          "and the Hessian degenerate; skip connections remove these zero eigenvalues.", "I", doc="02_elimination",
+          experiment="singular_counts", assess=elimination_zeros),
+    Claim("Overlap singularities (two units with identical incoming weights) make the Fisher information "
+          "degenerate; skip connections remove the degeneracy.", "I", doc="03_overlap",
+          experiment="singular_counts", assess=overlap_zeros),
+    Claim("Linear-dependence singularities (a unit's activity a linear combination of others') make the model "
+          "non-identifiable; skip connections add linearly independent inputs that remove them.", "I",
+          doc="04_linear_dependence", experiment="singular_counts", assess=dependence_zeros),
+    Claim("In the two-hidden-unit teacher–student model, gradient descent slows down near the overlap and "
+          "elimination sets: plateaus, with the overlap line a Milnor-like attractor.", "II", doc="05_plateaus",
+          experiment="plateaus", assess=plateau_length),
+    Claim("With skip connections only the ghosts of the singular sets remain: typical initializations start "
+          "away from them and plateaus are shorter.", "II", doc="06_ghosts",
+          experiment="plateaus", assess=ghost_plateaus),
+    Claim("Deep plain networks reach a lower training accuracy than residual and hyper-residual networks.",
+          "III", doc="00_headline", experiment="training", assess=training_gap),
+    Claim("Deep plain networks are more degenerate: more Hessian eigenvalues near zero during training.", "III",
+          doc="08_degeneracy", experiment="degeneracy", assess=more_degenerate),
+    Claim("Elimination, overlap and linear dependence are more frequent in the layers of plain networks.", "III",
+          doc="08_degeneracy", experiment="degeneracy", assess=layer_singularities),
+    Claim("Degeneracy and accuracy are related across networks: the more degenerate, the lower the accuracy.",
+          "III", doc="08_degeneracy", experiment="degeneracy", assess=degeneracy_accuracy),
+    Claim("Residual networks initialized to start like plain networks (malicious initialization) still "
+          "benefit from their skip connections.", "IV", doc="09_initialization", experiment="init_controls",
+          assess=malicious_init),
+    Claim("Plain networks given a residual-like initialization lose the advantage during training.", "IV",
+          doc="09_initialization", experiment="init_controls", assess=residual_like_init),
+    Claim("A bias regularizer plus a single batch-norm layer recovers much of the benefit of skip connections "
+          "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover),
+)

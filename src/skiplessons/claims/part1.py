@@ -1,0 +1,96 @@
+"""Part I claims: zero Fisher eigenvalues at the singular points, plain vs residual (experiment `singular_counts`).
+
+Each check reads a `toy.CountsResult` and returns a `Verdict`; chapters I.2-I.4 assert them and the ledger
+tabulates them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import FAILS, HOLDS, PARTLY, Verdict
+
+
+def skip_removes(plain, residual) -> str:
+    """Verdict on "skip connections remove the zero eigenvalues", from paired counts (one per net).
+
+    "holds" when every plain net has zero eigenvalues and no residual net has any; "partly holds" when the
+    residual net has fewer than its plain twin for at least one pair; "does not hold at our settings" otherwise.
+    """
+    plain, residual = np.asarray(plain), np.asarray(residual)
+    if plain.shape != residual.shape or not plain.size:
+        raise ValueError(f"plain and residual need one count per net pair, got shapes {plain.shape} and "
+                         f"{residual.shape}")
+    if (plain > 0).all() and (residual == 0).all():
+        return HOLDS
+    return PARTLY if (residual < plain).any() else FAILS
+
+
+def _arrow(counts: dict, key: str = "zeros", sign: str = "") -> str:
+    """'3 → 0 (n=3), 5 → 0 (n=5)': plain → residual per width, a range where the seeds disagree."""
+    def cell(arch, n):
+        vals = sorted({c[key] for (m, _), c in counts[arch].items() if m == n})
+        return f"{sign}{vals[0]}" if len(vals) == 1 else f"{sign}{vals[0]}–{sign}{vals[-1]}"
+
+    widths = sorted({n for n, _ in counts["plain"]})
+    return ", ".join(f"{cell('plain', n)} → {cell('residual', n)} (n={n})" for n in widths)
+
+
+def _agreement(points: list[dict]) -> str:
+    pairs = [c for p in points for arch in p.values() for c in arch.values()]
+    return f"counted = derived in {sum(c['zeros'] == c['predicted'] for c in pairs)} of {len(pairs)} nets"
+
+
+def _paired(points: list[dict], key: str = "zeros", minus: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def values(arch):
+        return np.array([c[key] - (c[minus] if minus else 0) for p in points for _, c in sorted(p[arch].items())])
+
+    return values("plain"), values("residual")
+
+
+def elimination_zeros(result) -> Verdict:
+    """Elimination singularities, from experiment `singular_counts` (tanh nets without biases).
+
+    Holds when, at J_a = 0 and at K[:, a] = 0, every plain net has zero Fisher eigenvalues and no residual net
+    has any (rule `skip_removes` on all widths and seeds). The dead ReLU is reported but not judged: its
+    incoming weights and bias stay flat with skips too (chapter I.2). Its derived counts assume every other ReLU
+    is active on part of the inputs; a seed with a unit dead or always on by chance has more zeros, which shows
+    as a range and in the agreement count.
+    """
+    incoming, outgoing, dead = (result.point(k) for k in ("incoming", "outgoing", "dead"))
+    numbers = (f"zero Fisher eigenvalues, plain → residual: J_a = 0: {_arrow(incoming)}; "
+               f"K[:, a] = 0: {_arrow(outgoing)}. Left with skips: a dead ReLU (ReLU then tanh, biases) "
+               f"{_arrow(dead)}, its incoming weights and bias (generic point {_arrow(dead, 'generic_zeros')}); "
+               f"{_agreement([incoming, outgoing, dead])}")
+    return Verdict(numbers, skip_removes(*_paired([incoming, outgoing])))
+
+
+def overlap_zeros(result) -> Verdict:
+    """Overlap singularities, from experiment `singular_counts` (tanh nets without biases, J_a = J_b).
+
+    Holds when every plain net has zero Fisher eigenvalues there and no residual net has any (`skip_removes`).
+    """
+    overlap = result.point("overlap")
+    numbers = f"zero Fisher eigenvalues, plain → residual: J_a = J_b: {_arrow(overlap)}; {_agreement([overlap])}"
+    return Verdict(numbers, skip_removes(*_paired([overlap])))
+
+
+def dependence_zeros(result) -> Verdict:
+    """Linear-dependence singularities, from experiment `singular_counts` (linear nets without biases).
+
+    A linear net is flat along its 2n² generic symmetries everywhere, skips or not, so the count is relative to
+    the generic point of the same net. The counts can show at most "partly holds": with more outputs than units
+    (p > n, as here) every plain net gains zero eigenvalues at J_c = αJ_a + βJ_b and no residual net does
+    (`skip_removes` on the gains), but the claim's other half -- that skips *remove* the singular set -- is
+    false: they move it away from small weights (to distance >= 1), and with p <= n the set adds no zero
+    eigenvalue with or without skips (chapter I.4, derived there). Fewer gains removed: as `skip_removes`.
+    """
+    dep = result.point("dependence")
+    gains = {arch: {key: {"gain": c["zeros"] - c["generic_zeros"]} for key, c in nets.items()}
+             for arch, nets in dep.items()}
+    numbers = (f"zero Fisher eigenvalues gained at J_c = αJ_a + βJ_b ({result.config['linear_outputs']} outputs), "
+               f"plain → residual: {_arrow(gains, 'gain', '+')}; left with skips: the generic point's "
+               f"{_arrow(dep, 'generic_zeros')} (2n², the symmetries of any linear net); {_agreement([dep])}. "
+               f"The skip moves the singular set (to distance >= 1 from small weights) rather than removing it, and "
+               f"with no more outputs than units the set adds no zero eigenvalue at all (chapter I.4)")
+    removed = skip_removes(*_paired([dep], minus="generic_zeros"))
+    return Verdict(numbers, PARTLY if removed == HOLDS else removed)

@@ -1,0 +1,270 @@
+"""Every experiment's sizes per scale, in one place, as frozen dataclasses (our choices; the paper gives none).
+
+Configs that share settings are derived from each other with `dataclasses.replace`: Part IV's controls from
+Part III's `degeneracy` config, the depth sweep from it too, the digits run from `training`. A config is
+hashed through `as_dict` (JSON of its fields), so a stored result is found again only by the same settings.
+Chapter-level sizes of Parts I and II (sliders, grids, samples) live here too (`PART1`, `PART2`).
+
+The tolerance chapters and the ledger quote for the degenerate fraction is `degeneracy.HEADLINE_TOL`; a
+result's class count comes from its data set (`data.n_classes`), never from a literal.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, replace
+
+from ..degeneracy import TOLS, SpectrumSettings
+from ..dynamics import default_teacher
+
+SCALES = ("smoke", "default", "paper")
+ARCHS = ("plain", "residual", "hyper")
+
+
+def as_dict(config) -> dict:
+    """A config as the plain dict it is stored as (tuples become lists, as in JSON): the form that is hashed."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def per_scale(smoke, default, paper) -> dict:
+    """{scale: config} for the three scales (a helper that keeps the tables below readable)."""
+    return {"smoke": smoke, "default": default, "paper": paper}
+
+
+# ------------------------------------------------------------------------------------------ shared parts
+
+@dataclass(frozen=True)
+class Spectrum:
+    """How Hessian spectra are measured: dense up to `dense_max` parameters else SLQ with `n_probes` probes of
+    `n_steps` Lanczos steps; degenerate fractions at `tols` (relative to max|λ|), negative below -neg_tol."""
+
+    method: str = "auto"
+    dense_max: int = 1200
+    n_probes: int = 4
+    n_steps: int = 40
+    tols: tuple = TOLS
+    neg_tol: float = 1e-3
+
+    def settings(self) -> SpectrumSettings:
+        return SpectrumSettings(method=self.method, dense_max=self.dense_max, n_probes=self.n_probes,
+                                n_steps=self.n_steps, tols=tuple(self.tols), neg_tol=self.neg_tol)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deep:
+    """What every deep-net experiment shares: data, optimizer, seeds and steps (Adam, constant rate)."""
+
+    data: str = "mnist1d"
+    n_samples: int = 5000
+    data_dir: str = "data"
+    width: int
+    seeds: tuple
+    steps: int
+    lr: float
+    batch_size: int = 128
+
+
+# ------------------------------------------------------------------------------------------ Part III
+
+@dataclass(frozen=True, kw_only=True)
+class Training(Deep):
+    """Experiment `training` (chapter 0, III.1): plain, residual and hyper-residual nets over seeds."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    dtype: str = "float32"
+
+
+TRAINING = per_scale(
+    Training(n_samples=600, depth=4, width=16, seeds=(0, 1), steps=30, lr=1e-3, batch_size=64, record_every=10),
+    Training(width=64, seeds=(0, 1, 2, 3), steps=1200, lr=1e-3, record_every=50),
+    Training(data="cifar100", n_samples=100_000, width=128, seeds=tuple(range(10)), steps=20_000, lr=1e-3,
+             record_every=500),
+)
+
+TRAINING_DIGITS = {s: replace(c, data="digits", n_samples=0) for s, c in per_scale(
+    replace(TRAINING["smoke"], seeds=(0,), steps=20),
+    replace(TRAINING["default"], width=32, seeds=(0, 1, 2), steps=400, record_every=25),
+    replace(TRAINING["paper"], steps=5000, record_every=250),
+).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Degeneracy(Deep):
+    """Experiment `degeneracy` (III.2): deep narrow nets, their Hessian on `hessian_samples` training points
+    measured at `checkpoints` steps during training (the rank trap decides the sizes: chapter III.2)."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    checkpoints: int
+    hessian_samples: int
+    spectrum: Spectrum = field(default_factory=Spectrum)
+
+
+DEGENERACY = per_scale(
+    Degeneracy(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
+               checkpoints=3, hessian_samples=100, spectrum=Spectrum(n_steps=10)),
+    Degeneracy(width=8, seeds=(0, 1, 2), steps=1500, lr=3e-3, record_every=50, checkpoints=4,
+               hessian_samples=1000),
+    Degeneracy(data="cifar100", n_samples=100_000, width=16, seeds=tuple(range(10)), steps=5000, lr=1e-3,
+               record_every=250, checkpoints=5, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthSweep(Deep):
+    """Experiment `depth_sweep` (III.1): plain and residual nets at each depth in `depths`, measured at the end."""
+
+    depths: tuple
+    archs: tuple = ("plain", "residual")
+    hessian_samples: int
+    spectrum: Spectrum = field(default_factory=Spectrum)
+
+
+DEPTH_SWEEP = per_scale(
+    DepthSweep(n_samples=600, depths=(2, 4), width=6, seeds=(0,), steps=20, lr=3e-3, batch_size=64,
+               hessian_samples=100, spectrum=Spectrum(n_steps=10)),
+    DepthSweep(depths=(2, 4, 8, 16, 30), width=8, seeds=(0, 1), steps=1000, lr=3e-3, hessian_samples=1000),
+    DepthSweep(data="cifar100", n_samples=100_000, depths=(2, 4, 8, 16, 30, 50), width=16, seeds=tuple(range(5)),
+               steps=2500, lr=1e-3, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
+)
+
+
+# ------------------------------------------------------------------------------------------ Part IV
+
+@dataclass(frozen=True, kw_only=True)
+class Controls(Deep):
+    """What Part IV's experiments share: the nets, optimizer and Hessian batch of `degeneracy`, so that its
+    conditions and Part III's can share one table."""
+
+    depth: int = 30
+    record_every: int
+    hessian_samples: int
+    spectrum: Spectrum = field(default_factory=Spectrum)
+
+
+def _controls(scale: str, **extra) -> dict:
+    base = DEGENERACY[scale]
+    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(Controls)}
+    return shared | extra
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitControls(Controls):
+    """Experiment `init_controls` (IV.1): malicious, identity-plus-noise and orthogonal initializations."""
+
+    checkpoints: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Remedies(Controls):
+    """Experiment `remedies` (IV.2): a bias regularizer (strength, margin, probe batch size) and one batch-norm
+    layer (at `bn_layer`) in plain nets."""
+
+    bn_layer: int
+    reg_strength: float = 1.0
+    reg_margin: float = 0.1
+    reg_probe: int = 128
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkipStrength(Controls):
+    """Experiment `skip_strength` (IV.2): residual nets with skip strength alpha in `alphas`."""
+
+    alphas: tuple
+
+
+INIT_CONTROLS = {s: InitControls(**_controls(s, checkpoints=3 if s != "paper" else 6)) for s in SCALES}
+REMEDIES = {s: Remedies(**_controls(s, bn_layer=max(DEGENERACY[s].depth // 2, 1))) for s in SCALES}
+SKIP_STRENGTH = {s: SkipStrength(**_controls(s, alphas=a)) for s, a in per_scale(
+    (0.0, 1.0), (0.0, 0.25, 0.5, 0.75, 1.0), (0.0, 0.125, 0.25, 0.5, 0.75, 1.0)).items()}
+
+
+# ------------------------------------------------------------------------------------------ Parts I and II
+
+@dataclass(frozen=True)
+class PartOne:
+    """Part I's sizes: inputs for each Fisher (`n_samples`), unit counts and seeds of the count tables, frames
+    of sliders and players, loss-surface grid, deep linear nets (depth, width, samples)."""
+
+    n_samples: int
+    units: tuple
+    seeds: int
+    frames: int
+    grid: int
+    depth: int
+    width: int
+    deep_samples: int
+
+
+PART1 = per_scale(
+    PartOne(n_samples=120, units=(3,), seeds=1, frames=4, grid=9, depth=4, width=8, deep_samples=64),
+    PartOne(n_samples=200, units=(3, 5), seeds=2, frames=12, grid=41, depth=30, width=32, deep_samples=500),
+    PartOne(n_samples=400, units=(3, 4, 5, 6), seeds=5, frames=12, grid=61, depth=60, width=64, deep_samples=2000),
+)
+
+
+@dataclass(frozen=True)
+class PartTwo:
+    """Part II's sizes: random initializations per model (`n_init`), gradient-flow time and recorded times,
+    the on-line SGD comparison, the initialization-scale sweep, phase-portrait grid and player frames."""
+
+    n_init: int
+    t_max: float
+    n_eval: int
+    sgd_lr: float
+    sgd_steps: int
+    sgd_runs: int
+    sweep_n_init: int
+    sweep_scales: tuple
+    grid: int
+    frames: int
+
+
+PART2 = per_scale(
+    PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_n_init=2,
+            sweep_scales=(0.01, 0.3), grid=7, frames=3),
+    PartTwo(n_init=256, t_max=800.0, n_eval=401, sgd_lr=0.05, sgd_steps=8_000, sgd_runs=32, sweep_n_init=32,
+            sweep_scales=(0.01, 0.3), grid=15, frames=11),
+    PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
+            sweep_n_init=256, sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, frames=20),
+)
+
+
+@dataclass(frozen=True)
+class SingularCounts:
+    """Experiment `singular_counts` (I.2-I.4): zero Fisher eigenvalues at each singular point in `kinds`."""
+
+    units: tuple
+    seeds: tuple
+    n_samples: int
+    outputs: int = 3
+    linear_outputs: int = 8
+    kinds: tuple = ("incoming", "outgoing", "overlap", "dead", "dependence")
+
+
+SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PART1[s].seeds)),
+                                     n_samples=PART1[s].n_samples) for s in SCALES}
+
+
+@dataclass(frozen=True)
+class Plateaus:
+    """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts."""
+
+    n_init: int
+    t_max: float
+    n_eval: int
+    teacher_K: tuple
+    teacher_v: tuple
+    init_scale: float = 0.01
+    seeds: tuple = (0,)
+    band_rtol: float = 0.1
+    threshold_factor: float = 1e-3
+
+
+_TEACHER = default_teacher()
+PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PART2[s].n_eval,
+                        teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()))
+            for s in SCALES}

@@ -1,0 +1,91 @@
+"""Typed readers of stored results: the one way chapters, claims and tests read an experiment's numbers.
+
+A `ResultView` wraps a stored `results.Result` and answers questions by name rather than by array position:
+`result.final("acc", by="arch")` is {group: one number per net}, `result.groups("arch")` the groups in the
+order they were run. Each experiment module defines the subclass of its result next to the code that writes
+it (e.g. `deep.DegeneracyResult.degenerate(tol=1e-3, step=-1)`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import data as _data
+from ..results import Result
+
+
+class ResultView:
+    """A stored result read through accessors; `name`, `scale`, `config` (dict), `summary`, `provenance` and the
+    raw `arrays` stay available for provenance lines and for arrays no accessor covers."""
+
+    #: the label array that `by=` selects by default
+    default_by = "arch"
+
+    def __init__(self, stored: Result):
+        if not isinstance(stored, Result):
+            raise TypeError(f"stored must be a skiplessons.results.Result, got {type(stored).__name__}")
+        self.stored = stored
+        self.name, self.scale = stored.name, stored.scale
+        self.config, self.summary = stored.config, stored.summary
+        self.provenance, self.arrays = stored.provenance, stored.arrays
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, scale={self.scale!r}, nets={len(self)})"
+
+    def __len__(self) -> int:
+        return len(self.labels()) if self.default_by in self.arrays else 0
+
+    # ---- groups of nets
+    def labels(self, by: str | None = None) -> np.ndarray:
+        """One label per net (e.g. its architecture or condition)."""
+        by = by or self.default_by
+        if by not in self.arrays:
+            raise ValueError(f"by={by!r} is not a label of result {self.name!r}; it has "
+                             f"{', '.join(k for k in ('arch', 'condition', 'seed') if k in self.arrays)}")
+        return np.asarray(self.arrays[by]).astype(str)
+
+    def groups(self, by: str | None = None) -> list[str]:
+        """The distinct labels in the order the nets were run."""
+        return list(dict.fromkeys(self.labels(by).tolist()))
+
+    def split(self, values, by: str | None = None, axis: int = 0) -> dict[str, np.ndarray]:
+        """{group: values of its nets}, for an array with one entry per net along `axis`."""
+        labels, values = self.labels(by), np.asarray(values)
+        return {g: np.compress(labels == g, values, axis=axis) for g in self.groups(by)}
+
+    # ---- training curves
+    @property
+    def record_steps(self) -> np.ndarray:
+        """The training steps at which the curves were recorded."""
+        return np.asarray(self.arrays["step"])
+
+    def curves(self, key: str = "acc", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, records)} of training curve `key` ("acc", "loss", "test_acc", "test_loss")."""
+        return self.split(self._array(key), by)
+
+    def final(self, key: str = "acc", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets,)} the last recorded value of training curve `key`."""
+        return self.split(self._array(key)[:, -1], by)
+
+    def _array(self, key: str) -> np.ndarray:
+        if key not in self.arrays:
+            raise ValueError(f"key={key!r} is not stored in result {self.name!r}; stored: "
+                             f"{', '.join(sorted(self.arrays))}")
+        return np.asarray(self.arrays[key], dtype=float)
+
+    # ---- facts of the setting
+    @property
+    def data(self) -> str:
+        return str(self.summary.get("data", self.config.get("data")))
+
+    @property
+    def n_classes(self) -> int:
+        """The number of classes of the result's data set."""
+        if "n_classes" in self.summary:
+            return int(self.summary["n_classes"])
+        if self.data not in _data.CLASS_COUNTS:
+            raise ValueError(f"result {self.name!r}: data set {self.data!r} has no class count")
+        return _data.CLASS_COUNTS[self.data]
+
+    @property
+    def n_params(self) -> int:
+        return int(self.summary["n_params"])

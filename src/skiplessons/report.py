@@ -1,0 +1,104 @@
+"""Tables and lines for the pages: markdown tables, 'mean ± std' cells, durations, provenance of results.
+
+Used by the claims ledger, the reproduction and status pages, and the chapters' summary tables, so a number
+is formatted the same way wherever it appears.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+
+
+def markdown_table(rows: list[Mapping[str, object]], columns: list[str]) -> str:
+    """A GitHub/MyST pipe table of `rows` (dicts) in the order of `columns`; `|` in cells is escaped."""
+    if not columns:
+        raise ValueError("columns must name at least one column")
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mean_spread(values, digits: int = 3) -> str:
+    """'mean ± std (n=…)' of one number per run (sample std, ddof=1), for a table cell."""
+    values = np.asarray(values, dtype=float).ravel()
+    if not len(values):
+        raise ValueError("values must hold at least one run")
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.{digits}f} ± {sd:.{digits}f} (n={len(values)})"
+
+
+def duration(seconds: float) -> str:
+    """A wall time for humans: '42.0 s', '3.5 min' or '1.25 h'."""
+    if not np.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds={seconds!r} must be a finite non-negative number")
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _data_name(result) -> str:
+    return str(result.summary.get("data", "—"))
+
+
+def provenance_line(result) -> str:
+    """One line saying where a stored result came from: data, nets, wall time, device, peak memory, date,
+    commit (printed under every stored paper-scale result in the chapters)."""
+    p, s = result.provenance, result.summary
+    nets = f"{len(result.arrays['arch'])} nets" if "arch" in result.arrays else "nets"
+    size = f" of {s['n_params']:,} parameters" if "n_params" in s else ""
+    memory = (f", peak memory {p['peak_memory_bytes'] / 2**30:.1f} GiB ({p['peak_memory_of']})"
+              if "peak_memory_bytes" in p else "")
+    return (f"{result.name} at {result.scale} scale: data {_data_name(result)}, {nets}{size}; "
+            f"{duration(p['wall_time_s'])} on {p['device']}{memory}; {p['date']}, commit {p['commit'][:12]}")
+
+
+def provenance_rows(stored: Iterable) -> list[dict[str, str]]:
+    """One row per stored result: its file and its provenance (page "Reproducing at paper scale")."""
+    rows = []
+    for r in stored:
+        prov = r.provenance
+        rows.append({
+            "file": os.path.basename(r.source) if getattr(r, "source", "") else f"{r.name}-{r.scale}.json",
+            "experiment": r.name,
+            "scale": r.scale,
+            "data": _data_name(r),
+            "device": prov["device"],
+            "wall time": duration(prov["wall_time_s"]),
+            "peak memory": (f"{prov['peak_memory_bytes'] / 2**30:.1f} GiB" if "peak_memory_bytes" in prov
+                            else "not recorded"),
+            "date": _dt.datetime.fromisoformat(prov["date"]).strftime("%Y-%m-%d %H:%M %Z").strip(),
+            "commit": prov["commit"][:12],
+            "skiplessons": prov["skiplessons"],
+            "torch": prov["torch"],
+            "seeds": ", ".join(map(str, prov["seeds"])) or "—",
+        })
+    return rows
+
+
+def reproduce_rows(registry: Mapping[str, object], paper_result: Callable[[str], object],
+                   pages: Iterable[str]) -> list[dict[str, str]]:
+    """Per registered experiment: the command that runs it at `paper` scale and what the stored run took.
+
+    `paper_result(name)` returns the stored paper-scale result or None; an experiment's chapter becomes a
+    link when it is one of `pages` (the book's page names)."""
+    pages = set(pages)
+    rows = []
+    for name, exp in sorted(registry.items()):
+        found = paper_result(name)
+        rows.append({
+            "experiment": name,
+            "chapter": f"{{doc}}`{exp.chapter}`" if exp.chapter in pages else (exp.chapter or "—"),
+            "command": f"`python -m skiplessons run {name} --scale paper`",
+            "ran on": found.provenance["device"] if found else "not yet run at paper scale",
+            "took": duration(found.provenance["wall_time_s"]) if found else "—",
+        })
+    return rows

@@ -1,0 +1,47 @@
+"""Configs in one place: every experiment's sizes per scale as frozen dataclasses, derived where they share."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from skiplessons import experiments
+from skiplessons.experiments import configs
+
+
+def test_every_experiment_has_a_frozen_config_per_scale():
+    for name, exp in experiments.registry().items():
+        assert set(exp.configs) == set(configs.SCALES), name
+        for scale, c in exp.configs.items():
+            assert dataclasses.is_dataclass(c) and type(c).__dataclass_params__.frozen, (name, scale)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                c.seeds = (0,)
+
+
+def test_controls_share_the_degeneracy_settings():
+    """Part IV's nets, optimizer and Hessian batch are Part III's, so their conditions share one table."""
+    shared = [f.name for f in dataclasses.fields(configs.Controls)]
+    for table in (configs.INIT_CONTROLS, configs.REMEDIES, configs.SKIP_STRENGTH):
+        for scale in configs.SCALES:
+            assert {k: getattr(table[scale], k) for k in shared} == \
+                {k: getattr(configs.DEGENERACY[scale], k) for k in shared}, scale
+
+
+def test_sizes_grow_with_the_scale():
+    for table, key in ((configs.PART1, "n_samples"), (configs.PART2, "n_init"), (configs.TRAINING, "steps"),
+                       (configs.DEGENERACY, "hessian_samples")):
+        sizes = [getattr(table[s], key) for s in configs.SCALES]
+        assert sizes[0] < sizes[1] <= sizes[2], (key, sizes)
+
+
+def test_overrides_are_checked_and_lists_become_tuples():
+    c = experiments.config_for("training", "smoke", seeds=[3, 4], data=None)
+    assert c.seeds == (3, 4) and c.data == configs.TRAINING["smoke"].data
+    with pytest.raises(ValueError, match="no setting depht; its settings are"):
+        experiments.config_for("training", "smoke", depht=3)
+
+
+def test_spectrum_settings_round_trip():
+    s = configs.DEGENERACY["paper"].spectrum
+    settings = s.settings()
+    assert (settings.n_probes, settings.n_steps, settings.tols) == (s.n_probes, s.n_steps, tuple(s.tols))
