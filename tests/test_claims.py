@@ -267,7 +267,7 @@ def test_toy_experiments_run_and_are_assessed(tmp_path, monkeypatch):
     """A real smoke run of `singular_counts` and `plateaus`, stored in tmp_path and assessed by the ledger."""
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     counts = load_or_run("singular_counts", "smoke")
-    assert (tmp_path / "singular_counts-smoke.json").is_file()
+    assert len(list(tmp_path.glob("singular_counts-smoke-*.json"))) == 1
     by = {(k, a, n): z for k, a, n, z in zip(counts.arrays["kind"], counts.arrays["arch"], counts.arrays["n"],
                                              counts.arrays["zeros"])}
     n = counts.config["units"][0]
@@ -294,7 +294,7 @@ def test_toy_experiments_run_and_are_assessed(tmp_path, monkeypatch):
     assert flows.summary["plateau"] == pytest.approx(D.overlap_critical_point(D.default_teacher())[0], rel=1e-9)
     assert flows.summary["skip"]["time_in_band"]["median"] < flows.summary["plain"]["time_in_band"]["median"]
     # the stored summary is strict JSON (runs that never reach the threshold give null quartiles, not Infinity)
-    json.loads((tmp_path / "plateaus-smoke.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    json.loads(next(tmp_path.glob("plateaus-smoke-*.json")).read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     skip_hit = flows.summary["skip"]["time_to_threshold"]
     assert (skip_hit["median"] is None) == (flows.summary["skip"]["reached"] <= 0.5)
 
@@ -473,10 +473,11 @@ def test_provenance_rows_from_files(tmp_path):
             "wall_time_s": 312.0, "date": "2026-01-02T03:04:05+00:00", "seeds": [0, 1]}
     results.save("exp_a", "paper", {"data": "cifar100"}, {"data": "cifar100"}, {"x": np.arange(3)}, prov, tmp_path)
     results.save("exp_b", "smoke", {}, {}, {"x": np.arange(2)}, prov | {"seeds": []}, tmp_path)
-    (tmp_path / "exp_c-paper.json").write_text("{not json")  # corrupt: left out
-    with pytest.warns(UserWarning, match="exp_c-paper.json"):
-        rows = report.provenance_rows(results.stored(tmp_path))
-    assert [r["file"] for r in rows] == ["exp_a-paper.json", "exp_b-smoke.json"]
+    (tmp_path / "exp_c-paper-0123456789abcdef.json").write_text("{not json")  # corrupt: left out
+    with pytest.warns(UserWarning, match="exp_c-paper-0123456789abcdef.json"):
+        rows = report.provenance_rows(r for r in results.stored(tmp_path) if r.name.startswith("exp_"))
+    assert [r["file"] for r in rows] == [results.key("exp_a", "paper", {"data": "cifar100"}) + ".json",
+                                         results.key("exp_b", "smoke", {}) + ".json"]
     assert rows[0]["device"] == "NVIDIA H100" and rows[0]["wall time"] == "5.2 min"
     assert rows[0]["date"] == "2026-01-02 03:04 UTC" and rows[0]["commit"] == "0123456789ab"
     assert rows[0]["data"] == "cifar100" and rows[0]["seeds"] == "0, 1" and rows[1]["seeds"] == "—"

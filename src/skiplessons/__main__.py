@@ -14,12 +14,12 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line (no usage block) in the same form as ours."""
 
     def error(self, message):
-        _fail(message)
+        _say(message)
+        sys.exit(2)
 
 
-def _fail(message: str, status: int = 2):
+def _say(message: str) -> None:
     print(f"skiplessons: error: {message}", file=sys.stderr)
-    sys.exit(status)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,9 +75,11 @@ def main(argv=None) -> int:
         _list() if args.command == "list" else _run(args)
         return 0
     except KeyboardInterrupt:
-        _fail("interrupted; checkpoints are kept: run the same command again to resume", 130)
+        _say("interrupted; checkpoints are kept: run the same command again to resume")
+        return 130
     except (ValueError, OSError, ImportError, FloatingPointError) as e:
-        _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        _say(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return 2
 
 
 if __name__ == "__main__":
