@@ -109,3 +109,31 @@ def test_bad_resume_settings():
         train.train(net, d, steps=2, checkpoint_seconds=0)
     with pytest.raises(ValueError, match="part='../x' must be a name"):
         experiments.Checkpoints(Path("/tmp")).path("../x")
+
+
+def test_depth_sweep_interrupted_after_one_depth_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """Ctrl-C while the second depth trains: the first depth's finished checkpoint is reused, and the result
+    equals an uninterrupted run's."""
+    from skiplessons import results
+    from skiplessons.experiments import deep
+    from skiplessons.experiments.configs import as_dict
+
+    real, calls = deep.train, []
+
+    def interrupted(*a, **kw):
+        calls.append(kw["checkpoint"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(deep, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.load_or_run("depth_sweep", "smoke", folder=tmp_path / "cut")
+    monkeypatch.undo()
+    assert calls[0].is_file() and calls[0].name == "depth_2.pt", "the finished depth's checkpoint is kept"
+    resumed = experiments.load_or_run("depth_sweep", "smoke", folder=tmp_path / "cut")
+    whole = experiments.load_or_run("depth_sweep", "smoke", folder=tmp_path / "whole")
+    for k, v in whole.arrays.items():
+        assert np.array_equal(resumed.arrays[k], v), k
+    key = results.key("depth_sweep", "smoke", as_dict(experiments.config_for("depth_sweep", "smoke")))
+    assert not (tmp_path / "cut" / "checkpoints" / key).exists()

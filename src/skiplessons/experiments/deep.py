@@ -156,7 +156,8 @@ def run_depth_sweep(config, ctx):
             net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=depth, width=config.width), members(config),
                            device=ctx.device)
             hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
-                         record_every=config.steps, progress=ctx.progress).arrays()
+                         record_every=config.steps, progress=ctx.progress,
+                         checkpoint=ctx.checkpoint(f"depth_{depth}")).arrays()   # a finished depth: no steps
             m = dg.measure(net, x, y, settings)
             rows["acc"].append(hist["acc"][:, -1])
             rows["loss"].append(hist["loss"][:, -1])
