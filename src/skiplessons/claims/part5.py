@@ -1,0 +1,107 @@
+"""Part V checks: the book's own claims beyond the paper (experiments `llc_toy`, `llc_deep`, `rank_collapse`;
+typed results of `experiments.beyond`). These are not claims of Orhan & Pitkow: the ledger lists them as the
+book's."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..degeneracy import HEADLINE_TOL
+from ..stats import correlation, exceeds, margin
+from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, Verdict
+from .part3 import need, spread
+
+#: the SGLD estimate may miss its exact target by this fraction (the step size's bias, chapter V.1) ...
+LLC_REL_TOL = 0.05
+#: ... or by this many of its standard errors over chains, whichever is larger
+LLC_Z = 3.0
+#: a distance from rank one below this is collapse to rounding error (float64)
+COLLAPSED = 1e-10
+
+
+def estimator_recovers(result, rel_tol: float = LLC_REL_TOL, z: float = LLC_Z) -> Verdict:
+    """The SGLD estimator on the models with known λ (experiment `llc_toy`): for each model the mean λ̂ over
+    chains lies within max(z SE, rel_tol · target) of its exact target at this n (closed form or quadrature).
+    Holds when every model passes, partly when some do."""
+    rows, passed = [], []
+    for model in result.models():
+        chains = result.chains(model)
+        mean, se = float(chains.mean()), float(chains.std(ddof=1) / np.sqrt(len(chains)))
+        target = result.target(model)
+        passed.append(abs(mean - target) <= max(z * se, rel_tol * abs(target)))
+        rows.append(f"{model} {mean:.3f} ± {se:.3f} (exact {target:.3f}, λ = {result.lam(model):g})")
+    verdict = HOLDS if all(passed) else PARTLY if any(passed) else FAILS
+    return Verdict(f"λ̂ at n = {result.n} (mean ± SE over chains): " + "; ".join(rows), verdict)
+
+
+def _compare(low: np.ndarray, high: np.ndarray) -> str:
+    """'shown' when high exceeds low by the margin rule, 'reversed' when low exceeds high, else 'unresolved'
+    ('too few' with fewer than two runs a side)."""
+    shown = exceeds(high, low)
+    if shown is None:
+        return "too few"
+    return "shown" if shown else "reversed" if exceeds(low, high) else "unresolved"
+
+
+def plain_llc_lower(result, step: int = -1) -> Verdict:
+    """The threshold-free version of Part III's claim (experiment `llc_deep`): at checkpoint `step` plain nets
+    have a lower local learning coefficient (are more degenerate) than residual and than hyper-residual nets,
+    each by the margin rule. Holds when both are shown, partly when one is; does not hold when a gap is
+    reversed and none is shown; not resolved at this size when every gap is inside its errors."""
+    lam = result.llc(step=step)
+    need(lam, ["plain"], result)
+    parts = {g: _compare(lam["plain"], lam[g]) for g in lam if g != "plain"}
+    states = set(parts.values())
+    if states == {"too few"}:
+        verdict = UNTESTED
+    elif states == {"shown"}:
+        verdict = HOLDS
+    elif "shown" in states:
+        verdict = PARTLY
+    elif "reversed" in states:
+        verdict = FAILS
+    else:
+        verdict = UNRESOLVED
+    gaps = "; ".join(f"{g} - plain {margin(lam[g], lam['plain'])}: {s}" for g, s in parts.items())
+    numbers = (f"λ̂ at step {int(result.checkpoints[step])} (d/2 = {result.regular_value:g}): {spread(lam)}; {gaps}")
+    return Verdict(numbers, verdict)
+
+
+def llc_agrees_with_counts(llc_result, degeneracy_result, tol: float = HEADLINE_TOL, step: int = -1) -> Verdict:
+    """Do the threshold-free and the eigenvalue-count measures agree net by net? Pearson r over all nets between
+    λ̂ (`llc_deep`) and the degenerate fraction at `tol` (`degeneracy`) at the same checkpoint of the same nets;
+    agreement is a negative r (more near-zero eigenvalues, lower λ̂). Holds when the Fisher-z 95% interval lies
+    below zero, partly when r < 0 but the interval includes zero, does not hold when r >= 0."""
+    if not np.array_equal(llc_result.labels(), degeneracy_result.labels()) or not np.array_equal(
+            llc_result.labels("seed"), degeneracy_result.labels("seed")):
+        raise ValueError("llc_result and degeneracy_result must hold the same nets in the same order")
+    if int(llc_result.checkpoints[step]) != int(degeneracy_result.checkpoints[step]):
+        raise ValueError(f"checkpoint {step} is step {int(llc_result.checkpoints[step])} in llc_result but "
+                         f"{int(degeneracy_result.checkpoints[step])} in degeneracy_result")
+    lam = np.concatenate(list(llc_result.llc(step=step).values()))
+    deg = np.concatenate(list(degeneracy_result.degenerate(tol=tol, step=step).values()))
+    c = correlation(deg, lam)
+    verdict = FAILS if c["r"] >= 0 else HOLDS if c["fisher_hi"] < 0 else PARTLY
+    numbers = (f"r = {c['r']:+.2f} (95% interval {c['fisher_lo']:+.2f} to {c['fisher_hi']:+.2f}, n = {c['n']} nets) "
+               f"between the degenerate fraction (tol {tol:g}) and λ̂ at step {int(llc_result.checkpoints[step])}")
+    return Verdict(numbers, verdict)
+
+
+def skips_prevent_collapse(result) -> Verdict:
+    """Rank collapse (experiment `rank_collapse`): every stack without skips ends collapsed to rank one (res below
+    `COLLAPSED`, rounding error), and the pre-LN stacks with skips end further from rank one than the same stacks
+    without skips, by the margin rule. Holds when both parts do, partly when one does."""
+    final = result.final()
+    no_skips = [v for v in final if "no skips" in v]
+    kept = [v for v in final if "pre-LN" in v and "no skips" not in v]
+    if not no_skips or not kept:
+        raise ValueError(f"result {result.name!r} needs stacks without skips and pre-LN stacks with skips; "
+                         f"it has {list(final)}")
+    collapsed = all((final[v] < COLLAPSED).all() for v in no_skips)
+    wins = [exceeds(final[v], final[v.replace(", skips", ", no skips")]) for v in kept]
+    shown = None if None in wins else all(wins)
+    parts = [collapsed, shown]
+    verdict = UNTESTED if shown is None else HOLDS if all(parts) else PARTLY if any(parts) else FAILS
+    numbers = (f"distance from rank one after {int(result.depths[-1])} layers: "
+               + "; ".join(f"{v} {np.median(final[v]):.1e}" for v in final)
+               + f" (medians over {len(next(iter(final.values())))} seeds)")
+    return Verdict(numbers, verdict)

@@ -1,0 +1,172 @@
+"""Part V experiments: the local learning coefficient on models with a known answer and on Part III's deep
+nets during training (chapter V.1), and rank collapse in attention stacks (chapter V.3). Sizes: `configs`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import attention as at
+from .. import degeneracy as dg
+from .. import llc
+from ..env import one_thread
+from ..models import DeepMLPs, NetSpec
+from ..train import train
+from . import experiment
+from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE
+from .training import labels, load_data, members
+from .views import ResultView
+
+
+class LLCToyResult(ResultView):
+    """λ̂ per chain of each known model, next to its exact finite-n target and its asymptotic λ."""
+
+    default_by = "model"
+
+    def models(self) -> list[str]:
+        return list(self.summary["models"])
+
+    def _row(self, model: str) -> dict:
+        if model not in self.summary["models"]:
+            raise ValueError(f"model={model!r} is not in result {self.name!r}; choose one of {self.models()}")
+        return self.summary["models"][model]
+
+    def chains(self, model: str) -> np.ndarray:
+        """λ̂ of every chain of `model`."""
+        return np.asarray(self.arrays["llc"])[self.labels() == model]
+
+    def target(self, model: str) -> float:
+        """The exact value λ̂ estimates at this n and localization (closed form or quadrature)."""
+        return float(self._row(model)["target"])
+
+    def lam(self, model: str) -> float:
+        """The learning coefficient λ of `model` (the n -> infinity limit of the target)."""
+        return float(self._row(model)["lam"])
+
+    def formula(self, model: str) -> str:
+        return str(self._row(model)["formula"])
+
+    @property
+    def n(self) -> int:
+        return int(self.config["n"])
+
+
+def run_llc_toy(config, ctx):
+    n_beta = config.n * llc.inverse_temperature(config.n)
+    settings = llc.SGLDSettings(step_size=config.step_factor / n_beta, localization=config.localization,
+                                steps=config.steps, burn_in=config.burn_in)
+    values, names, summary = [], [], {}
+    with one_thread():
+        for k, (name, model) in enumerate(llc.KNOWN_MODELS.items()):
+            est = llc.sample_llc(model.loss, model.w_star, config.n, settings, chains=config.chains,
+                                 seed=config.seed + k)
+            values.append(est.value)
+            names += [name] * config.chains
+            summary[name] = {"target": model.target(config.n, config.localization), "lam": model.lam,
+                             "multiplicity": model.multiplicity, "formula": model.formula, "d": model.d}
+    return {"models": summary, "step_size": settings.step_size}, {"llc": np.concatenate(values),
+                                                                  "model": np.array(names)}
+
+
+experiment("llc_toy", LLC_TOY, LLCToyResult, "the SGLD learning-coefficient estimator on models with known λ",
+           "11_learning_coefficient")(run_llc_toy)
+
+
+class LLCDeepResult(ResultView):
+    """λ̂ of every net at the checkpoints of training (the nets and checkpoints of `degeneracy`)."""
+
+    @property
+    def checkpoints(self) -> np.ndarray:
+        return np.asarray(self.arrays["ckpt_step"])
+
+    @property
+    def regular_value(self) -> float:
+        """d/2: the learning coefficient of a regular minimum with the nets' parameter count."""
+        return self.n_params / 2
+
+    def llc(self, step: int | None = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: λ̂ per net} at checkpoint `step` (position; None: (nets, checkpoints))."""
+        values = np.asarray(self.arrays["ckpt_llc"], dtype=float)
+        return self.split(values.T if step is None else values[step], by)
+
+    def llc_error(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: the chain's own standard error of each λ̂} at checkpoint `step`."""
+        return self.split(np.asarray(self.arrays["ckpt_llc_error"], dtype=float)[step], by)
+
+    def trace(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, SGLD steps)} the chains' nβ (L(w_t) - L(w*)) at checkpoint `step`."""
+        return self.split(np.asarray(self.arrays["ckpt_trace"], dtype=float)[step].T, by)
+
+
+def run_llc_deep(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
+                   device=ctx.device)
+    x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
+    settings = llc.SGLDSettings(step_size=config.sgld_step, localization=config.localization,
+                                steps=config.sgld_steps, burn_in=config.burn_in)
+    wanted = dg.checkpoint_steps(config.steps, config.checkpoints)
+    found = {"ckpt_step": [], "ckpt_llc": [], "ckpt_llc_error": [], "ckpt_trace": []}
+
+    def measure(step, net):
+        if step in wanted:
+            est = llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=step)
+            for key, value in (("ckpt_step", step), ("ckpt_llc", est.value), ("ckpt_llc_error", est.error),
+                               ("ckpt_trace", est.trace)):
+                found[key].append(value)
+
+    with one_thread():
+        measure(0, net)
+        hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
+                     record_every=config.record_every, progress=ctx.progress, callback=measure)
+    arrays = {**hist.arrays(), **{k: np.asarray(v) for k, v in found.items()}, **labels(net)}
+    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": len(x)}, arrays
+
+
+experiment("llc_deep", LLC_DEEP, LLCDeepResult,
+           "the local learning coefficient of plain, residual and hyper-residual nets during training",
+           "11_learning_coefficient")(run_llc_deep)
+
+
+class RankCollapseResult(ResultView):
+    """The distance from rank one, res(X_l), of each random stack after every layer, by variant."""
+
+    default_by = "variant"
+
+    @property
+    def depths(self) -> np.ndarray:
+        """The layers 0 .. depth at which res was measured (0: the input tokens)."""
+        return np.arange(np.asarray(self.arrays["residual"]).shape[1])
+
+    def residual(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{variant: (seeds, depth + 1)} res(X_l) averaged over the sequences."""
+        return self.split(np.asarray(self.arrays["residual"], dtype=float), by)
+
+    def final(self, key: str = "residual", by: str | None = None) -> dict[str, np.ndarray]:
+        """{variant: (seeds,)} res after the last layer."""
+        if key != "residual":
+            raise ValueError(f"key={key!r}: result {self.name!r} stores only 'residual'")
+        return {g: v[:, -1] for g, v in self.residual(by).items()}
+
+    def variant(self, skip: bool, mlp: bool, norm: bool) -> str:
+        """The label of a variant by its switches."""
+        return at.StackSpec(skip=skip, mlp=mlp, norm=norm).label
+
+
+def run_rank_collapse(config, ctx):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(config.sequences, config.tokens, config.d_model, generator=g, dtype=torch.float64)
+    rows, names, seeds = [], [], []
+    with one_thread():
+        for skip, mlp, norm in config.variants:
+            spec = at.StackSpec(config.d_model, config.heads, config.depth, skip=skip, mlp=mlp, norm=norm)
+            for seed in config.seeds:
+                rows.append(at.residual_by_depth(spec, x, seed).numpy())
+                names.append(spec.label)
+                seeds.append(seed)
+    return {}, {"residual": np.stack(rows), "variant": np.array(names), "seed": np.array(seeds)}
+
+
+experiment("rank_collapse", RANK_COLLAPSE, RankCollapseResult,
+           "distance from rank one of token representations in random attention stacks, with and without skips",
+           "13_transformers")(run_rank_collapse)
