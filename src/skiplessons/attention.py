@@ -126,3 +126,17 @@ def residual_by_depth(spec: StackSpec, x: torch.Tensor, seed: int = 0) -> torch.
     with torch.no_grad():
         layers = stack(x)
     return torch.stack([rank_one_residual(h).reshape(-1).mean() for h in layers])
+
+
+def query_key_gradients(stack: AttentionStack, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Per layer, |∂f/∂(Q_l, K_l)| / |∂f/∂V_l| for a fixed random linear read-out f of the last layer's tokens.
+
+    When a layer's input tokens are all equal, every attention score in a row is equal, the softmax is uniform
+    whatever Q_l and K_l are, and this ratio is 0 (up to rounding): the query and key weights of every layer above a
+    collapse are in an elimination-like singular set (their Fisher information vanishes)."""
+    g = torch.Generator().manual_seed(seed)
+    out = stack(x)[-1]
+    readout = torch.randn(out.shape, generator=g, dtype=out.dtype)
+    grads = torch.autograd.grad((out * readout).sum(), [stack.Q, stack.K, stack.V])
+    qk = (grads[0].flatten(1).pow(2).sum(1) + grads[1].flatten(1).pow(2).sum(1)).sqrt()
+    return qk / grads[2].flatten(1).norm(dim=1).clamp_min(1e-300)

@@ -1,0 +1,94 @@
+"""Part V experiments and checks: the readers of `llc_toy`, `llc_deep` and `rank_collapse`, and the verdict rules of
+`claims.part5` on constructed results (each rule shown to hold, and to fail)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skiplessons import claims, results
+from skiplessons.claims import part5
+from skiplessons.experiments import config_for, registry
+from skiplessons.experiments.beyond import LLCDeepResult, LLCToyResult, RankCollapseResult, run_rank_collapse
+from skiplessons.experiments.configs import DEGENERACY, LLC_DEEP
+from skiplessons.experiments import RunContext
+import torch
+
+
+def test_registered_with_chapters():
+    reg = registry()
+    for name, chapter in (("llc_toy", "11_learning_coefficient"), ("llc_deep", "11_learning_coefficient"),
+                          ("rank_collapse", "13_transformers")):
+        assert reg[name].chapter == chapter
+
+
+def test_llc_deep_shares_the_degeneracy_nets():
+    """Same data, nets, training and checkpoints as `degeneracy`, so the two compare net by net."""
+    for scale in ("smoke", "default", "paper"):
+        a, b = LLC_DEEP[scale], DEGENERACY[scale]
+        for field in ("data", "n_samples", "depth", "width", "archs", "seeds", "steps", "lr", "batch_size",
+                      "checkpoints", "record_every"):
+            assert getattr(a, field) == getattr(b, field), (scale, field)
+
+
+def toy(values: dict[str, list[float]], targets: dict[str, float]) -> LLCToyResult:
+    names = np.array([m for m, v in values.items() for _ in v])
+    summary = {"models": {m: {"target": t, "lam": t, "multiplicity": 1, "formula": m, "d": 1}
+                          for m, t in targets.items()}}
+    return LLCToyResult(results.Result("llc_toy", "default", {"n": 1000}, summary,
+                                       {"llc": np.concatenate(list(values.values())), "model": names}, {}))
+
+
+def test_estimator_recovers_rule():
+    rng = np.random.default_rng(0)
+    good = toy({"a": list(0.5 + 0.01 * rng.standard_normal(50))}, {"a": 0.5})
+    assert part5.estimator_recovers(good).verdict == claims.HOLDS
+    bad = toy({"a": list(0.5 + 0.01 * rng.standard_normal(50)), "b": list(0.8 + 0.01 * rng.standard_normal(50))},
+              {"a": 0.5, "b": 0.5})
+    assert part5.estimator_recovers(bad).verdict == claims.PARTLY
+    with pytest.raises(ValueError, match="model='c'"):
+        bad.target("c")
+
+
+def deep(llc_by_arch: dict[str, list[float]]) -> LLCDeepResult:
+    arch = np.array([a for a, v in llc_by_arch.items() for _ in v])
+    seed = np.array([s for v in llc_by_arch.values() for s in range(len(v))])
+    final = np.concatenate([np.asarray(v, float) for v in llc_by_arch.values()])
+    arrays = {"ckpt_step": np.array([0, 10]), "ckpt_llc": np.stack([final * 0, final]), "arch": arch, "seed": seed}
+    return LLCDeepResult(results.Result("llc_deep", "default", {}, {"n_params": 100}, arrays, {}))
+
+
+def test_plain_llc_lower_rule():
+    assert part5.plain_llc_lower(deep({"plain": [10, 11, 12], "residual": [20, 21, 22], "hyper": [30, 31, 29]})
+                                 ).verdict == claims.HOLDS
+    assert part5.plain_llc_lower(deep({"plain": [10, 11, 12], "residual": [20, 21, 22], "hyper": [5, 15, 11]})
+                                 ).verdict == claims.PARTLY
+    assert part5.plain_llc_lower(deep({"plain": [30, 31, 32], "residual": [20, 21, 22], "hyper": [5, 15, 31]})
+                                 ).verdict == claims.FAILS
+    assert part5.plain_llc_lower(deep({"plain": [10, 20, 30], "residual": [12, 22, 28]})).verdict == claims.UNRESOLVED
+    assert part5.plain_llc_lower(deep({"plain": [10], "residual": [12]})).verdict == claims.UNTESTED
+
+
+def collapse(no_skip_final: float, skip_final: list[float]) -> RankCollapseResult:
+    rows, names = [], []
+    for label, finals in (("attention, pre-LN, no skips", [no_skip_final] * len(skip_final)),
+                          ("attention, pre-LN, skips", skip_final)):
+        for f in finals:
+            rows.append([0.9, f])
+            names.append(label)
+    arrays = {"residual": np.array(rows), "variant": np.array(names), "seed": np.arange(len(names))}
+    return RankCollapseResult(results.Result("rank_collapse", "default", {}, {}, arrays, {}))
+
+
+def test_skips_prevent_collapse_rule():
+    assert part5.skips_prevent_collapse(collapse(1e-16, [0.3, 0.32, 0.35])).verdict == claims.HOLDS
+    assert part5.skips_prevent_collapse(collapse(1e-3, [0.3, 0.32, 0.35])).verdict == claims.PARTLY
+    assert part5.skips_prevent_collapse(collapse(1e-3, [1e-3, 2e-3, 1e-3])).verdict == claims.FAILS
+
+
+def test_rank_collapse_smoke_run_holds():
+    config = config_for("rank_collapse", "smoke")
+    summary, arrays = run_rank_collapse(config, RunContext(torch.device("cpu")))
+    result = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
+    assert list(result.depths) == list(range(config.depth + 1))
+    assert result.variant(skip=True, mlp=False, norm=True) in result.groups()
+    assert part5.skips_prevent_collapse(result).verdict == claims.HOLDS
