@@ -1,5 +1,6 @@
 """Part V experiments: the local learning coefficient on models with a known answer and on Part III's deep
-nets during training (chapter V.1), and rank collapse in attention stacks (chapter V.3). Sizes: `configs`.
+nets during training (chapter V.1), the rival accounts measured on deep nets (V.2), and rank collapse in
+attention stacks (chapter V.3). Sizes: `configs`.
 """
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import torch
 from .. import attention as at
 from .. import degeneracy as dg
 from .. import llc
+from .. import rivals as rv
 from ..env import one_thread
 from ..models import DeepMLPs, NetSpec
 from ..train import train
 from . import experiment
-from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE
+from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS
 from .training import labels, load_data, members
 from .views import ResultView
 
@@ -170,3 +172,69 @@ def run_rank_collapse(config, ctx):
 experiment("rank_collapse", RANK_COLLAPSE, RankCollapseResult,
            "distance from rank one of token representations in random attention stacks, with and without skips",
            "13_transformers")(run_rank_collapse)
+
+
+STAGES = ("init", "trained")
+
+
+class RivalsResult(ResultView):
+    """Shattered-gradient, lesion and path-length measures of every net, at the start and end of training."""
+
+    def _stage(self, stage: str) -> str:
+        if stage not in STAGES:
+            raise ValueError(f"stage={stage!r} is not valid; choose one of {', '.join(STAGES)}")
+        return stage
+
+    def similarity(self, stage: str = "trained", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, layers)} input-gradient cosine similarity of nearby inputs, per hidden layer."""
+        return self.split(np.asarray(self.arrays[f"similarity_{self._stage(stage)}"], dtype=float), by)
+
+    def lesion(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, depth - 1)} training accuracy of the trained nets with hidden layer 2 .. depth removed."""
+        return self.split(np.asarray(self.arrays["lesion_acc"], dtype=float), by)
+
+    def intact(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets,)} training accuracy of the trained nets on the same probe inputs, nothing removed."""
+        return self.split(np.asarray(self.arrays["intact_acc"], dtype=float), by)
+
+    def lesion_drop(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets,)} the mean over layers of the accuracy lost by removing that layer."""
+        intact = self.intact(by)
+        return {g: intact[g] - v.mean(-1) for g, v in self.lesion(by).items()}
+
+    def path_gradient(self, stage: str = "trained") -> np.ndarray:
+        """(residual nets, depth) the norm of the gradient carried by paths through k = 0 .. depth - 1 branches."""
+        return np.asarray(self.arrays[f"paths_{self._stage(stage)}"], dtype=float)
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.n_classes
+
+
+def run_rivals(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
+                   device=ctx.device)
+    x, y = d.x_train[:config.probe].to(ctx.device), d.y_train[:config.probe].to(ctx.device)
+    residual = [m for m, member in enumerate(net.members) if member.arch == "residual"]
+    arrays = {}
+
+    def measure(stage):
+        arrays[f"similarity_{stage}"] = rv.gradient_similarity(net, x, config.distance).cpu().numpy()
+        arrays[f"paths_{stage}"] = np.array([rv.gradient_by_path_length(net, m, x) for m in residual])
+
+    with one_thread():
+        measure("init")
+        hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
+                     record_every=config.record_every, progress=ctx.progress)
+        measure("trained")
+        arrays["lesion_acc"] = rv.lesion_accuracy(net, x, y)
+        with torch.no_grad():
+            arrays["intact_acc"] = (net(x).argmax(-1) == y).double().mean(-1).cpu().numpy()
+    arrays.update(hist.arrays(), **labels(net))
+    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params()}, arrays
+
+
+experiment("rivals", RIVALS, RivalsResult,
+           "shattered gradients, layer lesions and gradient path lengths of plain, residual and hyper nets",
+           "12_rival_explanations")(run_rivals)

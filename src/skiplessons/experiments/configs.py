@@ -335,3 +335,25 @@ class RankCollapse:
 RANK_COLLAPSE = per_scale(RankCollapse(depth=6, sequences=2, seeds=(0, 1)),
                           RankCollapse(depth=24, sequences=8, seeds=(0, 1, 2, 3)),
                           RankCollapse(d_model=64, heads=8, depth=48, sequences=32, seeds=tuple(range(10))))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rivals(Deep):
+    """Experiment `rivals` (V.2): deep nets of each architecture trained as in Part III, measured at the start and
+    the end for shattered gradients (input-gradient similarity at input pairs `distance` apart) and, at the end,
+    for single-layer lesions and the path-length decomposition of the gradient, on `probe` training inputs."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    distance: float = 0.25
+    probe: int = 500
+
+
+RIVALS = per_scale(
+    Rivals(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
+           probe=100),
+    Rivals(width=16, seeds=(0, 1, 2), steps=800, lr=3e-3, record_every=100),
+    Rivals(data="cifar100", n_samples=100_000, width=64, seeds=tuple(range(5)), steps=5000, lr=1e-3,
+           record_every=500, probe=2000),
+)
