@@ -42,6 +42,19 @@ def _compare(low: np.ndarray, high: np.ndarray) -> str:
     return "shown" if shown else "reversed" if exceeds(low, high) else "unresolved"
 
 
+def states_verdict(states) -> str:
+    """The verdict on comparisons judged by `_compare`: holds when all are shown, partly when some are; does not
+    hold when one is reversed and none shown; not resolved at this size when all are inside their errors."""
+    states = set(states)
+    if states == {"too few"}:
+        return UNTESTED
+    if states == {"shown"}:
+        return HOLDS
+    if "shown" in states:
+        return PARTLY
+    return FAILS if "reversed" in states else UNRESOLVED
+
+
 def plain_llc_lower(result, step: int = -1) -> Verdict:
     """The threshold-free version of Part III's claim (experiment `llc_deep`): at checkpoint `step` plain nets
     have a lower local learning coefficient (are more degenerate) than residual and than hyper-residual nets,
@@ -50,17 +63,7 @@ def plain_llc_lower(result, step: int = -1) -> Verdict:
     lam = result.llc(step=step)
     need(lam, ["plain"], result)
     parts = {g: _compare(lam["plain"], lam[g]) for g in lam if g != "plain"}
-    states = set(parts.values())
-    if states == {"too few"}:
-        verdict = UNTESTED
-    elif states == {"shown"}:
-        verdict = HOLDS
-    elif "shown" in states:
-        verdict = PARTLY
-    elif "reversed" in states:
-        verdict = FAILS
-    else:
-        verdict = UNRESOLVED
+    verdict = states_verdict(parts.values())
     gaps = "; ".join(f"{g} - plain {margin(lam[g], lam['plain'])}: {s}" for g, s in parts.items())
     numbers = (f"λ̂ at step {int(result.checkpoints[step])} (d/2 = {result.regular_value:g}): {spread(lam)}; {gaps}")
     return Verdict(numbers, verdict)
@@ -105,3 +108,29 @@ def skips_prevent_collapse(result) -> Verdict:
                + "; ".join(f"{v} {np.median(final[v]):.1e}" for v in final)
                + f" (medians over {len(next(iter(final.values())))} seeds)")
     return Verdict(numbers, verdict)
+
+
+def gradients_less_shattered(result, stage: str = "trained") -> Verdict:
+    """Shattered gradients (experiment `rivals`): at the last hidden layer, the input gradients of nearby inputs
+    are more similar in residual and in hyper-residual nets than in plain nets, each by the margin rule
+    (verdict as in `states_verdict`)."""
+    last = {g: v[:, -1] for g, v in result.similarity(stage).items()}
+    need(last, ["plain"], result)
+    parts = {g: _compare(last["plain"], last[g]) for g in last if g != "plain"}
+    numbers = (f"cosine similarity of input gradients {result.config['distance']:g} apart, last layer, {stage}: "
+               f"{spread(last)}; " + "; ".join(f"{g} - plain {margin(last[g], last['plain'])}: {s}"
+                                               for g, s in parts.items()))
+    return Verdict(numbers, states_verdict(parts.values()))
+
+
+def lesions_hurt_plain_more(result) -> Verdict:
+    """Ensembles of shallow paths (experiment `rivals`): removing a single hidden layer from a trained net costs
+    plain nets more training accuracy (mean over layers) than residual and than hyper-residual nets, each by the
+    margin rule (verdict as in `states_verdict`)."""
+    drop = result.lesion_drop()
+    need(drop, ["plain"], result)
+    parts = {g: _compare(drop[g], drop["plain"]) for g in drop if g != "plain"}
+    numbers = (f"accuracy lost by removing one layer (mean over layers): {spread(drop)}; intact accuracy "
+               f"{spread(result.intact())}; " + "; ".join(f"plain - {g} {margin(drop['plain'], drop[g])}: {s}"
+                                                          for g, s in parts.items()))
+    return Verdict(numbers, states_verdict(parts.values()))
