@@ -92,3 +92,48 @@ def test_rank_collapse_smoke_run_holds():
     assert list(result.depths) == list(range(config.depth + 1))
     assert result.variant(skip=True, mlp=False, norm=True) in result.groups()
     assert part5.skips_prevent_collapse(result).verdict == claims.HOLDS
+
+
+def rivals_result(similarity_last: dict[str, list[float]], lesion_drop: dict[str, list[float]]):
+    from skiplessons.experiments.beyond import RivalsResult
+
+    arch = np.array([a for a, v in similarity_last.items() for _ in v])
+    sim = np.concatenate([np.asarray(v, float) for v in similarity_last.values()])
+    drop = np.concatenate([np.asarray(lesion_drop[a], float) for a in similarity_last])
+    arrays = {"similarity_init": np.stack([np.ones_like(sim), sim], 1), "similarity_trained": np.stack([sim, sim], 1),
+              "intact_acc": np.full(len(sim), 0.9), "lesion_acc": np.stack([0.9 - drop, 0.9 - drop], 1),
+              "arch": arch, "seed": np.arange(len(sim))}
+    return RivalsResult(results.Result("rivals", "default", {"distance": 0.25}, {"n_classes": 10}, arrays, {}))
+
+
+def test_rival_rules():
+    good = rivals_result({"plain": [0.8, 0.82, 0.79], "residual": [0.97, 0.96, 0.98]},
+                         {"plain": [0.3, 0.35, 0.32], "residual": [0.01, 0.02, 0.0]})
+    assert part5.gradients_less_shattered(good).verdict == claims.HOLDS
+    assert part5.lesions_hurt_plain_more(good).verdict == claims.HOLDS
+    assert good.lesion_drop()["plain"] == pytest.approx([0.3, 0.35, 0.32])
+    assert good.chance == pytest.approx(0.1)
+    bad = rivals_result({"plain": [0.97, 0.96, 0.98], "residual": [0.8, 0.82, 0.79]},
+                        {"plain": [0.01, 0.02, 0.0], "residual": [0.3, 0.35, 0.32]})
+    assert part5.gradients_less_shattered(bad).verdict == claims.FAILS
+    assert part5.lesions_hurt_plain_more(bad).verdict == claims.FAILS
+    with pytest.raises(ValueError, match="stage='middle'"):
+        good.similarity("middle")
+
+
+def test_llc_agreement_rule_and_same_nets():
+    from skiplessons.experiments.deep import DegeneracyResult
+
+    llc = deep({"plain": [10, 11, 12], "residual": [20, 21, 22], "hyper": [30, 31, 29]})
+    deg_final = np.array([0.9, 0.89, 0.88, 0.7, 0.69, 0.68, 0.5, 0.52, 0.49])
+    arrays = {"ckpt_step": np.array([0, 10]), "ckpt_degenerate": np.stack([deg_final, deg_final])[..., None],
+              "arch": llc.labels(), "seed": llc.labels("seed")}
+    counts = DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]}, arrays, {}))
+    assert part5.llc_agrees_with_counts(llc, counts, tol=1e-3).verdict == claims.HOLDS
+    arrays_up = dict(arrays, ckpt_degenerate=np.stack([deg_final, deg_final[::-1]])[..., None])
+    reversed_counts = DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]}, arrays_up, {}))
+    assert part5.llc_agrees_with_counts(llc, reversed_counts, tol=1e-3).verdict == claims.FAILS
+    other = DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]},
+                                            dict(arrays, seed=arrays["seed"][::-1]), {}))
+    with pytest.raises(ValueError, match="same nets"):
+        part5.llc_agrees_with_counts(llc, other, tol=1e-3)
