@@ -203,7 +203,7 @@ class KnownModel:
         if self.name == "regular":
             return quadratic_expectation(np.ones(self.d), n, localization)
         half_width = 4.0 if localization == 0 else min(max(4.0, math.sqrt(60.0 / localization)), 12.0)
-        return tempered_expectation(self.loss, self.w_star, n, localization, half_width, points=2001)
+        return tempered_expectation(self.loss, self.w_star, n, localization, half_width, points=1201)
 
 
 #: the validation models of chapter V.1: regular (λ = d/2), and three singular ones
