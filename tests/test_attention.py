@@ -123,3 +123,24 @@ def test_query_key_gradients_vanish_on_collapsed_tokens():
         down = f()
         stack.Q[0, 1, 2] += h
     assert float(grad_q) == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9)
+
+
+def test_token_task_and_rank_one_floor():
+    """The floor is the loss of the best per-sequence constant output (the sequence mean of y): check it against
+    that output, and that any other rank-one output does worse."""
+    x, y = at.token_task(3, 5, 4)
+    assert x.shape == y.shape == (3, 5, 4)
+    best = y.mean(-2, keepdim=True).expand_as(y)
+    assert at.rank_one_floor(y) == pytest.approx(float(0.5 * (best - y).pow(2).sum(-1).mean()))
+    worse = best + 0.1
+    assert float(0.5 * (worse - y).pow(2).sum(-1).mean()) > at.rank_one_floor(y)
+
+
+def test_train_stack_lowers_the_loss_and_checks_arguments():
+    x, y = at.token_task(4, 6, 8)
+    stack = at.AttentionStack(at.StackSpec(d_model=8, heads=2, depth=2, skip=True, norm=True))
+    losses = at.train_stack(stack, x, y, steps=30, lr=1e-2, record_every=10)
+    assert losses.shape == (4,) and losses[-1] < losses[0]
+    assert losses[0] == pytest.approx(float(0.5 * y.pow(2).sum(-1).mean()))      # the read-out starts at zero
+    with pytest.raises(ValueError, match="steps=0"):
+        at.train_stack(stack, x, y, steps=0, lr=1e-2, record_every=10)

@@ -137,3 +137,18 @@ def test_llc_agreement_rule_and_same_nets():
                                             dict(arrays, seed=arrays["seed"][::-1]), {}))
     with pytest.raises(ValueError, match="same nets"):
         part5.llc_agrees_with_counts(llc, other, tol=1e-3)
+
+
+def test_training_keeps_collapse_rule_on_a_smoke_run():
+    config = config_for("rank_collapse", "smoke")
+    summary, arrays = run_rank_collapse(config, RunContext(torch.device("cpu")))
+    result = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
+    losses = result.trained_loss()
+    assert set(losses) == {"attention, pre-LN, no skips", "attention, pre-LN, skips"}
+    assert all(v.shape == (len(config.train_seeds), len(result.train_steps)) for v in losses.values())
+    assert part5.training_keeps_collapse(result).verdict == claims.HOLDS
+    # the rule fails when the skip-less stacks beat the floor
+    arrays = dict(arrays, trained_loss=np.where(arrays["trained_variant"][:, None] == "attention, pre-LN, no skips",
+                                                 0.5 * summary["floor"], arrays["trained_loss"]))
+    beaten = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
+    assert part5.training_keeps_collapse(beaten).verdict == claims.PARTLY

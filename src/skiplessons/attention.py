@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -140,3 +141,39 @@ def query_key_gradients(stack: AttentionStack, x: torch.Tensor, seed: int = 0) -
     grads = torch.autograd.grad((out * readout).sum(), [stack.Q, stack.K, stack.V])
     qk = (grads[0].flatten(1).pow(2).sum(1) + grads[1].flatten(1).pow(2).sum(1)).sqrt()
     return qk / grads[2].flatten(1).norm(dim=1).clamp_min(1e-300)
+
+
+def token_task(sequences: int, tokens: int, d_model: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A regression task that needs distinct tokens: Gaussian tokens x (sequences, T, D) and targets
+    y_t = x_t A + x̄ B (each token's own part plus the sequence's mean, A and B random D x D maps)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(sequences, tokens, d_model, generator=g, dtype=torch.float64)
+    A, B = (torch.randn(d_model, d_model, generator=g, dtype=torch.float64) / d_model**0.5 for _ in range(2))
+    return x, x @ A + x.mean(-2, keepdim=True) @ B
+
+
+def rank_one_floor(y: torch.Tensor) -> float:
+    """The lowest loss (1/2) mean |f_t - y_t|² of any output that is rank one in each sequence (every token the
+    same vector): the within-sequence variance of the targets, (1/2) mean |y_t - ȳ|²."""
+    return float(0.5 * (y - y.mean(-2, keepdim=True)).pow(2).sum(-1).mean())
+
+
+def train_stack(stack: AttentionStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
+                record_every: int) -> np.ndarray:
+    """Train the stack and a linear read-out R (started at zero) with Adam on (1/2) mean |X_L R - y|² over
+    all tokens (full batch); returns the loss every `record_every` steps (and before the first)."""
+    if not isinstance(steps, int) or steps < 1 or not isinstance(record_every, int) or record_every < 1:
+        raise ValueError(f"steps={steps!r} and record_every={record_every!r} must be integers >= 1")
+    readout = nn.Parameter(torch.zeros(stack.spec.d_model, y.shape[-1], dtype=x.dtype))
+    opt = torch.optim.Adam([*stack.parameters(), readout], lr=lr)
+    losses = []
+    for t in range(steps + 1):
+        loss = 0.5 * (stack(x)[-1] @ readout - y).pow(2).sum(-1).mean()
+        if t % record_every == 0 or t == steps:
+            losses.append(float(loss.detach()))
+        if t == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return np.asarray(losses)

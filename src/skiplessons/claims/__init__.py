@@ -15,7 +15,7 @@ from .part2 import ghost_plateaus, plateau_length
 from .part3 import degeneracy_accuracy, layer_singularities, more_degenerate, training_gap
 from .part4 import malicious_init, remedies_recover, residual_like_init
 from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
-                    skips_prevent_collapse)
+                    skips_prevent_collapse, training_keeps_collapse)
 
 __all__ = ["CLAIMS", "COLUMNS", "FAILS", "HOLDS", "PARTLY", "UNRESOLVED", "UNTESTED", "VERDICTS", "Claim", "Verdict",
            "expect", "gap_verdict", "ledger_row", "parts_verdict"]
@@ -69,4 +69,7 @@ CLAIMS = (
     Claim("(This book, not the paper.) In random self-attention stacks without skips the tokens collapse to rank "
           "one within a few layers; with skips (and pre-layer-norm) they stay away from rank one at every depth "
           "measured.", "V", doc="13_transformers", experiment="rank_collapse", assess=skips_prevent_collapse),
+    Claim("(This book, not the paper.) Brief training does not undo the collapse: attention stacks without skips stay "
+          "above the loss floor of rank-one outputs on a task that needs distinct tokens; with skips they go below "
+          "it.", "V", doc="13_transformers", experiment="rank_collapse", assess=training_keeps_collapse),
 )

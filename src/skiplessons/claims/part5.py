@@ -134,3 +134,26 @@ def lesions_hurt_plain_more(result) -> Verdict:
                f"{spread(result.intact())}; " + "; ".join(f"plain - {g} {margin(drop['plain'], drop[g])}: {s}"
                                                           for g, s in parts.items()))
     return Verdict(numbers, states_verdict(parts.values()))
+
+
+#: a trained stack "reaches" the rank-one floor when its final loss is within this fraction of it
+FLOOR_RTOL = 0.01
+
+
+def training_keeps_collapse(result) -> Verdict:
+    """Brief training of pre-LN attention stacks (experiment `rank_collapse`) on a task that needs distinct
+    tokens: every stack without skips ends with a loss no lower than the rank-one floor (the best loss of outputs
+    that are the same for every token of a sequence, less `FLOOR_RTOL`), and every stack with skips ends below
+    it. Holds when both parts do, partly when one does."""
+    final = {v: losses[:, -1] for v, losses in result.trained_loss().items()}
+    floor = result.floor
+    stuck = [v for v in final if "no skips" in v]
+    learned = [v for v in final if "no skips" not in v]
+    if not stuck or not learned:
+        raise ValueError(f"result {result.name!r} needs trained stacks with and without skips; it has {list(final)}")
+    parts = [all((final[v] >= floor * (1 - FLOOR_RTOL)).all() for v in stuck),
+             all((final[v] < floor).all() for v in learned)]
+    verdict = HOLDS if all(parts) else PARTLY if any(parts) else FAILS
+    numbers = (f"final training loss after {int(result.train_steps[-1])} steps: {spread(final)}; rank-one floor "
+               f"{floor:.3f}")
+    return Verdict(numbers, verdict)

@@ -154,6 +154,26 @@ class RankCollapseResult(ResultView):
         """The label of a variant by its switches."""
         return at.StackSpec(skip=skip, mlp=mlp, norm=norm).label
 
+    def trained_loss(self) -> dict[str, np.ndarray]:
+        """{variant: (seeds, records)} the training loss of the briefly trained stacks."""
+        return self.split(np.asarray(self.arrays["trained_loss"], dtype=float), "trained_variant")
+
+    def trained_residual(self, stage: str = "trained") -> dict[str, np.ndarray]:
+        """{variant: (seeds, train_depth + 1)} res(X_l) of the trained stacks' layers on the task's inputs, before
+        ("init") or after ("trained") training."""
+        if stage not in ("init", "trained"):
+            raise ValueError(f"stage={stage!r} is not valid; choose one of init, trained")
+        return self.split(np.asarray(self.arrays[f"trained_residual_{stage}"], dtype=float), "trained_variant")
+
+    @property
+    def floor(self) -> float:
+        """The lowest loss a stack whose outputs are rank one in every sequence can reach on the task."""
+        return float(self.summary["floor"])
+
+    @property
+    def train_steps(self) -> np.ndarray:
+        return np.asarray(self.arrays["trained_step"])
+
 
 def run_rank_collapse(config, ctx):
     g = torch.Generator().manual_seed(0)
@@ -166,7 +186,25 @@ def run_rank_collapse(config, ctx):
                 rows.append(at.residual_by_depth(spec, x, seed).numpy())
                 names.append(spec.label)
                 seeds.append(seed)
-    return {}, {"residual": np.stack(rows), "variant": np.array(names), "seed": np.array(seeds)}
+        x_task, y_task = at.token_task(config.train_sequences, config.tokens, config.d_model)
+        trained = {"trained_loss": [], "trained_residual_init": [], "trained_residual_trained": [],
+                   "trained_variant": []}
+        for skip in (False, True):
+            spec = at.StackSpec(config.d_model, config.heads, config.train_depth, skip=skip, norm=True)
+            for seed in config.train_seeds:
+                trained["trained_residual_init"].append(at.residual_by_depth(spec, x_task, seed).numpy())
+                stack = at.AttentionStack(spec, seed)
+                trained["trained_loss"].append(at.train_stack(stack, x_task, y_task, config.train_steps,
+                                                              config.train_lr, config.train_record))
+                with torch.no_grad():
+                    layers = stack(x_task)
+                trained["trained_residual_trained"].append(
+                    np.array([float(at.rank_one_residual(h).mean()) for h in layers]))
+                trained["trained_variant"].append(spec.label)
+    steps = np.unique(np.r_[np.arange(0, config.train_steps, config.train_record), config.train_steps])
+    arrays = {"residual": np.stack(rows), "variant": np.array(names), "seed": np.array(seeds),
+              "trained_step": steps, **{k: np.asarray(v) for k, v in trained.items()}}
+    return {"floor": at.rank_one_floor(y_task)}, arrays
 
 
 experiment("rank_collapse", RANK_COLLAPSE, RankCollapseResult,

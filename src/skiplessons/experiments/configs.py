@@ -320,7 +320,9 @@ LLC_DEEP = {s: _llc_deep(s, sgld_steps=n, burn_in=b) for s, (n, b) in per_scale(
 @dataclass(frozen=True, kw_only=True)
 class RankCollapse:
     """Experiment `rank_collapse` (V.3): random attention stacks of width `d_model`, `heads` heads and `depth`
-    layers on `sequences` sequences of `tokens` Gaussian tokens, over `seeds`; each variant (skip, mlp, norm)."""
+    layers on `sequences` sequences of `tokens` Gaussian tokens, over `seeds`; each variant (skip, mlp, norm).
+    Then pre-LN stacks of `train_depth` layers with and without skips, trained briefly (Adam, `train_steps` full
+    batches of `train_sequences` sequences) on `attention.token_task`, over `train_seeds`."""
 
     tokens: int = 12
     d_model: int = 32
@@ -330,11 +332,21 @@ class RankCollapse:
     seeds: tuple
     variants: tuple = tuple((skip, mlp, norm) for norm in (False, True) for skip in (False, True)
                             for mlp in (False, True))
+    train_depth: int
+    train_sequences: int
+    train_steps: int
+    train_seeds: tuple
+    train_lr: float = 3e-3
+    train_record: int = 10
 
 
-RANK_COLLAPSE = per_scale(RankCollapse(depth=6, sequences=2, seeds=(0, 1)),
-                          RankCollapse(depth=24, sequences=8, seeds=(0, 1, 2, 3)),
-                          RankCollapse(d_model=64, heads=8, depth=48, sequences=32, seeds=tuple(range(10))))
+RANK_COLLAPSE = per_scale(
+    RankCollapse(depth=6, sequences=2, seeds=(0, 1), train_depth=4, train_sequences=4, train_steps=20,
+                 train_seeds=(0, 1)),
+    RankCollapse(depth=24, sequences=8, seeds=(0, 1, 2, 3), train_depth=8, train_sequences=16, train_steps=200,
+                 train_seeds=(0, 1, 2)),
+    RankCollapse(d_model=64, heads=8, depth=48, sequences=32, seeds=tuple(range(10)), train_depth=24,
+                 train_sequences=64, train_steps=2000, train_seeds=tuple(range(5)), train_lr=1e-3, train_record=50))
 
 
 @dataclass(frozen=True, kw_only=True)
