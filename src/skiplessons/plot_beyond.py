@@ -105,3 +105,32 @@ def rank_by_depth(result, ax=None):
     ax.legend(fontsize=7, ncol=2)
     return ax.figure
 
+
+
+def trained_stacks(result, axes=None):
+    """Two panels for the briefly trained attention stacks: the training loss against the rank-one floor, and
+    the distance from rank one per layer after training (dotted: before)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    steps = result.train_steps
+    before = result.trained_residual("init")
+    for i, (variant, losses) in enumerate(result.trained_loss().items()):
+        color = f"C{i + 3}"
+        for row in losses:
+            axes[0].plot(steps, row, color=color, lw=1, alpha=0.7)
+        axes[0].plot([], [], color=color, label=variant)
+        after = np.maximum(result.trained_residual()[variant], 1e-17)
+        layers = np.arange(after.shape[1])
+        axes[1].plot(layers, np.median(after, 0), "-", color=color, label=f"{variant}, trained")
+        axes[1].plot(layers, np.maximum(np.median(before[variant], 0), 1e-17), ":", color=color,
+                     label=f"{variant}, before")
+    axes[0].axhline(result.floor, color="k", ls="--", lw=1, label="rank-one floor")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("training step")
+    axes[0].set_ylabel("training loss")
+    axes[0].legend(fontsize=8)
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("layer")
+    axes[1].set_ylabel("distance from rank one, res(X)")
+    axes[1].legend(fontsize=7)
+    return axes[0].figure
