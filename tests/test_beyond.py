@@ -152,3 +152,19 @@ def test_training_keeps_collapse_rule_on_a_smoke_run():
                                                  0.5 * summary["floor"], arrays["trained_loss"]))
     beaten = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
     assert part5.training_keeps_collapse(beaten).verdict == claims.PARTLY
+
+
+def test_part_five_rows_are_asserted_in_their_chapters():
+    """Each Part V ledger row names a chapter that calls the same check (so the page and the ledger agree), and is
+    marked as the book's claim rather than the paper's."""
+    import nbformat
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    rows = [c for c in claims.CLAIMS if c.part == "V"]
+    assert len(rows) == 6
+    for claim in rows:
+        source = "\n".join(c.source for c in nbformat.read(book / f"{claim.doc}.ipynb", 4).cells
+                           if c.cell_type == "code")
+        assert f"part5.{claim.assess.__name__}(" in source, (claim.doc, claim.assess.__name__)
+        assert claim.claim.startswith("(This book, not the paper")

@@ -26,8 +26,12 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import copy
+
 import numpy as np
 import torch
+
+from .losses import per_net_loss
 
 
 @dataclass(frozen=True)
@@ -161,10 +165,6 @@ def nets_llc(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: S
     """λ̂ of every net of a batch (`models.DeepMLPs`, outputs (M, N, C)) at its current weights, on the training
     set (x, y) of n = len(x) samples: one SGLD chain per net on minibatches of `batch_size`, L(w*) the full
     training loss. The nets are not changed (the chains run on a copy)."""
-    import copy
-
-    from .losses import per_net_loss
-
     if not isinstance(batch_size, int) or not 1 <= batch_size <= len(x):
         raise ValueError(f"batch_size={batch_size!r} must be an integer in 1 .. {len(x)} (the training set)")
     chain_net = copy.deepcopy(net)
@@ -184,7 +184,8 @@ def nets_llc(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: S
 @dataclass(frozen=True)
 class KnownModel:
     """A model whose learning coefficient λ (and multiplicity m) at w* is known in closed form: its population
-    loss K(w) for inputs x ~ N(0, 1) (works on numpy arrays and torch tensors of shape (..., d))."""
+    loss K(w) for inputs x ~ N(0, 1) (works on numpy arrays and torch tensors of shape (..., d)); `curvatures`
+    are the h_i of an exactly quadratic loss (1/2) Σ h_i (w_i - w*_i)², for which the target has a closed form."""
 
     name: str
     formula: str
@@ -192,6 +193,7 @@ class KnownModel:
     lam: float
     multiplicity: int
     loss: Callable
+    curvatures: tuple | None = None
 
     @property
     def d(self) -> int:
@@ -200,8 +202,8 @@ class KnownModel:
     def target(self, n: int, localization: float) -> float:
         """What λ̂ estimates at n samples: nβ E_p[K - K(w*)], in closed form for the quadratic model, else by
         quadrature (`tempered_expectation`)."""
-        if self.name == "regular":
-            return quadratic_expectation(np.ones(self.d), n, localization)
+        if self.curvatures is not None:
+            return quadratic_expectation(self.curvatures, n, localization)
         half_width = 4.0 if localization == 0 else min(max(4.0, math.sqrt(60.0 / localization)), 12.0)
         return tempered_expectation(self.loss, self.w_star, n, localization, half_width, points=1201)
 
@@ -209,7 +211,7 @@ class KnownModel:
 #: the validation models of chapter V.1: regular (λ = d/2), and three singular ones
 KNOWN_MODELS = {
     "regular": KnownModel("regular", "y = w·x, 4 weights", (0.0,) * 4, 2.0, 1,
-                          lambda w: 0.5 * (w**2).sum(-1)),
+                          lambda w: 0.5 * (w**2).sum(-1), curvatures=(1.0,) * 4),
     "quartic": KnownModel("quartic", "y = w² x at w = 0", (0.0,), 0.25, 1, lambda w: 0.5 * w[..., 0] ** 4),
     "product, origin": KnownModel("product, origin", "y = a b x at a = b = 0 (elimination)", (0.0, 0.0), 0.5, 2,
                                   lambda w: 0.5 * (w[..., 0] * w[..., 1]) ** 2),
