@@ -49,11 +49,12 @@ def test_estimator_recovers_rule():
         bad.target("c")
 
 
-def deep(llc_by_arch: dict[str, list[float]]) -> LLCDeepResult:
+def deep(llc_by_arch: dict[str, list[float]], chain_error: float = 0.0) -> LLCDeepResult:
     arch = np.array([a for a, v in llc_by_arch.items() for _ in v])
     seed = np.array([s for v in llc_by_arch.values() for s in range(len(v))])
     final = np.concatenate([np.asarray(v, float) for v in llc_by_arch.values()])
-    arrays = {"ckpt_step": np.array([0, 10]), "ckpt_llc": np.stack([final * 0, final]), "arch": arch, "seed": seed}
+    arrays = {"ckpt_step": np.array([0, 10]), "ckpt_llc": np.stack([final * 0, final]),
+              "ckpt_llc_error": np.full((2, len(final)), chain_error), "arch": arch, "seed": seed}
     return LLCDeepResult(results.Result("llc_deep", "default", {}, {"n_params": 100}, arrays, {}))
 
 
@@ -66,6 +67,10 @@ def test_plain_llc_lower_rule():
                                  ).verdict == claims.FAILS
     assert part5.plain_llc_lower(deep({"plain": [10, 20, 30], "residual": [12, 22, 28]})).verdict == claims.UNRESOLVED
     assert part5.plain_llc_lower(deep({"plain": [10], "residual": [12]})).verdict == claims.UNTESTED
+    # the chains' own errors count too: a gap that is clear over seeds is not with noisy chains
+    noisy = deep({"plain": [10, 11, 12], "residual": [20, 21, 22]}, chain_error=20.0)
+    assert part5.plain_llc_lower(noisy).verdict == claims.UNRESOLVED
+    assert part5.mean_error(np.array([3.0, 4.0])) == pytest.approx(2.5)
 
 
 def collapse(no_skip_final: float, skip_final: list[float]) -> RankCollapseResult:

@@ -33,13 +33,20 @@ def estimator_recovers(result, rel_tol: float = LLC_REL_TOL, z: float = LLC_Z) -
     return Verdict(f"λ̂ at n = {result.n} (mean ± SE over chains): " + "; ".join(rows), verdict)
 
 
-def _compare(low: np.ndarray, high: np.ndarray) -> str:
+def _compare(low: np.ndarray, high: np.ndarray, error_low: float = 0.0, error_high: float = 0.0) -> str:
     """'shown' when high exceeds low by the margin rule, 'reversed' when low exceeds high, else 'unresolved'
-    ('too few' with fewer than two runs a side)."""
-    shown = exceeds(high, low)
+    ('too few' with fewer than two runs a side); `error_*` are measurement errors of each side's mean."""
+    shown = exceeds(high, low, error_a=error_high, error_b=error_low)
     if shown is None:
         return "too few"
-    return "shown" if shown else "reversed" if exceeds(low, high) else "unresolved"
+    reversed_ = exceeds(low, high, error_a=error_low, error_b=error_high)
+    return "shown" if shown else "reversed" if reversed_ else "unresolved"
+
+
+def mean_error(errors: np.ndarray) -> float:
+    """The measurement error of a mean over nets from each net's own standard error: sqrt(Σ e²) / n."""
+    errors = np.asarray(errors, dtype=float)
+    return float(np.sqrt((errors**2).sum()) / len(errors))
 
 
 def states_verdict(states) -> str:
@@ -58,13 +65,15 @@ def states_verdict(states) -> str:
 def plain_llc_lower(result, step: int = -1) -> Verdict:
     """The threshold-free version of Part III's claim (experiment `llc_deep`): at checkpoint `step` plain nets
     have a lower local learning coefficient (are more degenerate) than residual and than hyper-residual nets,
-    each by the margin rule. Holds when both are shown, partly when one is; does not hold when a gap is
+    each by the margin rule, with each chain's own standard error (`mean_error`) as the measurement error. Holds when both are shown, partly when one is; does not hold when a gap is
     reversed and none is shown; not resolved at this size when every gap is inside its errors."""
-    lam = result.llc(step=step)
+    lam, err = result.llc(step=step), result.llc_error(step=step)
     need(lam, ["plain"], result)
-    parts = {g: _compare(lam["plain"], lam[g]) for g in lam if g != "plain"}
+    e = {g: mean_error(err[g]) for g in lam}
+    parts = {g: _compare(lam["plain"], lam[g], e["plain"], e[g]) for g in lam if g != "plain"}
     verdict = states_verdict(parts.values())
-    gaps = "; ".join(f"{g} - plain {margin(lam[g], lam['plain'])}: {s}" for g, s in parts.items())
+    gaps = "; ".join(f"{g} - plain {margin(lam[g], lam['plain'], error_a=e[g], error_b=e['plain'])}: {s}"
+                     for g, s in parts.items())
     numbers = (f"λ̂ at step {int(result.checkpoints[step])} (d/2 = {result.regular_value:g}): {spread(lam)}; {gaps}")
     return Verdict(numbers, verdict)
 
