@@ -43,7 +43,8 @@ def test_quadrature_matches_closed_forms():
     assert llc.tempered_expectation(quad, [0.0], N, 5.0, half_width=1.0, points=4001) == pytest.approx(
         llc.quadratic_expectation([3.0], N, 5.0), rel=1e-6)
     quartic = lambda w: w[..., 0] ** 4                                            # noqa: E731
-    assert llc.tempered_expectation(quartic, [0.0], N, 0.0, half_width=1.0, points=4001) == pytest.approx(0.25, rel=1e-6)
+    value = llc.tempered_expectation(quartic, [0.0], N, 0.0, half_width=1.0, points=4001)
+    assert value == pytest.approx(0.25, rel=1e-6)
     assert llc.quadratic_expectation(np.ones(6), N, 0.0) == pytest.approx(3.0)
 
 

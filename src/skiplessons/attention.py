@@ -16,8 +16,8 @@ A layer of `AttentionStack` is, with row-vector tokens and H heads of size D/H,
     X <- relu(N(X) W_1) W_2 + X  (skip, mlp) or   X <- relu(N(X) W_1) W_2 (mlp, no skip)
 
 where N is the identity, or with `norm` a layer norm of each token without gain or bias (the "pre-LN" layout of
-today's transformers; Dong et al. show that layer norm alone does not stop the collapse). Weights are Gaussian with variance 1/fan-in
-(ReLU layers 2/fan-in).
+today's transformers; Dong et al. show that layer norm alone does not stop the collapse). Weights are Gaussian with
+variance 1/fan-in (ReLU layers 2/fan-in).
 """
 from __future__ import annotations
 

@@ -85,10 +85,10 @@ def gradient_by_path_length(net, member: int, x: torch.Tensor, seed: int = 0) ->
 
 def path_gradient_vectors(net, member: int, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """How much of the gradient flows through paths of each length in residual net `member` of `net`
-    (a DeepMLPs), for a random read-out r of the logits: the norm of the sum over all paths through exactly k
-    of the depth - 1 residual branches of their contribution to ∂(r·y)/∂h_1, k = 0 .. depth - 1: shape
-    (depth, N, width), one vector per k and input. Exact: ∂/∂h_l = (I + W_l D_l) ∂/∂h_{l+1} (D_l = diag φ'(z_l)) is expanded by the number
-    of W_l D_l factors, which sum to the full gradient."""
+    (a DeepMLPs), for a random read-out r of the logits: the sum over all paths through exactly k
+    of the depth - 1 residual branches of their contribution to ∂(r·y)/∂h_1, k = 0 .. depth - 1: shape (depth, N,
+    width), one vector per k and input. Exact: ∂/∂h_l = (I + W_l D_l) ∂/∂h_{l+1} (D_l = diag φ'(z_l)) is expanded by
+    the number of W_l D_l factors, which sum to the full gradient."""
     m = net.members[member]
     if m.skip != (1.0, 0.0) or net.spec.bn_layer is not None:
         raise ValueError(f"member {member} ({m.label}) must be a residual net with alpha = 1 and no batch norm: "

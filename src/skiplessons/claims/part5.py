@@ -64,9 +64,10 @@ def states_verdict(states) -> str:
 
 def plain_llc_lower(result, step: int = -1) -> Verdict:
     """The threshold-free version of Part III's claim (experiment `llc_deep`): at checkpoint `step` plain nets
-    have a lower local learning coefficient (are more degenerate) than residual and than hyper-residual nets,
-    each by the margin rule, with each chain's own standard error (`mean_error`) as the measurement error. Holds when both are shown, partly when one is; does not hold when a gap is
-    reversed and none is shown; not resolved at this size when every gap is inside its errors."""
+    have a lower local learning coefficient (are more degenerate) than residual and than hyper-residual nets, each by
+    the margin rule, with each chain's own standard error (`mean_error`) as the measurement error. Holds when both
+    are shown, partly when one is; does not hold when a gap is reversed and none is shown; not resolved at this size
+    when every gap is inside its errors."""
     lam, err = result.llc(step=step), result.llc_error(step=step)
     need(lam, ["plain"], result)
     e = {g: mean_error(err[g]) for g in lam}
