@@ -268,3 +268,105 @@ _TEACHER = default_teacher()
 PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PART2[s].n_eval,
                         teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()))
             for s in SCALES}
+
+
+# ------------------------------------------------------------------------------------------ Part V
+
+@dataclass(frozen=True, kw_only=True)
+class LLCToy:
+    """Experiment `llc_toy` (V.1): the SGLD estimate of the learning coefficient on models where the target is
+    known (closed form or quadrature), at `n` samples, `chains` chains of `steps` steps (`burn_in` dropped),
+    step size `step_factor / (nβ)` and localization `localization`."""
+
+    n: int = 1000
+    chains: int
+    steps: int
+    burn_in: int
+    step_factor: float = 0.02
+    localization: float = 2.0
+    seed: int = 0
+
+
+LLC_TOY = per_scale(LLCToy(chains=16, steps=600, burn_in=200), LLCToy(chains=128, steps=6000, burn_in=2000),
+                    LLCToy(chains=1024, steps=20_000, burn_in=5000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLCDeep(Deep):
+    """Experiment `llc_deep` (V.1): the nets, training and checkpoints of `degeneracy` (so the two can be compared
+    net by net), with one SGLD chain per net at each checkpoint (step size, localization γ, steps, burn-in,
+    minibatch)."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    checkpoints: int
+    sgld_step: float = 1e-4
+    localization: float = 100.0
+    sgld_steps: int
+    burn_in: int
+    sgld_batch: int = 256
+
+
+def _llc_deep(scale: str, **extra) -> LLCDeep:
+    base = DEGENERACY[scale]
+    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(LLCDeep) if hasattr(base, f.name)}
+    return LLCDeep(**(shared | extra))
+
+
+LLC_DEEP = {s: _llc_deep(s, sgld_steps=n, burn_in=b) for s, (n, b) in per_scale((30, 10), (300, 100),
+                                                                             (2000, 500)).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankCollapse:
+    """Experiment `rank_collapse` (V.3): random attention stacks of width `d_model`, `heads` heads and `depth`
+    layers on `sequences` sequences of `tokens` Gaussian tokens, over `seeds`; each variant (skip, mlp, norm).
+    Then pre-LN stacks of `train_depth` layers with and without skips, trained briefly (Adam, `train_steps` full
+    batches of `train_sequences` sequences) on `attention.token_task`, over `train_seeds`."""
+
+    tokens: int = 12
+    d_model: int = 32
+    heads: int = 4
+    depth: int
+    sequences: int
+    seeds: tuple
+    variants: tuple = tuple((skip, mlp, norm) for norm in (False, True) for skip in (False, True)
+                            for mlp in (False, True))
+    train_depth: int
+    train_sequences: int
+    train_steps: int
+    train_seeds: tuple
+    train_lr: float = 3e-3
+    train_record: int = 10
+
+
+RANK_COLLAPSE = per_scale(
+    RankCollapse(depth=6, sequences=2, seeds=(0, 1), train_depth=4, train_sequences=4, train_steps=20,
+                 train_seeds=(0, 1)),
+    RankCollapse(depth=24, sequences=8, seeds=(0, 1, 2, 3), train_depth=8, train_sequences=16, train_steps=200,
+                 train_seeds=(0, 1, 2)),
+    RankCollapse(d_model=64, heads=8, depth=48, sequences=32, seeds=tuple(range(10)), train_depth=24,
+                 train_sequences=64, train_steps=2000, train_seeds=tuple(range(5)), train_lr=1e-3, train_record=50))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rivals(Deep):
+    """Experiment `rivals` (V.2): deep nets of each architecture trained as in Part III, measured at the start and
+    the end for shattered gradients (input-gradient similarity at input pairs `distance` apart) and, at the end,
+    for single-layer lesions and the path-length decomposition of the gradient, on `probe` training inputs."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    distance: float = 0.25
+    probe: int = 500
+
+
+RIVALS = per_scale(
+    Rivals(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
+           probe=100),
+    Rivals(width=16, seeds=(0, 1, 2), steps=800, lr=3e-3, record_every=100),
+    Rivals(data="cifar100", n_samples=100_000, width=64, seeds=tuple(range(5)), steps=5000, lr=1e-3,
+           record_every=500, probe=2000),
+)
