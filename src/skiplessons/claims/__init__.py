@@ -1,7 +1,7 @@
 """The claims of the paper, each with the check in this book that tests it (chapters assert it, the ledger
 tabulates it: one function per claim, so a page and the ledger cannot disagree).
 
-The checks live in one module per part of the book (`part1` ... `part4`); the shared rules in `base` and
+The checks live in one module per part of the book (`part1` ... `part5`); the shared rules in `base` and
 `skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
 it in the chapter with `expect(check(result))`, and add a `Claim` below naming the chapter, the experiment and
 the check (`tests/test_claims.py` checks that the chapter calls the same function).
