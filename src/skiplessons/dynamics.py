@@ -158,6 +158,8 @@ def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
     corr = (gram / (norm[..., :, None] * norm[..., None, :])).clamp(-1.0, 1.0)
     phiphi = (2.0 / math.pi) * torch.asin(corr)
     quad = torch.einsum("...k,...kl,...l->...", c, phiphi, c)
+    if n != d:                                  # no skips possible (`_skip_ok`): the plain net, b = 0
+        return 0.5 * quad
     cross = SQRT_2_OVER_PI * torch.einsum("...k,...kj,...j->...", c / norm, A, b)
     return 0.5 * (quad + 2.0 * cross + (b * b).sum(-1))
 
@@ -453,20 +455,31 @@ def time_to_threshold(t, loss, threshold: float) -> np.ndarray:
     return out if out.ndim else float(out)
 
 
-def time_in_band(t, loss, level: float, rtol: float = 0.05) -> np.ndarray:
-    """Time each run's loss spends within ``level * (1 +- rtol)``: the length of a plateau at `level`.
+def slow_time(t, loss, kappa: float, threshold: float | None = None) -> np.ndarray:
+    """Time each run spends on a plateau: with a relative rate of change ``|d log L/dt| < kappa``, counted
+    until its loss first reaches `threshold` (the whole run when None, or when it never gets there).
 
-    Introduced in chapter II.1.
+    A plateau detector that does not depend on the level of the loss, so that two models with different
+    plateau values (or none) are measured alike. Rates are taken between recorded times (finite differences
+    of ``log L``), so a plateau shorter than the recording step is not seen. `loss` is (T,) or (T, B).
+    Introduced in chapter II.1; used for every plateau statistic of Part II.
     """
     t, loss = _check_curve(t, loss)
-    if not level > 0:
-        raise ValueError(f"level={level!r} must be positive")
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol={rtol!r} must be in (0, 1)")
-    inside = np.abs(loss - level) <= rtol * level
-    dt = np.gradient(t)
-    dt = dt.reshape(-1, *([1] * (loss.ndim - 1)))
-    out = (inside * dt).sum(axis=0)
+    if not kappa > 0:
+        raise ValueError(f"kappa={kappa!r} must be positive (a rate per unit time)")
+    if np.any(loss <= 0):
+        raise ValueError("loss must be positive for its logarithm: a run at exactly zero loss has no rate")
+    dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
+    rate = np.abs(np.diff(np.log(loss), axis=0)) / dt
+    slow = rate < kappa
+    if threshold is not None:
+        if not threshold > 0:
+            raise ValueError(f"threshold={threshold!r} must be positive")
+        hit = loss <= threshold
+        first = np.where(hit.any(axis=0), np.argmax(hit, axis=0), len(t))      # index of the first hit
+        before = np.arange(len(t) - 1).reshape(-1, *([1] * (loss.ndim - 1))) < first
+        slow &= before
+    out = (slow * dt).sum(axis=0)
     return out if out.ndim else float(out)
 
 
@@ -481,21 +494,77 @@ def _check_curve(t, loss):
 
 # ---- the overlap line: stability and a 2-D slice of the flow ------------------------------------------------
 
-def overlap_hessian(teacher: Teacher, z: float, alpha: float = 0.0) -> torch.Tensor:
-    """Hessian of the loss in ``u`` at the point of Wei et al.'s critical line with ratio `z`, shape (d, d).
+@dataclass(frozen=True)
+class OverlapLine:
+    """Wei et al.'s line of critical points of the plain net at the best one-unit fit ``(w*, m*)``, and its
+    curvature across the line.
 
-    Its eigenvalues tell where the line attracts (all positive) and where it repels (one negative): the
-    "Milnor-like" attractor. Introduced in chapter II.1.
+    On the line (``u = 0``) the gradient in ``u`` vanishes for every ``(w, z, m)`` (the student's first-order
+    term in ``u`` cancels), so the Hessian is block-diagonal there, and expanding
+    ``f = w phi(m.x) + w (1 - z^2)/8 phi''(m.x) (u.x)^2 + O(u^3)`` gives the ``u``-block
+    ``(1 - z^2) M`` with ``M = (w*/4) E[(f - f*) phi''(m*.x) x x^T]`` (Fukumizu & Amari 2000). A segment of
+    the line attracts an open set of starts only where ``(1 - z^2) M`` is positive definite: ``|z| < 1`` when
+    `M` is positive definite, ``|z| > 1`` when it is negative definite, nowhere when it is indefinite.
+    Introduced in chapter II.1.
     """
-    _, on_line = overlap_critical_point(teacher, alpha)
-    base = to_wei(on_line)
+
+    plateau: float
+    theta: torch.Tensor
+    M: torch.Tensor
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of `M`, ascending."""
+        return torch.linalg.eigvalsh(self.M).numpy()
+
+    def hessian(self, z: float) -> torch.Tensor:
+        """The ``u``-Hessian of the loss at the point of the line with ratio `z`: ``(1 - z^2) M``."""
+        return (1.0 - float(z) ** 2) * self.M
+
+    @property
+    def attracting(self) -> str:
+        """Where the line attracts: "|z| < 1", "|z| > 1", or "nowhere" (M indefinite or singular: a saddle)."""
+        lo, hi = self.eigenvalues[0], self.eigenvalues[-1]
+        return "|z| < 1" if lo > 0 else "|z| > 1" if hi < 0 else "nowhere"
+
+    def point(self, z: float) -> torch.Tensor:
+        """Student parameters at the point of the line with ratio `z`."""
+        coords = to_wei(self.theta)
+        coords[1] = float(z)
+        return from_wei(coords)
+
+
+def overlap_line(teacher: Teacher) -> OverlapLine:
+    """The plain net's overlap line for `teacher`: plateau value, its point at ``z = 0`` and the curvature
+    matrix ``M`` (the ``u``-Hessian at ``z = 0``, by autograd on the closed form). Introduced in chapter II.1.
+    """
+    plateau, theta = overlap_critical_point(teacher)
+    base = to_wei(theta)
     d = teacher.d
 
     def loss_of_u(u):
-        coords = torch.cat([base[:1], torch.tensor([float(z)], dtype=torch.float64), u, base[2 + d:]])
-        return expected_loss(from_wei(coords), teacher, alpha)
+        return expected_loss(from_wei(torch.cat([base[:2], u, base[2 + d:]])), teacher)
 
-    return torch.autograd.functional.hessian(loss_of_u, torch.zeros(d, dtype=torch.float64))
+    M = torch.autograd.functional.hessian(loss_of_u, torch.zeros(d, dtype=torch.float64))
+    return OverlapLine(plateau=plateau, theta=theta, M=M)
+
+
+def ghost_speed(line: OverlapLine, teacher: Teacher, alphas, z) -> np.ndarray:
+    """Slowest flow where the plain net's overlap line was: ``min_z |grad L_alpha|`` over the points of `line`
+    with ratios `z`, for each skip strength in `alphas` -> (len(alphas),).
+
+    Zero at ``alpha = 0`` (a line of critical points); how fast it grows with alpha is how quickly the
+    singularity fades into a ghost. Introduced in chapter II.2.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    _check_alpha(alphas, "alphas")
+    z = np.atleast_1d(np.asarray(z, dtype=float))
+    if z.ndim != 1 or not len(z):
+        raise ValueError("z must be a non-empty 1-D array of points of the line")
+    points = torch.stack([line.point(zi) for zi in z])
+    theta = points.repeat(len(alphas), 1)
+    _, g = loss_and_grad(theta, _single_teacher(teacher), torch.as_tensor(np.repeat(alphas, len(z))))
+    return g.norm(dim=-1).reshape(len(alphas), len(z)).min(dim=1).values.numpy()
 
 
 def slice_velocity(teacher: Teacher, alpha: float, base, direction, z, s) -> tuple[np.ndarray, np.ndarray]:
