@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
+from scipy.optimize import minimize
 
 from .env import one_thread
 
@@ -412,32 +413,31 @@ def effective_inputs(theta, alpha: float = 0.0, n: int = 2) -> torch.Tensor:
 # ---- the plateau and its detection ---------------------------------------------------------------------------
 
 def overlap_critical_point(teacher: Teacher, alpha: float = 0.0, seed: int = 0) -> tuple[float, torch.Tensor]:
-    """Best one-unit fit ``(w, v)``: the loss on Wei et al.'s line of critical points and a point of the line.
+    """Best one-unit fit ``(w*, m*)``: the loss on Wei et al.'s line of critical points and a point of the line.
 
-    Minimizes the loss over students with ``J1 = J2 = v`` and ``w1 + w2 = w`` (by L-BFGS on the closed form),
+    Minimizes the loss over students with ``J1 = J2 = m`` and ``w1 + w2 = w`` (by BFGS on the closed form),
     returns ``(plateau loss, theta with z = 0)``. Introduced in chapter II.1.
     """
     alpha = _scalar_alpha(alpha)
     _single_teacher(teacher)
     d = teacher.d
     gen = torch.Generator().manual_seed(seed)
-    p = (0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    p0 = 0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5
 
     def theta_of(p):
         return join(torch.stack([p[1:], p[1:]]), torch.stack([p[0] / 2, p[0] / 2]))
 
-    opt = torch.optim.LBFGS([p], lr=1.0, max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
-                            line_search_fn="strong_wolfe")
+    def loss_of(p):
+        return expected_loss(theta_of(p), teacher, alpha)
 
-    def closure():
-        opt.zero_grad()
-        loss = expected_loss(theta_of(p), teacher, alpha)
-        loss.backward()
-        return loss
+    def value_and_grad(x):
+        p = torch.from_numpy(x).requires_grad_(True)
+        loss = loss_of(p)
+        (g,) = torch.autograd.grad(loss, p)
+        return loss.item(), g.numpy()
 
-    for _ in range(5):
-        opt.step(closure)
-    theta = theta_of(p.detach())
+    p = torch.from_numpy(minimize(value_and_grad, p0.numpy(), jac=True, method="BFGS", options={"gtol": 1e-12}).x)
+    theta = theta_of(p)
     return float(expected_loss(theta, teacher, alpha)), theta
 
 
