@@ -175,6 +175,9 @@ def test_slow_time_finds_hand_made_plateaus_at_any_level():
     assert D.slow_time(t, two, 0.05, threshold=threshold) == pytest.approx(50.0, abs=0.11)
     batch = np.stack([loss, two], 1)
     np.testing.assert_allclose(D.slow_time(t, batch, 0.05), [50.0, 100.0], atol=0.11)
+    # per interval: slow exactly on the plateau (t in [20, 70))
+    mid = 0.5 * (t[1:] + t[:-1])
+    np.testing.assert_array_equal(D.slow_intervals(t, loss, 0.05), (mid > 20) & (mid < 70))
 
 
 def test_overlap_curvature_matches_finite_differences_along_the_line():
@@ -222,7 +225,7 @@ def test_curvature_has_a_zero_eigenvalue_off_the_teachers_plane():
 def test_default_teacher_line_is_a_saddle_and_one_input_line_attracts():
     line = D.overlap_line(T)
     assert line.eigenvalues[0] < 0 < line.eigenvalues[1] and line.attracting == "nowhere"
-    one = D.overlap_line(D.Teacher(np.array([[0.5], [4.0]]), np.array([1.0, 0.6])))
+    one = D.overlap_line(D.one_input_teacher())
     assert one.M.shape == (1, 1) and one.attracting == ("|z| < 1" if one.M.item() > 0 else "|z| > 1")
 
 

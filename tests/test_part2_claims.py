@@ -107,3 +107,26 @@ def test_plateaus_smoke_run_is_read_back(tmp_path, monkeypatch):
     # the default teacher's line is a saddle everywhere: plateaus, but no Milnor-like attractor
     assert part2.plateau_length(r).verdict == PARTLY and r.attracting == "nowhere"
     json.loads((tmp_path / "plateaus-smoke.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+
+
+def test_line_attracts_counts_definite_curvatures():
+    assert part2.line_attracts([[0.1, 0.2]]).verdict == HOLDS
+    assert part2.line_attracts([[-0.2, -0.1], [-0.1, 0.3]]).verdict == PARTLY
+    v = part2.line_attracts([[-0.1, 0.3], [-0.2, 0.05]])
+    assert v.verdict == FAILS and "2 teachers: M definite for 0" in v.numbers
+    with pytest.raises(ValueError, match="eigenvalues must be finite"):
+        part2.line_attracts([[np.nan, 1.0]])
+
+
+def test_random_two_input_teachers_have_saddle_lines():
+    """The computation chapter II.1 shows, at a small size: no sampled 2-input teacher's line attracts."""
+    eig = [D.overlap_line(D.random_teacher(2, seed)).eigenvalues for seed in range(4)]
+    assert part2.line_attracts(eig).verdict == FAILS
+
+
+def test_overlap_on_plateau():
+    assert part2.overlap_on_plateau([1e-4, 2e-4, 5e-4], [0.3, 0.2, 0.25]).verdict == HOLDS
+    assert part2.overlap_on_plateau([0.3, 0.2, 0.25], [1e-4, 2e-4, 5e-4]).verdict == FAILS
+    assert part2.overlap_on_plateau([1e-3, 1e-1, 1e-2], [1e-2, 1e-3, 1e-1]).verdict == UNRESOLVED
+    with pytest.raises(ValueError, match="gap_on_plateau and gap_at_end"):
+        part2.overlap_on_plateau([0.0, 1.0], [1.0, 1.0])

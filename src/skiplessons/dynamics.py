@@ -455,6 +455,21 @@ def time_to_threshold(t, loss, threshold: float) -> np.ndarray:
     return out if out.ndim else float(out)
 
 
+def slow_intervals(t, loss, kappa: float) -> np.ndarray:
+    """Which intervals between recorded times are slow, ``|d log L/dt| < kappa``: (T-1,) or (T-1, B) booleans.
+
+    The plateau detector of `slow_time`, per interval (e.g. to pick the times a run spends on a plateau).
+    Introduced in chapter II.1.
+    """
+    t, loss = _check_curve(t, loss)
+    if not kappa > 0:
+        raise ValueError(f"kappa={kappa!r} must be positive (a rate per unit time)")
+    if np.any(loss <= 0):
+        raise ValueError("loss must be positive for its logarithm: a run at exactly zero loss has no rate")
+    dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
+    return np.abs(np.diff(np.log(loss), axis=0)) / dt < kappa
+
+
 def slow_time(t, loss, kappa: float, threshold: float | None = None) -> np.ndarray:
     """Time each run spends on a plateau: with a relative rate of change ``|d log L/dt| < kappa``, counted
     until its loss first reaches `threshold` (the whole run when None, or when it never gets there).
@@ -465,13 +480,8 @@ def slow_time(t, loss, kappa: float, threshold: float | None = None) -> np.ndarr
     Introduced in chapter II.1; used for every plateau statistic of Part II.
     """
     t, loss = _check_curve(t, loss)
-    if not kappa > 0:
-        raise ValueError(f"kappa={kappa!r} must be positive (a rate per unit time)")
-    if np.any(loss <= 0):
-        raise ValueError("loss must be positive for its logarithm: a run at exactly zero loss has no rate")
     dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
-    rate = np.abs(np.diff(np.log(loss), axis=0)) / dt
-    slow = rate < kappa
+    slow = slow_intervals(t, loss, kappa)
     if threshold is not None:
         if not threshold > 0:
             raise ValueError(f"threshold={threshold!r} must be positive")
@@ -547,6 +557,21 @@ def overlap_line(teacher: Teacher) -> OverlapLine:
 
     M = torch.autograd.functional.hessian(loss_of_u, torch.zeros(d, dtype=torch.float64))
     return OverlapLine(plateau=plateau, theta=theta, M=M)
+
+
+def one_input_teacher() -> Teacher:
+    """A teacher on one input, ``f*(x) = erf(0.5 x/sqrt 2) + 0.6 erf(4 x/sqrt 2)``: with d = 1 the curvature M
+    of the overlap line is a number, so a segment of the line attracts (Fukumizu & Amari 2000). Chapter II.1."""
+    return Teacher(K=np.array([[0.5], [4.0]]), v=np.array([1.0, 0.6]))
+
+
+def random_teacher(d: int = 2, seed: int = 0) -> Teacher:
+    """A random two-unit teacher with ``K ~ N(0, 1)`` (2, d) and ``v ~ N(0, 1)``: for sampling where the overlap
+    line attracts. Chapter II.1."""
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d={d!r} must be a positive integer (the input dimension)")
+    rng = np.random.default_rng(seed)
+    return Teacher(K=rng.standard_normal((2, d)), v=rng.standard_normal(2))
 
 
 def ghost_speed(line: OverlapLine, teacher: Teacher, alphas, z) -> np.ndarray:

@@ -120,3 +120,34 @@ def escape_time_law(distance, plateau_time) -> Verdict:
                f"{slope:.2f} ± {se:.2f} time units per e-fold closer; longer at every step closer: "
                f"{'yes' if monotone else 'no'}")
     return Verdict(numbers, verdict)
+
+
+def line_attracts(eigenvalues) -> Verdict:
+    """Whether the overlap line has an attracting segment (the Fukumizu-Amari condition: its curvature matrix M
+    definite), over teachers: `eigenvalues` holds M's eigenvalues, one row per teacher. Holds when every
+    teacher's line attracts somewhere, partly holds when some do, does not hold when every line is a saddle."""
+    eig = np.atleast_2d(np.asarray(eigenvalues, dtype=float))
+    if eig.ndim != 2 or not eig.size or not np.all(np.isfinite(eig)):
+        raise ValueError("eigenvalues must be finite, one row of M's eigenvalues per teacher")
+    definite = (eig.min(axis=1) > 0) | (eig.max(axis=1) < 0)
+    n, k = len(eig), int(definite.sum())
+    verdict = HOLDS if k == n else PARTLY if k else FAILS
+    ratio = np.abs(eig).min(axis=1) / np.abs(eig).max(axis=1)
+    numbers = (f"{n} teacher{'s' if n > 1 else ''}: M definite for {k}; smallest |eigenvalue| / largest "
+               f"from {ratio.min():.2g} to {ratio.max():.2g}")
+    return Verdict(numbers, verdict)
+
+
+def overlap_on_plateau(gap_on_plateau, gap_at_end) -> Verdict:
+    """Chapter II.1: runs sit near the overlap set while on a plateau. Per run, the median of
+    ``1 - |cos(J1, J2)|`` over its plateau times and its value at the end (at the teacher's distinct units),
+    compared on a log scale by the margin rule: holds when the end is farther from overlap than the plateau,
+    does not hold when it is nearer, else not resolved at this size."""
+    on, end = np.asarray(gap_on_plateau, dtype=float), np.asarray(gap_at_end, dtype=float)
+    if on.shape != end.shape or on.ndim != 1 or np.any(on <= 0) or np.any(end <= 0):
+        raise ValueError("gap_on_plateau and gap_at_end must be positive, one per run, of equal length")
+    farther = _larger(np.log10(end), np.log10(on))
+    verdict = HOLDS if farther else FAILS if farther is False else UNRESOLVED
+    numbers = (f"{len(on)} runs: median 1 - |cos(J1, J2)| on the plateau {np.median(on):.2g}, at the end "
+               f"{np.median(end):.2g}")
+    return Verdict(numbers, verdict)
