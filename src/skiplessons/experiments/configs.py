@@ -228,7 +228,7 @@ class PartTwo:
 PART2 = per_scale(
     PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_scales=(0.01, 0.3),
             grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2),
-    PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.05, sgd_steps=6_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
+    PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.1, sgd_steps=3_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
             grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16),
     PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
             sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, ghost_n_init=256,
