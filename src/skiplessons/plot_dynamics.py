@@ -61,6 +61,8 @@ def kappa_sweep(ax, slow: dict, colors: dict):
         ax.plot(kappas, q[:, 1], "o-", color=colors.get(model), label=f"{model} (median, IQR)")
         ax.fill_between(kappas, q[:, 0], q[:, 2], color=colors.get(model), alpha=0.2)
     ax.set_xscale("log")
+    ax.set_xticks(kappas, [f"{k:g}" for k in kappas])
+    ax.set_xticks([], minor=True)
     ax.set_xlabel("rate threshold κ")
     ax.set_ylabel("time on a plateau")
     ax.legend(fontsize=8)
