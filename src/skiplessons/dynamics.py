@@ -352,10 +352,11 @@ def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n
 # ---- Wei et al. (2008) coordinates -------------------------------------------------------------------------
 
 def to_wei(theta) -> torch.Tensor:
-    """Wei et al. (2008) coordinates ``(w, z, u, v)`` of a two-unit student, flat ``(..., 2 + 2d)``.
+    """Wei et al. (2008) coordinates ``(w, z, u, m)`` of a two-unit student, flat ``(..., 2 + 2d)``.
 
-    ``w = w1 + w2``, ``z = (w1 - w2)/(w1 + w2)``, ``u = J2 - J1``, ``v = (w1 J1 + w2 J2)/(w1 + w2)``. Undefined
-    where ``w1 + w2 = 0``. Introduced in chapter II.1.
+    ``w = w1 + w2``, ``z = (w1 - w2)/(w1 + w2)``, ``u = J2 - J1``, ``m = (w1 J1 + w2 J2)/(w1 + w2)`` (Wei et al.
+    write v for m; the book keeps v for the teacher's outgoing weights). Undefined where ``w1 + w2 = 0``.
+    Introduced in chapter II.1.
     """
     theta = torch.as_tensor(theta, dtype=torch.float64)
     d = (theta.shape[-1] - 2) // 2
@@ -364,27 +365,27 @@ def to_wei(theta) -> torch.Tensor:
     J, wi = split(theta, 2, d)
     w = wi[..., 0] + wi[..., 1]
     if torch.any(w == 0):
-        raise ValueError("theta has w1 + w2 = 0, where the Wei et al. coordinates z and v are undefined")
+        raise ValueError("theta has w1 + w2 = 0, where the Wei et al. coordinates z and m are undefined")
     z = (wi[..., 0] - wi[..., 1]) / w
     u = J[..., 1, :] - J[..., 0, :]
-    v = (wi[..., 0, None] * J[..., 0, :] + wi[..., 1, None] * J[..., 1, :]) / w[..., None]
-    return torch.cat([w[..., None], z[..., None], u, v], dim=-1)
+    m = (wi[..., 0, None] * J[..., 0, :] + wi[..., 1, None] * J[..., 1, :]) / w[..., None]
+    return torch.cat([w[..., None], z[..., None], u, m], dim=-1)
 
 
 def from_wei(coords) -> torch.Tensor:
-    """Inverse of `to_wei`: ``w1 = w(1+z)/2``, ``w2 = w(1-z)/2``, ``J1 = v - (1-z)u/2``, ``J2 = v + (1+z)u/2``."""
+    """Inverse of `to_wei`: ``w1 = w(1+z)/2``, ``w2 = w(1-z)/2``, ``J1 = m - (1-z)u/2``, ``J2 = m + (1+z)u/2``."""
     coords = torch.as_tensor(coords, dtype=torch.float64)
     d = (coords.shape[-1] - 2) // 2
     if coords.shape[-1] != 2 * d + 2 or d < 1:
-        raise ValueError(f"coords must be (w, z, u, v) with last dimension 2d+2, got {coords.shape[-1]}")
+        raise ValueError(f"coords must be (w, z, u, m) with last dimension 2d+2, got {coords.shape[-1]}")
     w, z = coords[..., 0:1], coords[..., 1:2]
-    u, v = coords[..., 2:2 + d], coords[..., 2 + d:]
-    J = torch.stack([v - 0.5 * (1 - z) * u, v + 0.5 * (1 + z) * u], dim=-2)
+    u, m = coords[..., 2:2 + d], coords[..., 2 + d:]
+    J = torch.stack([m - 0.5 * (1 - z) * u, m + 0.5 * (1 + z) * u], dim=-2)
     return join(J, torch.cat([0.5 * w * (1 + z), 0.5 * w * (1 - z)], dim=-1))
 
 
 def wei_velocity(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
-    """Gradient-flow velocity in Wei coordinates, ``d(w, z, u, v)/dt``, by pushing ``-grad L`` through `to_wei`.
+    """Gradient-flow velocity in Wei coordinates, ``d(w, z, u, m)/dt``, by pushing ``-grad L`` through `to_wei`.
 
     Introduced in chapter II.1 (phase portraits).
     """
@@ -593,7 +594,7 @@ def ghost_speed(line: OverlapLine, teacher: Teacher, alphas, z) -> np.ndarray:
 
 
 def slice_velocity(teacher: Teacher, alpha: float, base, direction, z, s) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient flow projected on the slice ``(w, v) = base's, u = s * direction``, over a grid of ``(z, s)``.
+    """Gradient flow projected on the slice ``(w, m) = base's, u = s * direction``, over a grid of ``(z, s)``.
 
     Returns ``(dz/dt, ds/dt)`` with ``ds/dt = direction . du/dt`` (`direction` has unit length), arrays of the
     grid's shape. Introduced in chapter II.1 (phase portraits); chapter II.2 draws the skip net's ghost.
