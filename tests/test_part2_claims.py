@@ -99,6 +99,12 @@ def test_plateaus_smoke_run_is_read_back(tmp_path, monkeypatch):
     dt = cfg["t_max"] / (cfg["n_eval"] - 1)       # separate and batched integrations may differ by an interval
     np.testing.assert_allclose(r.slow()["plain"], D.slow_time(plain.t, plain.loss, cfg["kappa"],
                                                               r.thresholds["plain"]), atol=2 * dt)
+    sample = r.sample("plain")
+    shown = sample.loss.shape[1]
+    np.testing.assert_allclose(sample.loss, plain.loss[:, :shown], rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(sample.theta[0], theta0[:shown].numpy(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="arch='hyper' is not a student"):
+        r.sample("hyper")
     assert r.plateau == pytest.approx(D.overlap_critical_point(teacher)[0], rel=1e-9)
     np.testing.assert_allclose(r.curvature, D.overlap_line(teacher).eigenvalues, rtol=1e-9)
     g = r.ghost()

@@ -257,7 +257,8 @@ class Plateaus:
     """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts;
     plateau times by the rate detector at each of `kappas` (`kappa` the headline one), loss thresholds at
     `threshold_factor` times each student's loss at zero weights, and the ghost curve: `ghost_n_init` starts
-    at each skip strength in `ghost_alphas`, the slowest flow over `z_points` points of the line |z| <= `z_span`."""
+    at each skip strength in `ghost_alphas`, the slowest flow over `z_points` points of the line |z| <= `z_span`;
+    the flows of the first `n_show` starts are stored for the figures."""
 
     n_init: int
     t_max: float
@@ -273,6 +274,7 @@ class Plateaus:
     threshold_factor: float = 1e-3
     z_span: float = 3.0
     z_points: int = 61
+    n_show: int = 16
 
 
 _TEACHER = default_teacher()

@@ -152,6 +152,16 @@ class PlateauResult(ResultView):
         """Where the plain net's overlap line attracts: "|z| < 1", "|z| > 1" or "nowhere"."""
         return str(self.summary["attracting"])
 
+    def sample(self, arch: str) -> D.Trajectory:
+        """The recorded flow (times, parameters, losses) of the first `n_show` starts of student `arch`."""
+        archs = list(np.asarray(self.arrays["arch"]).astype(str))
+        if arch not in archs:
+            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
+        i = archs.index(arch)
+        return D.Trajectory(t=np.asarray(self.arrays["t"], dtype=float),
+                            theta=np.asarray(self.arrays["sample_theta"], dtype=float)[i],
+                            loss=np.asarray(self.arrays["sample_loss"], dtype=float)[i])
+
     def ghost(self) -> dict[str, np.ndarray]:
         """The ghost curve over skip strengths: "alpha" (A,), "speed" (A,) the slowest flow min |grad L| where
         the overlap line was, "slow" (A, starts) time on a plateau at the headline kappa from the same starts."""
@@ -167,10 +177,19 @@ def run_plateaus(config, ctx):
     """As chapters II.1-II.2: `n_init` starts per seed from N(0, init_scale^2), both students from the same
     starts, each learning a teacher of its own architecture. Per run: time on a plateau (`dynamics.slow_time`)
     at each kappa, and the first time the loss is at most `threshold_factor` times the student's own loss at
-    zero weights. The ghost curve: `ghost_n_init` of the starts at each alpha in `ghost_alphas`."""
+    zero weights. The ghost curve: `ghost_n_init` of the starts at each alpha in `ghost_alphas`. The flows of the
+    first `n_show` starts are kept for the chapters' figures."""
     teacher = D.Teacher(np.array(config.teacher_K), np.array(config.teacher_v))
     theta0 = torch.cat([D.small_init(config.n_init, config.init_scale, seed=s) for s in config.seeds])
-    flows = D.flows_per_alpha(theta0, teacher, list(FLOW_ARCHS.values()), t_max=config.t_max, n_eval=config.n_eval)
+    B, g = theta0.shape[0], config.ghost_n_init
+    # one batched integration: every start for both students, plus the first `g` starts at the other alphas
+    alphas = np.asarray(config.ghost_alphas, dtype=float)
+    extra = [a for a in alphas if a not in FLOW_ARCHS.values()]
+    starts = torch.cat([theta0] * len(FLOW_ARCHS) + [theta0[:g]] * len(extra))
+    alpha_rows = np.concatenate([np.full(B, a) for a in FLOW_ARCHS.values()] + [np.full(g, a) for a in extra])
+    run = D.gradient_flow(starts, teacher, alpha_rows, t_max=config.t_max, n_eval=config.n_eval)
+    flows = [D.Trajectory(run.t, run.theta[:, i * B:(i + 1) * B], run.loss[:, i * B:(i + 1) * B])
+             for i in range(len(FLOW_ARCHS))]
     line = D.overlap_line(teacher)
     zero = torch.zeros(D.n_params(teacher.n, teacher.d))
     thresholds = {arch: config.threshold_factor * D.expected_loss(zero, teacher, a).item()
@@ -180,17 +199,17 @@ def run_plateaus(config, ctx):
                      for arch, f in zip(FLOW_ARCHS, flows)])                                   # (arch, kappa, B)
     rows = np.stack([D.effective_inputs(theta0, a).numpy() for a in FLOW_ARCHS.values()])       # (arch, B, 2, 2)
     start_len = np.linalg.norm(rows, axis=-1).min(axis=-1)
-    # the ghost curve: the same first starts at every alpha, one batched integration
-    alphas = np.asarray(config.ghost_alphas, dtype=float)
-    ghost_flows = D.flows_per_alpha(theta0[:config.ghost_n_init], teacher, alphas, t_max=config.t_max,
-                                    n_eval=config.n_eval)
-    zero_losses = [D.expected_loss(zero, teacher, float(a)).item() for a in alphas]
-    ghost_slow = np.stack([D.slow_time(f.t, f.loss, config.kappa, config.threshold_factor * l0)
-                           for f, l0 in zip(ghost_flows, zero_losses)])
+    # the ghost curve: the first `g` starts at every alpha, each run against its own threshold
+    ghost_loss = {a: f.loss[:, :g] for a, f in zip(FLOW_ARCHS.values(), flows)}
+    ghost_loss |= {a: run.loss[:, len(FLOW_ARCHS) * B + j * g:len(FLOW_ARCHS) * B + (j + 1) * g]
+                   for j, a in enumerate(extra)}
+    ghost_slow = np.stack([D.slow_time(run.t, ghost_loss[a], config.kappa, config.threshold_factor
+                                       * D.expected_loss(zero, teacher, float(a)).item()) for a in alphas])
     z = np.linspace(-config.z_span, config.z_span, config.z_points)
     arrays = dict(arch=np.array(list(FLOW_ARCHS)), t=flows[0].t, kappa=np.asarray(config.kappas, dtype=float),
                   slow=slow, hit=hit, start_len=start_len, curvature=line.eigenvalues,
-                  loss_median=np.stack([np.median(f.loss, axis=1) for f in flows]),
+                  sample_theta=np.stack([f.theta[:, :config.n_show] for f in flows]),
+                  sample_loss=np.stack([f.loss[:, :config.n_show] for f in flows]),
                   ghost_alpha=alphas, ghost_speed=D.ghost_speed(line, teacher, alphas, z), ghost_slow=ghost_slow)
     summary = {"plateau": line.plateau, "attracting": line.attracting, "threshold": thresholds,
                "runs": int(theta0.shape[0])}
