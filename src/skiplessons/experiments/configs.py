@@ -209,7 +209,9 @@ PART1 = per_scale(
 @dataclass(frozen=True)
 class PartTwo:
     """Part II's sizes: random initializations per model (`n_init`), gradient-flow time and recorded times,
-    the on-line SGD comparison, the initialization-scale sweep, phase-portrait grid and player frames."""
+    the on-line SGD comparison (learning rate, steps, runs), the initialization scales whose starting points are
+    drawn, the phase-portrait grid, the ghost curve (`ghost_n_init` starts at each skip strength in
+    `ghost_alphas`), and how many random 2-input teachers are sampled for the attracting-segment count."""
 
     n_init: int
     t_max: float
@@ -217,19 +219,21 @@ class PartTwo:
     sgd_lr: float
     sgd_steps: int
     sgd_runs: int
-    sweep_n_init: int
     sweep_scales: tuple
     grid: int
-    frames: int
+    ghost_n_init: int
+    ghost_alphas: tuple
+    teachers: int
 
 
 PART2 = per_scale(
-    PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_n_init=2,
-            sweep_scales=(0.01, 0.3), grid=7, frames=3),
-    PartTwo(n_init=256, t_max=800.0, n_eval=401, sgd_lr=0.05, sgd_steps=8_000, sgd_runs=32, sweep_n_init=32,
-            sweep_scales=(0.01, 0.3), grid=15, frames=11),
+    PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_scales=(0.01, 0.3),
+            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2),
+    PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.1, sgd_steps=3_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
+            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16),
     PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
-            sweep_n_init=256, sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, frames=20),
+            sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, ghost_n_init=256,
+            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64),
 )
 
 
@@ -251,22 +255,33 @@ SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PAR
 
 @dataclass(frozen=True)
 class Plateaus:
-    """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts."""
+    """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts;
+    plateau times by the rate detector at each of `kappas` (`kappa` the headline one), loss thresholds at
+    `threshold_factor` times each student's loss at zero weights, and the ghost curve: `ghost_n_init` starts
+    at each skip strength in `ghost_alphas`, the slowest flow over `z_points` points of the line |z| <= `z_span`;
+    the flows of the first `n_show` starts are stored for the figures."""
 
     n_init: int
     t_max: float
     n_eval: int
     teacher_K: tuple
     teacher_v: tuple
+    ghost_n_init: int
+    ghost_alphas: tuple
     init_scale: float = 0.01
     seeds: tuple = (0,)
-    band_rtol: float = 0.1
+    kappas: tuple = (0.003, 0.01, 0.03)
+    kappa: float = 0.01
     threshold_factor: float = 1e-3
+    z_span: float = 3.0
+    z_points: int = 61
+    n_show: int = 16
 
 
 _TEACHER = default_teacher()
 PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PART2[s].n_eval,
-                        teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()))
+                        teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()),
+                        ghost_n_init=PART2[s].ghost_n_init, ghost_alphas=PART2[s].ghost_alphas)
             for s in SCALES}
 
 
