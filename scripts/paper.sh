@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Run the paper-scale experiments of Part III on one GPU and store their results with provenance
-# (README, "Paper scale on a GPU"). Usage, from the repository root:
+# Run every registered experiment at paper scale on one GPU and store each result with its provenance as it
+# finishes (README, "Paper scale on a GPU"). Usage, from the repository root:
 #
 #   scripts/paper.sh [DATA] [DEADLINE]
 #
 # DATA: cifar100 (default; downloaded by torchvision where online) or mnist1d (generated, no download).
 # DEADLINE: seconds after which every experiment still running is stopped (default: none), for machines
-# lent for a fixed time. `training` runs alone, so its wall time is its own; `degeneracy` and `depth_sweep`
-# then run side by side. Results go to $SKIPLESSONS_RESULTS (default results/), each experiment's log to
-# $LOGS/NAME.log (default: beside the results). SCALE=smoke tries the plumbing in seconds.
+# lent for a fixed time. The most valuable run first: `training` alone, so that its wall time is its own; then
+# the others two at a time in the order of ORDER (Part III's measurements, Part IV's controls, the rest), and
+# any registered experiment ORDER does not name after them, so that a deadline cuts the least valuable. Results
+# go to $SKIPLESSONS_RESULTS (default results/), each experiment's log to $LOGS/NAME.log (default: beside the
+# results). SCALE=smoke tries the plumbing in seconds.
 set -u
 data=${1:-cifar100}
 deadline=${2:-0}
@@ -19,8 +21,13 @@ export PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
 start=$SECONDS
 
+# the experiments that train on CIFAR at paper scale take DATA; the others (digits, Part I's counts) keep theirs
+with_data=$("$py" -c "from skiplessons.experiments import registry
+print(' '.join(n for n, e in registry().items() if getattr(e.configs['paper'], 'data', None) == 'cifar100'))")
+
 run() {   # run NAME: one experiment at paper scale, stopped at the deadline
-    local cmd=("$py" -m skiplessons run "$1" --scale "${SCALE:-paper}" --data "$data" --force)
+    local cmd=("$py" -m skiplessons run "$1" --scale "${SCALE:-paper}" --force)
+    [[ " $with_data " == *" $1 "* ]] && cmd+=(--data "$data")
     if [ "$deadline" != 0 ]; then
         local left=$((deadline - (SECONDS - start)))
         if [ "$left" -le 0 ]; then echo "$1: not started, deadline passed"; return; fi
@@ -30,8 +37,21 @@ run() {   # run NAME: one experiment at paper scale, stopped at the deadline
     echo "$1: exit $? after $((SECONDS - start)) s"
 }
 
+ORDER=(degeneracy init_controls depth_sweep remedies skip_strength training_digits)
+registered=$("$py" -m skiplessons list | awk '{print $1}' | tr '\n' ' ')
+rest=()
+for name in $registered; do
+    [[ " training ${ORDER[*]} " == *" $name "* ]] || rest+=("$name")
+done
+
 echo "start $(date -u +%FT%TZ), data $data"
 run training
-run degeneracy &
-run depth_sweep &
-wait
+queue=()
+for name in "${ORDER[@]}" "${rest[@]}"; do
+    [[ " $registered " == *" $name "* ]] && queue+=("$name")
+done
+for ((i = 0; i < ${#queue[@]}; i += 2)); do      # two at a time: a small net leaves the GPU idle alone
+    run "${queue[i]}" &
+    [ $((i + 1)) -lt ${#queue[@]} ] && run "${queue[i + 1]}" &
+    wait
+done

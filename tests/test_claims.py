@@ -1,7 +1,8 @@
-"""Tests of `skiplessons.ledger`: claim rows, verdict rules, and the generated tables (issue 8)."""
+"""Tests of `skiplessons.claims` (verdict rules, checks on hand-made results, one function per claim in chapter
+and ledger), `skiplessons.stats` and the generated tables of `skiplessons.report`."""
 from __future__ import annotations
 
-import json
+
 import re
 import shlex
 from pathlib import Path
@@ -11,12 +12,11 @@ import pytest
 from markdown_it import MarkdownIt
 from scipy import stats as scipy_stats
 
-from skiplessons import dynamics as D
 from skiplessons import report, results, stats
-from skiplessons.claims import base, part1, part2, part3, part4
+from skiplessons.claims import base, part1, part3, part4
 from skiplessons.experiments.controls import ControlsResult
 from skiplessons.experiments.deep import DegeneracyResult
-from skiplessons.experiments.toy import CountsResult, PlateauResult
+from skiplessons.experiments.toy import CountsResult
 from skiplessons.experiments.training import TrainingResult
 from skiplessons.__main__ import _parser
 from skiplessons.experiments import load_or_run, registry
@@ -199,14 +199,6 @@ def test_part_one_assessments_bad_results():
         part1.overlap_zeros(r)
 
 
-def _flow_result(band, hit, start_len=((0.01, 0.01), (1.0, 1.0)), plateau=0.004, threshold=3e-4):
-    """A `plateaus`-shaped result; each argument holds (plain runs, skip runs)."""
-    arrays = {"arch": np.array(["plain", "skip"]), "band": np.array(band, dtype=float),
-              "hit": np.array(hit, dtype=float), "start_len": np.array(start_len, dtype=float)}
-    return PlateauResult(results.Result("plateaus", "default", {"band_rtol": 0.1},
-                                        {"plateau": plateau, "threshold": threshold}, arrays, {}))
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_quartiles_match_numpy(seed):
     values = np.random.default_rng(seed).exponential(size=np.random.default_rng(seed).integers(1, 40))
@@ -222,40 +214,6 @@ def test_quartiles_with_runs_that_never_arrive():
             stats.quartiles(bad)
 
 
-@pytest.mark.parametrize("band, verdict", [([30, 34, 50], "holds"), ([4, 6, 30], "partly holds"),
-                                           ([0, 0, 30], "does not hold at our settings")])
-def test_plateau_length(band, verdict):
-    v = part2.plateau_length(_flow_result([band, [1, 1, 1]], [[1, 1, 1], [1, 1, 1]]))
-    assert v.verdict == verdict
-    q25, q50, q75 = np.percentile(band, [25, 50, 75])
-    assert f"median {q50:.0f} (IQR {q25:.0f}–{q75:.0f})" in v.numbers
-
-
-@pytest.mark.parametrize("skip_band, skip_hit, skip_len, verdict, says", [
-    ([8, 10, 10], [100, 110, 120], 1.0, "holds", "start away yes, shorter plateau yes, no slower to threshold yes"),
-    ([8, 10, 10], [220, 228, 236], 1.0, "partly holds", "shorter plateau yes, no slower to threshold no"),
-    ([8, 10, 10], [np.inf] * 3, 1.0, "partly holds", "no slower to threshold no"),
-    ([20, 34, 50], [220, 228, 236], 0.005, "does not hold at our settings", "start away no, shorter plateau no")])
-def test_ghost_plateaus(skip_band, skip_hit, skip_len, verdict, says):
-    r = _flow_result([[28, 34, 50], skip_band], [[134, 149, 188], skip_hit], [[0.01] * 3, [skip_len] * 3])
-    v = part2.ghost_plateaus(r)
-    assert v.verdict == verdict and says in v.numbers
-    assert "time near the plateau value: 34 (IQR 31–42) vs" in v.numbers
-
-
-def test_ghost_plateaus_never_reaching_is_not_faster():
-    """When neither net's median run reaches the threshold, the skip net is not called 'no slower'."""
-    r = _flow_result([[30, 34, 50], [8, 10, 10]], [[np.inf] * 3, [np.inf] * 3])
-    assert "no slower to threshold no" in part2.ghost_plateaus(r).numbers
-
-
-def test_flow_assessments_need_both_archs():
-    r = _flow_result([[30, 34, 50], [8, 10, 10]], [[1] * 3, [1] * 3])
-    r.arrays["arch"] = np.array(["plain", "hyper"])
-    with pytest.raises(ValueError, match="needs plain and skip runs"):
-        part2.ghost_plateaus(r)
-
-
 def test_singular_counts_rejects_unknown_points():
     from skiplessons.experiments import config_for, get
 
@@ -264,7 +222,8 @@ def test_singular_counts_rejects_unknown_points():
 
 
 def test_toy_experiments_run_and_are_assessed(tmp_path, monkeypatch):
-    """A real smoke run of `singular_counts` and `plateaus`, stored in tmp_path and assessed by the ledger."""
+    """A real smoke run of `singular_counts`, stored in tmp_path and assessed by the ledger (Part II's real
+    run is tested in test_part2_claims.py)."""
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     counts = load_or_run("singular_counts", "smoke")
     assert len(list(tmp_path.glob("singular_counts-smoke-*.json"))) == 1
@@ -278,25 +237,11 @@ def test_toy_experiments_run_and_are_assessed(tmp_path, monkeypatch):
     p = counts.config["linear_outputs"]
     assert (by["dependence", "plain", n], by["dependence", "residual", n]) == (2 * n * n + p - n, 2 * n * n)
     rows = {c.assess.__name__: base.ledger_row(c, registry(), lambda name: load_or_run(name, "smoke"))
-            for c in CLAIMS if c.experiment in ("singular_counts", "plateaus")}
-    assert {k: r["verdict"] for k, r in rows.items() if k != "ghost_plateaus"} == dict.fromkeys(
-        ("elimination_zeros", "overlap_zeros", "plateau_length"), "holds") | {"dependence_zeros": "partly holds"}
+            for c in CLAIMS if c.experiment == "singular_counts"}
+    assert {k: r["verdict"] for k, r in rows.items()} == dict.fromkeys(
+        ("elimination_zeros", "overlap_zeros"), "holds") | {"dependence_zeros": "partly holds"}
     assert rows["elimination_zeros"]["scale"] == "smoke"
 
-    flows = load_or_run("plateaus", "smoke")
-    cfg = flows.config
-    assert flows.arrays["band"].shape == flows.arrays["hit"].shape == (2, cfg["n_init"] * len(cfg["seeds"]))
-    # start rows recomputed by hand: a_i = sqrt(2/pi) J_i (+ e_i with the skip)
-    J = D.small_init(cfg["n_init"], cfg["init_scale"], seed=cfg["seeds"][0]).numpy()[:, :4].reshape(-1, 2, 2)
-    for i, alpha in enumerate((0.0, 1.0)):
-        rows_ = np.sqrt(2 / np.pi) * J + alpha * np.eye(2)
-        np.testing.assert_allclose(flows.arrays["start_len"][i], np.linalg.norm(rows_, axis=-1).min(-1), rtol=1e-12)
-    assert flows.summary["plateau"] == pytest.approx(D.overlap_critical_point(D.default_teacher())[0], rel=1e-9)
-    assert flows.summary["skip"]["time_in_band"]["median"] < flows.summary["plain"]["time_in_band"]["median"]
-    # the stored summary is strict JSON (runs that never reach the threshold give null quartiles, not Infinity)
-    json.loads(next(tmp_path.glob("plateaus-smoke-*.json")).read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
-    skip_hit = flows.summary["skip"]["time_to_threshold"]
-    assert (skip_hit["median"] is None) == (flows.summary["skip"]["reached"] <= 0.5)
 
 
 # ---- Parts III and IV assessments ------------------------------------------------------------------------

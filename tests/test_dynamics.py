@@ -143,26 +143,109 @@ def test_plateau_value_is_the_best_one_unit_fit():
     assert D.expected_loss(cand, T).min().item() >= plateau - 1e-12
 
 
-def test_plateau_measures_on_a_synthetic_curve():
+def test_time_to_threshold_on_a_synthetic_curve():
     t = np.linspace(0, 100, 1001)
     loss = np.where(t < 30, 1.0, np.where(t < 70, 0.1, 1e-3))
     assert D.time_to_threshold(t, loss, 0.01) == pytest.approx(70.0)
-    assert D.time_in_band(t, loss, 0.1, rtol=0.05) == pytest.approx(40.0, abs=0.2)
     assert D.time_to_threshold(t, loss, 1e-4) == math.inf
     two = np.stack([loss, np.full_like(t, 0.5)], 1)
     np.testing.assert_allclose(D.time_to_threshold(t, two, 0.01), [70.0, np.inf])
+
+
+def _curve(t, pieces):
+    """A loss curve exp(-integral of a piecewise-constant rate): `pieces` are (end time, rate)."""
+    rate = np.select([t < end for end, _ in pieces], [r for _, r in pieces], default=pieces[-1][1])
+    return np.exp(-np.concatenate([[0.0], np.cumsum(rate[:-1] * np.diff(t))]))
+
+
+def test_slow_time_finds_hand_made_plateaus_at_any_level():
+    t = np.linspace(0, 200, 2001)
+    # fast drop (rate 0.5) for 20, a plateau (rate 0.001) for 50, fast again (rate 0.2): plateau length 50
+    loss = _curve(t, [(20, 0.5), (70, 0.001), (1e9, 0.2)])
+    for kappa in (0.005, 0.05, 0.1):                   # any threshold between the plateau's rate and the drops'
+        assert D.slow_time(t, loss, kappa) == pytest.approx(50.0, abs=0.11)
+        # the same curve scaled by 1000 (another loss level) has the same plateau
+        assert D.slow_time(t, 1000 * loss, kappa) == pytest.approx(50.0, abs=0.11)
+    assert D.slow_time(t, loss, 0.6) == pytest.approx(200.0)          # everything is slow
+    assert D.slow_time(t, loss, 1e-4) == 0.0                           # nothing is
+    # counted only until the loss first reaches the threshold: a second plateau after it is not counted
+    two = _curve(t, [(20, 0.5), (70, 0.001), (100, 0.2), (150, 0.0), (1e9, 0.2)])
+    assert D.slow_time(t, two, 0.05) == pytest.approx(100.0, abs=0.11)
+    threshold = two[np.searchsorted(t, 90.0)]
+    assert D.slow_time(t, two, 0.05, threshold=threshold) == pytest.approx(50.0, abs=0.11)
+    batch = np.stack([loss, two], 1)
+    np.testing.assert_allclose(D.slow_time(t, batch, 0.05), [50.0, 100.0], atol=0.11)
+    # per interval: slow exactly on the plateau (t in [20, 70))
+    mid = 0.5 * (t[1:] + t[:-1])
+    np.testing.assert_array_equal(D.slow_intervals(t, loss, 0.05), (mid > 20) & (mid < 70))
+
+
+def test_overlap_curvature_matches_finite_differences_along_the_line():
+    line = D.overlap_line(T)
+    eps = 1e-4
+    for z in (-2.0, -0.5, 0.0, 0.3, 1.5):
+        base = D.to_wei(line.point(z))
+
+        def loss(du):
+            c = base.clone()
+            c[2:4] = torch.as_tensor(du, dtype=torch.float64)
+            return D.expected_loss(D.from_wei(c), T).item()
+
+        fd = np.zeros((2, 2))
+        for i in range(2):
+            for j in range(2):
+                ei, ej = np.eye(2)[i] * eps, np.eye(2)[j] * eps
+                fd[i, j] = (loss(ei + ej) - loss(ei - ej) - loss(ej - ei) + loss(-ei - ej)) / (4 * eps**2)
+        np.testing.assert_allclose(line.hessian(z).numpy(), fd, atol=2e-7)
+
+
+def test_overlap_curvature_matches_its_monte_carlo_formula():
+    """M = (w*/4) E[(f - f*) phi''(m*.x) x x^T], phi''(s) = -s sqrt(2/pi) exp(-s^2/2), over sampled inputs."""
+    line = D.overlap_line(T)
+    w, _, _, _, m1, m2 = D.to_wei(line.theta).tolist()
+    x = torch.randn(2_000_000, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    s = x @ torch.tensor([m1, m2], dtype=torch.float64)
+    r = D.outputs(line.theta, x) - D.outputs(D.teacher_theta(T), x)
+    g = (w / 4) * r * (-s * math.sqrt(2 / math.pi) * torch.exp(-s**2 / 2))
+    samples = g[:, None, None] * x[:, :, None] * x[:, None, :]
+    mc, se = samples.mean(0).numpy(), samples.std(0).numpy() / math.sqrt(len(x))
+    assert np.all(np.abs(mc - line.M.numpy()) < 4 * se), (mc, line.M.numpy(), se)
+
+
+def test_curvature_has_a_zero_eigenvalue_off_the_teachers_plane():
+    """A theoretical count: with d = 3 and a teacher in the (x1, x2) plane, e3 is orthogonal to m* and to the
+    teacher, so e3^T M e3 = -(w*/4) m*.E[(f - f*) phi'(m*.x) x] E[x3^2] = 0 by stationarity in m: M is never
+    definite for d > 2."""
+    teacher = D.Teacher(np.array([[1.0, 0.2, 0.0], [0.1, 0.9, 0.0]]), T.v)
+    line = D.overlap_line(teacher)
+    assert abs(line.M[2, 2].item()) < 1e-9 and line.M[2, :2].abs().max() < 1e-9
+    assert line.attracting == "nowhere"
+
+
+def test_default_teacher_line_is_a_saddle_and_one_input_line_attracts():
+    line = D.overlap_line(T)
+    assert line.eigenvalues[0] < 0 < line.eigenvalues[1] and line.attracting == "nowhere"
+    one = D.overlap_line(D.one_input_teacher())
+    assert one.M.shape == (1, 1) and one.attracting == ("|z| < 1" if one.M.item() > 0 else "|z| > 1")
+
+
+def test_ghost_speed_vanishes_at_alpha_zero_and_grows_with_alpha():
+    line = D.overlap_line(T)
+    z = np.linspace(-3, 3, 31)
+    speed = D.ghost_speed(line, T, [0.0, 0.5, 1.0], z)
+    assert speed[0] < 1e-7 and 0 < speed[1] < speed[2]
+    # alpha = 0 is the plain model: the same gradient as the plain loss, point by point
+    _, g = D.loss_and_grad(torch.stack([line.point(zi) for zi in z]), T, 0.0)
+    assert speed[0] == pytest.approx(g.norm(dim=-1).min().item(), abs=1e-15)
+    # and by hand at alpha = 1: the smallest gradient norm over the points
+    _, g1 = D.loss_and_grad(torch.stack([line.point(zi) for zi in z]), T, 1.0)
+    assert speed[2] == pytest.approx(g1.norm(dim=-1).min().item(), rel=1e-12)
 
 
 def test_effective_inputs():
     theta = torch.zeros(6, dtype=torch.float64)
     np.testing.assert_allclose(D.effective_inputs(theta, 1.0).numpy(), np.eye(2))
     np.testing.assert_allclose(D.effective_inputs(theta, 0.0).numpy(), np.zeros((2, 2)))
-
-
-def test_sizes_has_every_scale():
-    assert set(D.SIZES) == {"smoke", "default", "paper"}
-    assert D.sizes("default")["n_init"] >= 200
-    assert all(set(D.SIZES[s]) == set(D.SIZES["default"]) for s in D.SIZES)
 
 
 @pytest.mark.parametrize("call, word", [
@@ -181,9 +264,12 @@ def test_sizes_has_every_scale():
     (lambda: D.small_init(3, -0.1), "init_scale"),
     (lambda: D.to_wei(torch.tensor([1.0, 0, 0, 1, 1.0, -1.0])), r"w1 \+ w2"),
     (lambda: D.time_to_threshold([0, 1], [1, 2], -1.0), "threshold"),
-    (lambda: D.time_in_band([1, 0], [1, 2], 1.0), "t must"),
-    (lambda: D.time_in_band([0, 1], [1, 2], 1.0, rtol=2.0), "rtol"),
-    (lambda: D.sizes("huge"), "scale"),
+    (lambda: D.slow_time([1, 0], [1, 2], 0.1), "t must"),
+    (lambda: D.slow_time([0, 1], [1, 2], 0.0), "kappa"),
+    (lambda: D.slow_time([0, 1], [1, 0], 0.1), "loss must be positive"),
+    (lambda: D.slow_time([0, 1], [1, 2], 0.1, threshold=-1.0), "threshold"),
+    (lambda: D.ghost_speed(D.overlap_line(T), T, [0.0, 2.0], [0.0]), "alphas"),
+    (lambda: D.ghost_speed(D.overlap_line(T), T, [0.0], []), "z must"),
 ])
 def test_bad_inputs_raise_value_error_naming_the_argument(call, word):
     with pytest.raises(ValueError, match=word):

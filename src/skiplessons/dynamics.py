@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
+from scipy.optimize import minimize
 
 from .env import one_thread
 
@@ -158,6 +159,8 @@ def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
     corr = (gram / (norm[..., :, None] * norm[..., None, :])).clamp(-1.0, 1.0)
     phiphi = (2.0 / math.pi) * torch.asin(corr)
     quad = torch.einsum("...k,...kl,...l->...", c, phiphi, c)
+    if n != d:                                  # no skips possible (`_skip_ok`): the plain net, b = 0
+        return 0.5 * quad
     cross = SQRT_2_OVER_PI * torch.einsum("...k,...kj,...j->...", c / norm, A, b)
     return 0.5 * (quad + 2.0 * cross + (b * b).sum(-1))
 
@@ -349,10 +352,11 @@ def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n
 # ---- Wei et al. (2008) coordinates -------------------------------------------------------------------------
 
 def to_wei(theta) -> torch.Tensor:
-    """Wei et al. (2008) coordinates ``(w, z, u, v)`` of a two-unit student, flat ``(..., 2 + 2d)``.
+    """Wei et al. (2008) coordinates ``(w, z, u, m)`` of a two-unit student, flat ``(..., 2 + 2d)``.
 
-    ``w = w1 + w2``, ``z = (w1 - w2)/(w1 + w2)``, ``u = J2 - J1``, ``v = (w1 J1 + w2 J2)/(w1 + w2)``. Undefined
-    where ``w1 + w2 = 0``. Introduced in chapter II.1.
+    ``w = w1 + w2``, ``z = (w1 - w2)/(w1 + w2)``, ``u = J2 - J1``, ``m = (w1 J1 + w2 J2)/(w1 + w2)`` (Wei et al.
+    write v for m; the book keeps v for the teacher's outgoing weights). Undefined where ``w1 + w2 = 0``.
+    Introduced in chapter II.1.
     """
     theta = torch.as_tensor(theta, dtype=torch.float64)
     d = (theta.shape[-1] - 2) // 2
@@ -361,27 +365,27 @@ def to_wei(theta) -> torch.Tensor:
     J, wi = split(theta, 2, d)
     w = wi[..., 0] + wi[..., 1]
     if torch.any(w == 0):
-        raise ValueError("theta has w1 + w2 = 0, where the Wei et al. coordinates z and v are undefined")
+        raise ValueError("theta has w1 + w2 = 0, where the Wei et al. coordinates z and m are undefined")
     z = (wi[..., 0] - wi[..., 1]) / w
     u = J[..., 1, :] - J[..., 0, :]
-    v = (wi[..., 0, None] * J[..., 0, :] + wi[..., 1, None] * J[..., 1, :]) / w[..., None]
-    return torch.cat([w[..., None], z[..., None], u, v], dim=-1)
+    m = (wi[..., 0, None] * J[..., 0, :] + wi[..., 1, None] * J[..., 1, :]) / w[..., None]
+    return torch.cat([w[..., None], z[..., None], u, m], dim=-1)
 
 
 def from_wei(coords) -> torch.Tensor:
-    """Inverse of `to_wei`: ``w1 = w(1+z)/2``, ``w2 = w(1-z)/2``, ``J1 = v - (1-z)u/2``, ``J2 = v + (1+z)u/2``."""
+    """Inverse of `to_wei`: ``w1 = w(1+z)/2``, ``w2 = w(1-z)/2``, ``J1 = m - (1-z)u/2``, ``J2 = m + (1+z)u/2``."""
     coords = torch.as_tensor(coords, dtype=torch.float64)
     d = (coords.shape[-1] - 2) // 2
     if coords.shape[-1] != 2 * d + 2 or d < 1:
-        raise ValueError(f"coords must be (w, z, u, v) with last dimension 2d+2, got {coords.shape[-1]}")
+        raise ValueError(f"coords must be (w, z, u, m) with last dimension 2d+2, got {coords.shape[-1]}")
     w, z = coords[..., 0:1], coords[..., 1:2]
-    u, v = coords[..., 2:2 + d], coords[..., 2 + d:]
-    J = torch.stack([v - 0.5 * (1 - z) * u, v + 0.5 * (1 + z) * u], dim=-2)
+    u, m = coords[..., 2:2 + d], coords[..., 2 + d:]
+    J = torch.stack([m - 0.5 * (1 - z) * u, m + 0.5 * (1 + z) * u], dim=-2)
     return join(J, torch.cat([0.5 * w * (1 + z), 0.5 * w * (1 - z)], dim=-1))
 
 
 def wei_velocity(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
-    """Gradient-flow velocity in Wei coordinates, ``d(w, z, u, v)/dt``, by pushing ``-grad L`` through `to_wei`.
+    """Gradient-flow velocity in Wei coordinates, ``d(w, z, u, m)/dt``, by pushing ``-grad L`` through `to_wei`.
 
     Introduced in chapter II.1 (phase portraits).
     """
@@ -410,32 +414,31 @@ def effective_inputs(theta, alpha: float = 0.0, n: int = 2) -> torch.Tensor:
 # ---- the plateau and its detection ---------------------------------------------------------------------------
 
 def overlap_critical_point(teacher: Teacher, alpha: float = 0.0, seed: int = 0) -> tuple[float, torch.Tensor]:
-    """Best one-unit fit ``(w, v)``: the loss on Wei et al.'s line of critical points and a point of the line.
+    """Best one-unit fit ``(w*, m*)``: the loss on Wei et al.'s line of critical points and a point of the line.
 
-    Minimizes the loss over students with ``J1 = J2 = v`` and ``w1 + w2 = w`` (by L-BFGS on the closed form),
+    Minimizes the loss over students with ``J1 = J2 = m`` and ``w1 + w2 = w`` (by BFGS on the closed form),
     returns ``(plateau loss, theta with z = 0)``. Introduced in chapter II.1.
     """
     alpha = _scalar_alpha(alpha)
     _single_teacher(teacher)
     d = teacher.d
     gen = torch.Generator().manual_seed(seed)
-    p = (0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    p0 = 0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5
 
     def theta_of(p):
         return join(torch.stack([p[1:], p[1:]]), torch.stack([p[0] / 2, p[0] / 2]))
 
-    opt = torch.optim.LBFGS([p], lr=1.0, max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
-                            line_search_fn="strong_wolfe")
+    def loss_of(p):
+        return expected_loss(theta_of(p), teacher, alpha)
 
-    def closure():
-        opt.zero_grad()
-        loss = expected_loss(theta_of(p), teacher, alpha)
-        loss.backward()
-        return loss
+    def value_and_grad(x):
+        p = torch.from_numpy(x).requires_grad_(True)
+        loss = loss_of(p)
+        (g,) = torch.autograd.grad(loss, p)
+        return loss.item(), g.numpy()
 
-    for _ in range(5):
-        opt.step(closure)
-    theta = theta_of(p.detach())
+    p = torch.from_numpy(minimize(value_and_grad, p0.numpy(), jac=True, method="BFGS", options={"gtol": 1e-12}).x)
+    theta = theta_of(p)
     return float(expected_loss(theta, teacher, alpha)), theta
 
 
@@ -453,20 +456,41 @@ def time_to_threshold(t, loss, threshold: float) -> np.ndarray:
     return out if out.ndim else float(out)
 
 
-def time_in_band(t, loss, level: float, rtol: float = 0.05) -> np.ndarray:
-    """Time each run's loss spends within ``level * (1 +- rtol)``: the length of a plateau at `level`.
+def slow_intervals(t, loss, kappa: float) -> np.ndarray:
+    """Which intervals between recorded times are slow, ``|d log L/dt| < kappa``: (T-1,) or (T-1, B) booleans.
 
+    The plateau detector of `slow_time`, per interval (e.g. to pick the times a run spends on a plateau).
     Introduced in chapter II.1.
     """
     t, loss = _check_curve(t, loss)
-    if not level > 0:
-        raise ValueError(f"level={level!r} must be positive")
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol={rtol!r} must be in (0, 1)")
-    inside = np.abs(loss - level) <= rtol * level
-    dt = np.gradient(t)
-    dt = dt.reshape(-1, *([1] * (loss.ndim - 1)))
-    out = (inside * dt).sum(axis=0)
+    if not kappa > 0:
+        raise ValueError(f"kappa={kappa!r} must be positive (a rate per unit time)")
+    if np.any(loss <= 0):
+        raise ValueError("loss must be positive for its logarithm: a run at exactly zero loss has no rate")
+    dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
+    return np.abs(np.diff(np.log(loss), axis=0)) / dt < kappa
+
+
+def slow_time(t, loss, kappa: float, threshold: float | None = None) -> np.ndarray:
+    """Time each run spends on a plateau: with a relative rate of change ``|d log L/dt| < kappa``, counted
+    until its loss first reaches `threshold` (the whole run when None, or when it never gets there).
+
+    A plateau detector that does not depend on the level of the loss, so that two models with different
+    plateau values (or none) are measured alike. Rates are taken between recorded times (finite differences
+    of ``log L``), so a plateau shorter than the recording step is not seen. `loss` is (T,) or (T, B).
+    Introduced in chapter II.1; used for every plateau statistic of Part II.
+    """
+    t, loss = _check_curve(t, loss)
+    dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
+    slow = slow_intervals(t, loss, kappa)
+    if threshold is not None:
+        if not threshold > 0:
+            raise ValueError(f"threshold={threshold!r} must be positive")
+        hit = loss <= threshold
+        first = np.where(hit.any(axis=0), np.argmax(hit, axis=0), len(t))      # index of the first hit
+        before = np.arange(len(t) - 1).reshape(-1, *([1] * (loss.ndim - 1))) < first
+        slow &= before
+    out = (slow * dt).sum(axis=0)
     return out if out.ndim else float(out)
 
 
@@ -481,25 +505,96 @@ def _check_curve(t, loss):
 
 # ---- the overlap line: stability and a 2-D slice of the flow ------------------------------------------------
 
-def overlap_hessian(teacher: Teacher, z: float, alpha: float = 0.0) -> torch.Tensor:
-    """Hessian of the loss in ``u`` at the point of Wei et al.'s critical line with ratio `z`, shape (d, d).
+@dataclass(frozen=True)
+class OverlapLine:
+    """Wei et al.'s line of critical points of the plain net at the best one-unit fit ``(w*, m*)``, and its
+    curvature across the line.
 
-    Its eigenvalues tell where the line attracts (all positive) and where it repels (one negative): the
-    "Milnor-like" attractor. Introduced in chapter II.1.
+    On the line (``u = 0``) the gradient in ``u`` vanishes for every ``(w, z, m)`` (the student's first-order
+    term in ``u`` cancels), so the Hessian is block-diagonal there, and expanding
+    ``f = w phi(m.x) + w (1 - z^2)/8 phi''(m.x) (u.x)^2 + O(u^3)`` gives the ``u``-block
+    ``(1 - z^2) M`` with ``M = (w*/4) E[(f - f*) phi''(m*.x) x x^T]`` (Fukumizu & Amari 2000). A segment of
+    the line attracts an open set of starts only where ``(1 - z^2) M`` is positive definite: ``|z| < 1`` when
+    `M` is positive definite, ``|z| > 1`` when it is negative definite, nowhere when it is indefinite.
+    Introduced in chapter II.1.
     """
-    _, on_line = overlap_critical_point(teacher, alpha)
-    base = to_wei(on_line)
+
+    plateau: float
+    theta: torch.Tensor
+    M: torch.Tensor
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of `M`, ascending."""
+        return torch.linalg.eigvalsh(self.M).numpy()
+
+    def hessian(self, z: float) -> torch.Tensor:
+        """The ``u``-Hessian of the loss at the point of the line with ratio `z`: ``(1 - z^2) M``."""
+        return (1.0 - float(z) ** 2) * self.M
+
+    @property
+    def attracting(self) -> str:
+        """Where the line attracts: "|z| < 1", "|z| > 1", or "nowhere" (M indefinite or singular: a saddle)."""
+        lo, hi = self.eigenvalues[0], self.eigenvalues[-1]
+        return "|z| < 1" if lo > 0 else "|z| > 1" if hi < 0 else "nowhere"
+
+    def point(self, z: float) -> torch.Tensor:
+        """Student parameters at the point of the line with ratio `z`."""
+        coords = to_wei(self.theta)
+        coords[1] = float(z)
+        return from_wei(coords)
+
+
+def overlap_line(teacher: Teacher) -> OverlapLine:
+    """The plain net's overlap line for `teacher`: plateau value, its point at ``z = 0`` and the curvature
+    matrix ``M`` (the ``u``-Hessian at ``z = 0``, by autograd on the closed form). Introduced in chapter II.1.
+    """
+    plateau, theta = overlap_critical_point(teacher)
+    base = to_wei(theta)
     d = teacher.d
 
     def loss_of_u(u):
-        coords = torch.cat([base[:1], torch.tensor([float(z)], dtype=torch.float64), u, base[2 + d:]])
-        return expected_loss(from_wei(coords), teacher, alpha)
+        return expected_loss(from_wei(torch.cat([base[:2], u, base[2 + d:]])), teacher)
 
-    return torch.autograd.functional.hessian(loss_of_u, torch.zeros(d, dtype=torch.float64))
+    M = torch.autograd.functional.hessian(loss_of_u, torch.zeros(d, dtype=torch.float64))
+    return OverlapLine(plateau=plateau, theta=theta, M=M)
+
+
+def one_input_teacher() -> Teacher:
+    """A teacher on one input, ``f*(x) = erf(0.5 x/sqrt 2) + 0.6 erf(4 x/sqrt 2)``: with d = 1 the curvature M
+    of the overlap line is a number, so a segment of the line attracts (Fukumizu & Amari 2000). Chapter II.1."""
+    return Teacher(K=np.array([[0.5], [4.0]]), v=np.array([1.0, 0.6]))
+
+
+def random_teacher(d: int = 2, seed: int = 0) -> Teacher:
+    """A random two-unit teacher with ``K ~ N(0, 1)`` (2, d) and ``v ~ N(0, 1)``: for sampling where the overlap
+    line attracts. Chapter II.1."""
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d={d!r} must be a positive integer (the input dimension)")
+    rng = np.random.default_rng(seed)
+    return Teacher(K=rng.standard_normal((2, d)), v=rng.standard_normal(2))
+
+
+def ghost_speed(line: OverlapLine, teacher: Teacher, alphas, z) -> np.ndarray:
+    """Slowest flow where the plain net's overlap line was: ``min_z |grad L_alpha|`` over the points of `line`
+    with ratios `z`, for each skip strength in `alphas` -> (len(alphas),).
+
+    Zero at ``alpha = 0`` (a line of critical points); how fast it grows with alpha is how quickly the
+    singularity fades into a ghost. Introduced in chapter II.2.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    _check_alpha(alphas, "alphas")
+    z = np.atleast_1d(np.asarray(z, dtype=float))
+    if z.ndim != 1 or not len(z):
+        raise ValueError("z must be a non-empty 1-D array of points of the line")
+    points = torch.stack([line.point(zi) for zi in z])
+    theta = points.repeat(len(alphas), 1)
+    _, g = loss_and_grad(theta, _single_teacher(teacher), torch.as_tensor(np.repeat(alphas, len(z))))
+    return g.norm(dim=-1).reshape(len(alphas), len(z)).min(dim=1).values.numpy()
 
 
 def slice_velocity(teacher: Teacher, alpha: float, base, direction, z, s) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient flow projected on the slice ``(w, v) = base's, u = s * direction``, over a grid of ``(z, s)``.
+    """Gradient flow projected on the slice ``(w, m) = base's, u = s * direction``, over a grid of ``(z, s)``.
 
     Returns ``(dz/dt, ds/dt)`` with ``ds/dt = direction . du/dt`` (`direction` has unit length), arrays of the
     grid's shape. Introduced in chapter II.1 (phase portraits); chapter II.2 draws the skip net's ghost.

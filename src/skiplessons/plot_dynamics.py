@@ -36,3 +36,61 @@ def distribution(ax, values: dict, colors: dict, xlabel: str, bins=30):
     ax.set_xlabel(xlabel)
     ax.set_ylabel("runs")
     ax.legend()
+
+
+def rate_detector(ax, t, loss, kappas, colors=None):
+    """The plateau detector on one loss curve: |d log L/dt| between recorded times, with each threshold kappa
+    as a horizontal line (below a line the run counts as on a plateau). Chapter II.1."""
+    t, loss = np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
+    rate = np.abs(np.diff(np.log(loss))) / np.diff(t)
+    ax.plot(0.5 * (t[1:] + t[:-1]), np.maximum(rate, 1e-8), color="k", lw=1)
+    for i, k in enumerate(kappas):
+        ax.axhline(k, ls="--", lw=1, color=None if colors is None else colors[i], label=f"κ = {k:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("time t")
+    ax.set_ylabel("|d log L / dt|")
+    ax.legend(fontsize=8)
+
+
+def kappa_sweep(ax, slow: dict, colors: dict):
+    """Median and interquartile range of the time on a plateau against the rate threshold kappa, one line per
+    model; `slow` is {kappa: {model: per-run times}}. Chapters II.1-II.2."""
+    kappas = sorted(slow)
+    for model in next(iter(slow.values())):
+        q = np.array([np.percentile(slow[k][model], [25, 50, 75]) for k in kappas])
+        ax.plot(kappas, q[:, 1], "o-", color=colors.get(model), label=f"{model} (median, IQR)")
+        ax.fill_between(kappas, q[:, 0], q[:, 2], color=colors.get(model), alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xticks(kappas, [f"{k:g}" for k in kappas])
+    ax.set_xticks([], minor=True)
+    ax.set_xlabel("rate threshold κ")
+    ax.set_ylabel("time on a plateau")
+    ax.legend(fontsize=8)
+
+
+def line_curvature(ax, z, eigenvalues, label):
+    """Eigenvalues of the u-Hessian (1 - z^2) M along the overlap line against z; the band where all are
+    positive is the attracting segment. `eigenvalues` are M's. Chapter II.1."""
+    z = np.asarray(z, dtype=float)
+    for i, e in enumerate(np.atleast_1d(eigenvalues)):
+        ax.plot(z, (1 - z**2) * e, lw=1.5, label=f"{label}: eigenvalue {i + 1}")
+    ax.axhline(0, color="k", lw=0.8)
+    for edge in (-1, 1):
+        ax.axvline(edge, color="grey", ls=":", lw=1)
+    ax.set_xlabel("z on the overlap line")
+    ax.set_ylabel("eigenvalues of (1 - z²) M")
+
+
+def ghost_curve(axs, alphas, speed, slow, color="k"):
+    """The ghost over the skip strength: left the slowest flow min |grad L| where the overlap line was, right
+    the median and IQR of the time on a plateau from the same starts. Chapter II.2."""
+    alphas, slow = np.asarray(alphas, dtype=float), np.asarray(slow, dtype=float)
+    axs[0].plot(alphas, speed, "o-", color=color)
+    axs[0].set_xlabel("skip strength α")
+    axs[0].set_ylabel("min |∇L| on the former line")
+    q = np.percentile(slow, [25, 50, 75], axis=1)
+    axs[1].plot(alphas, q[1], "o-", color=color, label="median")
+    axs[1].fill_between(alphas, q[0], q[2], color=color, alpha=0.2, label="IQR")
+    axs[1].set_xlabel("skip strength α")
+    axs[1].set_ylabel("time on a plateau")
+    axs[1].legend(fontsize=8)

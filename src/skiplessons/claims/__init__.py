@@ -1,7 +1,7 @@
 """The claims of the paper, each with the check in this book that tests it (chapters assert it, the ledger
 tabulates it: one function per claim, so a page and the ledger cannot disagree).
 
-The checks live in one module per part of the book (`part1` ... `part4`); the shared rules in `base` and
+The checks live in one module per part of the book (`part1` ... `part5`); the shared rules in `base` and
 `skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
 it in the chapter with `expect(check(result))`, and add a `Claim` below naming the chapter, the experiment and
 the check (`tests/test_claims.py` checks that the chapter calls the same function).
@@ -14,6 +14,8 @@ from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import ghost_plateaus, plateau_length
 from .part3 import degeneracy_accuracy, layer_singularities, more_degenerate, training_gap
 from .part4 import malicious_init, remedies_recover, residual_like_init
+from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
+                    skips_prevent_collapse, training_keeps_collapse)
 
 __all__ = ["CLAIMS", "COLUMNS", "FAILS", "HOLDS", "PARTLY", "UNRESOLVED", "UNTESTED", "VERDICTS", "Claim", "Verdict",
            "expect", "gap_verdict", "ledger_row", "parts_verdict"]
@@ -50,4 +52,24 @@ CLAIMS = (
           doc="09_initialization", experiment="init_controls", assess=residual_like_init),
     Claim("A bias regularizer plus a single batch-norm layer recovers much of the benefit of skip connections "
           "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover),
+    # Part V: the book's own claims, beyond the paper
+    Claim("(This book, not the paper.) Our SGLD estimator of the local learning coefficient recovers its exact "
+          "value on models where it is known: a regular model, y = w²x, and y = abx at and away from its "
+          "elimination singularity.", "V", doc="11_learning_coefficient", experiment="llc_toy",
+          assess=estimator_recovers),
+    Claim("(This book, not the paper.) Measured without an eigenvalue threshold, by the local learning "
+          "coefficient, deep plain nets are more degenerate than residual and hyper-residual nets.", "V",
+          doc="11_learning_coefficient", experiment="llc_deep", assess=plain_llc_lower),
+    Claim("(This book, not the paper; Balduzzi et al. 2017.) After training, the input gradients of nearby inputs "
+          "are less shattered (more similar) in deep residual and hyper-residual nets than in plain nets.", "V",
+          doc="12_rival_explanations", experiment="rivals", assess=gradients_less_shattered),
+    Claim("(This book, not the paper; Veit et al. 2016.) Removing a single layer from a trained net costs plain nets "
+          "more accuracy than residual and hyper-residual nets.", "V", doc="12_rival_explanations",
+          experiment="rivals", assess=lesions_hurt_plain_more),
+    Claim("(This book, not the paper.) In random self-attention stacks without skips the tokens collapse to rank "
+          "one within a few layers; with skips (and pre-layer-norm) they stay away from rank one at every depth "
+          "measured.", "V", doc="13_transformers", experiment="rank_collapse", assess=skips_prevent_collapse),
+    Claim("(This book, not the paper.) Brief training does not undo the collapse: attention stacks without skips stay "
+          "above the loss floor of rank-one outputs on a task that needs distinct tokens; with skips they go below "
+          "it.", "V", doc="13_transformers", experiment="rank_collapse", assess=training_keeps_collapse),
 )

@@ -25,7 +25,7 @@ from .configs import SCALES, as_dict
 from .views import ResultView
 
 #: modules that register experiments, imported on first use of the registry
-MODULES = ("training", "controls", "toy", "deep")
+MODULES = ("training", "controls", "toy", "deep", "beyond")
 
 
 @dataclass(frozen=True)

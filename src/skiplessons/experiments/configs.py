@@ -209,7 +209,9 @@ PART1 = per_scale(
 @dataclass(frozen=True)
 class PartTwo:
     """Part II's sizes: random initializations per model (`n_init`), gradient-flow time and recorded times,
-    the on-line SGD comparison, the initialization-scale sweep, phase-portrait grid and player frames."""
+    the on-line SGD comparison (learning rate, steps, runs), the initialization scales whose starting points are
+    drawn, the phase-portrait grid, the ghost curve (`ghost_n_init` starts at each skip strength in
+    `ghost_alphas`), and how many random 2-input teachers are sampled for the attracting-segment count."""
 
     n_init: int
     t_max: float
@@ -217,19 +219,21 @@ class PartTwo:
     sgd_lr: float
     sgd_steps: int
     sgd_runs: int
-    sweep_n_init: int
     sweep_scales: tuple
     grid: int
-    frames: int
+    ghost_n_init: int
+    ghost_alphas: tuple
+    teachers: int
 
 
 PART2 = per_scale(
-    PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_n_init=2,
-            sweep_scales=(0.01, 0.3), grid=7, frames=3),
-    PartTwo(n_init=256, t_max=800.0, n_eval=401, sgd_lr=0.05, sgd_steps=8_000, sgd_runs=32, sweep_n_init=32,
-            sweep_scales=(0.01, 0.3), grid=15, frames=11),
+    PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_scales=(0.01, 0.3),
+            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2),
+    PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.1, sgd_steps=3_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
+            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16),
     PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
-            sweep_n_init=256, sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, frames=20),
+            sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, ghost_n_init=256,
+            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64),
 )
 
 
@@ -251,20 +255,133 @@ SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PAR
 
 @dataclass(frozen=True)
 class Plateaus:
-    """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts."""
+    """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts;
+    plateau times by the rate detector at each of `kappas` (`kappa` the headline one), loss thresholds at
+    `threshold_factor` times each student's loss at zero weights, and the ghost curve: `ghost_n_init` starts
+    at each skip strength in `ghost_alphas`, the slowest flow over `z_points` points of the line |z| <= `z_span`;
+    the flows of the first `n_show` starts are stored for the figures."""
 
     n_init: int
     t_max: float
     n_eval: int
     teacher_K: tuple
     teacher_v: tuple
+    ghost_n_init: int
+    ghost_alphas: tuple
     init_scale: float = 0.01
     seeds: tuple = (0,)
-    band_rtol: float = 0.1
+    kappas: tuple = (0.003, 0.01, 0.03)
+    kappa: float = 0.01
     threshold_factor: float = 1e-3
+    z_span: float = 3.0
+    z_points: int = 61
+    n_show: int = 16
 
 
 _TEACHER = default_teacher()
 PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PART2[s].n_eval,
-                        teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()))
+                        teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()),
+                        ghost_n_init=PART2[s].ghost_n_init, ghost_alphas=PART2[s].ghost_alphas)
             for s in SCALES}
+
+
+# ------------------------------------------------------------------------------------------ Part V
+
+@dataclass(frozen=True, kw_only=True)
+class LLCToy:
+    """Experiment `llc_toy` (V.1): the SGLD estimate of the learning coefficient on models where the target is
+    known (closed form or quadrature), at `n` samples, `chains` chains of `steps` steps (`burn_in` dropped),
+    step size `step_factor / (nβ)` and localization `localization`."""
+
+    n: int = 1000
+    chains: int
+    steps: int
+    burn_in: int
+    step_factor: float = 0.02
+    localization: float = 2.0
+    seed: int = 0
+
+
+LLC_TOY = per_scale(LLCToy(chains=16, steps=600, burn_in=200), LLCToy(chains=128, steps=6000, burn_in=2000),
+                    LLCToy(chains=1024, steps=20_000, burn_in=5000))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLCDeep(Deep):
+    """Experiment `llc_deep` (V.1): the nets, training and checkpoints of `degeneracy` (so the two can be compared
+    net by net), with one SGLD chain per net at each checkpoint (step size, localization γ, steps, burn-in,
+    minibatch)."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    checkpoints: int
+    sgld_step: float = 1e-4
+    localization: float = 100.0
+    sgld_steps: int
+    burn_in: int
+    sgld_batch: int = 256
+
+
+def _llc_deep(scale: str, **extra) -> LLCDeep:
+    base = DEGENERACY[scale]
+    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(LLCDeep) if hasattr(base, f.name)}
+    return LLCDeep(**(shared | extra))
+
+
+LLC_DEEP = {s: _llc_deep(s, sgld_steps=n, burn_in=b) for s, (n, b) in per_scale((30, 10), (300, 100),
+                                                                             (2000, 500)).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankCollapse:
+    """Experiment `rank_collapse` (V.3): random attention stacks of width `d_model`, `heads` heads and `depth`
+    layers on `sequences` sequences of `tokens` Gaussian tokens, over `seeds`; each variant (skip, mlp, norm).
+    Then pre-LN stacks of `train_depth` layers with and without skips, trained briefly (Adam, `train_steps` full
+    batches of `train_sequences` sequences) on `attention.token_task`, over `train_seeds`."""
+
+    tokens: int = 12
+    d_model: int = 32
+    heads: int = 4
+    depth: int
+    sequences: int
+    seeds: tuple
+    variants: tuple = tuple((skip, mlp, norm) for norm in (False, True) for skip in (False, True)
+                            for mlp in (False, True))
+    train_depth: int
+    train_sequences: int
+    train_steps: int
+    train_seeds: tuple
+    train_lr: float = 3e-3
+    train_record: int = 10
+
+
+RANK_COLLAPSE = per_scale(
+    RankCollapse(depth=6, sequences=2, seeds=(0, 1), train_depth=4, train_sequences=4, train_steps=20,
+                 train_seeds=(0, 1)),
+    RankCollapse(depth=24, sequences=8, seeds=(0, 1, 2, 3), train_depth=8, train_sequences=16, train_steps=200,
+                 train_seeds=(0, 1, 2)),
+    RankCollapse(d_model=64, heads=8, depth=48, sequences=32, seeds=tuple(range(10)), train_depth=24,
+                 train_sequences=64, train_steps=2000, train_seeds=tuple(range(5)), train_lr=1e-3, train_record=50))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rivals(Deep):
+    """Experiment `rivals` (V.2): deep nets of each architecture trained as in Part III, measured at the start and
+    the end for shattered gradients (input-gradient similarity at input pairs `distance` apart) and, at the end,
+    for single-layer lesions and the path-length decomposition of the gradient, on `probe` training inputs."""
+
+    depth: int = 30
+    archs: tuple = ARCHS
+    record_every: int
+    distance: float = 0.25
+    probe: int = 500
+
+
+RIVALS = per_scale(
+    Rivals(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
+           probe=100),
+    Rivals(width=16, seeds=(0, 1, 2), steps=800, lr=3e-3, record_every=100),
+    Rivals(data="cifar100", n_samples=100_000, width=64, seeds=tuple(range(5)), steps=5000, lr=1e-3,
+           record_every=500, probe=2000),
+)

@@ -93,23 +93,79 @@ FLOW_ARCHS = {"plain": 0.0, "skip": 1.0}
 
 
 class PlateauResult(ResultView):
-    """Per student ("plain", "skip"), one number per start: time near the plateau value (`band`), time to the
-    loss threshold (`hit`, inf if never) and the shorter effective row at the start (`start_len`)."""
+    """Plain and skip students from the same starts, read per student ("plain", "skip"), one number per start:
+    time on a plateau at each rate threshold kappa (`slow`), time to the student's own loss threshold (`hit`,
+    inf if never), the shorter effective row at the start (`start_len`); plus the plain net's overlap line
+    (plateau value, curvature eigenvalues) and the ghost curve over the skip strength alpha (`ghost`)."""
 
-    def per_start(self, key: str) -> dict[str, np.ndarray]:
-        """{student: (starts,)} of `key` ("band", "hit", "start_len", "start_cos")."""
+    def _per_arch(self, key: str) -> dict[str, np.ndarray]:
         archs = list(np.asarray(self.arrays["arch"]).astype(str))
         if {"plain", "skip"} - set(archs):
             raise ValueError(f"result {self.name!r} needs plain and skip runs; its students are {archs}")
-        return {arch: np.asarray(self.arrays[key], dtype=float)[archs.index(arch)] for arch in ("plain", "skip")}
+        return {arch: np.asarray(self.arrays[key], dtype=float)[archs.index(arch)] for arch in FLOW_ARCHS}
+
+    @property
+    def kappas(self) -> list[float]:
+        """The rate thresholds of the plateau detector (`dynamics.slow_time`), ascending."""
+        return [float(k) for k in self.arrays["kappa"]]
+
+    @property
+    def kappa(self) -> float:
+        """The headline rate threshold, the one quoted in the prose (the others show the dependence on it)."""
+        return float(self.config["kappa"])
+
+    def slow(self, kappa: float | None = None) -> dict[str, np.ndarray]:
+        """{student: (starts,)} time with |d log L/dt| < `kappa` (default: the headline one) before the
+        student's own threshold."""
+        kappa = self.kappa if kappa is None else float(kappa)
+        if not any(np.isclose(kappa, k) for k in self.kappas):
+            raise ValueError(f"kappa={kappa!r} was not measured in result {self.name!r}; its kappas are "
+                             f"{', '.join(f'{k:g}' for k in self.kappas)}")
+        i = int(np.argmin(np.abs(np.asarray(self.kappas) - kappa)))
+        return {arch: v[i] for arch, v in self._per_arch("slow").items()}
+
+    def hit(self) -> dict[str, np.ndarray]:
+        """{student: (starts,)} first time the loss is at most its own threshold (inf if never)."""
+        return self._per_arch("hit")
+
+    def start_len(self) -> dict[str, np.ndarray]:
+        """{student: (starts,)} length of the shorter effective row ``phi'(0) J_i + alpha e_i`` at the start."""
+        return self._per_arch("start_len")
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """{student: its loss threshold}, `threshold_factor` times its own loss at zero weights (optimum 0)."""
+        return {arch: float(self.summary["threshold"][arch]) for arch in FLOW_ARCHS}
 
     @property
     def plateau(self) -> float:
+        """The plain net's plateau value: the loss of the best one-unit fit."""
         return float(self.summary["plateau"])
 
     @property
-    def threshold(self) -> float:
-        return float(self.summary["threshold"])
+    def curvature(self) -> np.ndarray:
+        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
+        return np.asarray(self.arrays["curvature"], dtype=float)
+
+    @property
+    def attracting(self) -> str:
+        """Where the plain net's overlap line attracts: "|z| < 1", "|z| > 1" or "nowhere"."""
+        return str(self.summary["attracting"])
+
+    def sample(self, arch: str) -> D.Trajectory:
+        """The recorded flow (times, parameters, losses) of the first `n_show` starts of student `arch`."""
+        archs = list(np.asarray(self.arrays["arch"]).astype(str))
+        if arch not in archs:
+            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
+        i = archs.index(arch)
+        return D.Trajectory(t=np.asarray(self.arrays["t"], dtype=float),
+                            theta=np.asarray(self.arrays["sample_theta"], dtype=float)[i],
+                            loss=np.asarray(self.arrays["sample_loss"], dtype=float)[i])
+
+    def ghost(self) -> dict[str, np.ndarray]:
+        """The ghost curve over skip strengths: "alpha" (A,), "speed" (A,) the slowest flow min |grad L| where
+        the overlap line was, "slow" (A, starts) time on a plateau at the headline kappa from the same starts."""
+        return {k: np.asarray(self.arrays[f"ghost_{k}"], dtype=float) for k in ("alpha", "speed", "slow")}
 
 
 def _quartile_dict(values) -> dict:
@@ -118,28 +174,51 @@ def _quartile_dict(values) -> dict:
 
 
 def run_plateaus(config, ctx):
-    """As chapter II.2: `n_init` starts per seed from N(0, init_scale^2), both students from the same starts;
-    time within `band_rtol` of the plain net's plateau value, and first time the loss is at most
-    `threshold_factor` times the loss at zero weights (one absolute threshold for both)."""
+    """As chapters II.1-II.2: `n_init` starts per seed from N(0, init_scale^2), both students from the same
+    starts, each learning a teacher of its own architecture. Per run: time on a plateau (`dynamics.slow_time`)
+    at each kappa, and the first time the loss is at most `threshold_factor` times the student's own loss at
+    zero weights. The ghost curve: `ghost_n_init` of the starts at each alpha in `ghost_alphas`. The flows of the
+    first `n_show` starts are kept for the chapters' figures."""
     teacher = D.Teacher(np.array(config.teacher_K), np.array(config.teacher_v))
     theta0 = torch.cat([D.small_init(config.n_init, config.init_scale, seed=s) for s in config.seeds])
-    flows = D.flows_per_alpha(theta0, teacher, list(FLOW_ARCHS.values()), t_max=config.t_max, n_eval=config.n_eval)
-    plateau, _ = D.overlap_critical_point(teacher)
-    threshold = config.threshold_factor * D.expected_loss(torch.zeros(D.n_params(2, 2)), teacher).item()
-    band = np.stack([D.time_in_band(f.t, f.loss, plateau, rtol=config.band_rtol) for f in flows])
-    hit = np.stack([D.time_to_threshold(f.t, f.loss, threshold) for f in flows])
+    B, g = theta0.shape[0], config.ghost_n_init
+    # one batched integration: every start for both students, plus the first `g` starts at the other alphas
+    alphas = np.asarray(config.ghost_alphas, dtype=float)
+    extra = [a for a in alphas if a not in FLOW_ARCHS.values()]
+    starts = torch.cat([theta0] * len(FLOW_ARCHS) + [theta0[:g]] * len(extra))
+    alpha_rows = np.concatenate([np.full(B, a) for a in FLOW_ARCHS.values()] + [np.full(g, a) for a in extra])
+    run = D.gradient_flow(starts, teacher, alpha_rows, t_max=config.t_max, n_eval=config.n_eval)
+    flows = [D.Trajectory(run.t, run.theta[:, i * B:(i + 1) * B], run.loss[:, i * B:(i + 1) * B])
+             for i in range(len(FLOW_ARCHS))]
+    line = D.overlap_line(teacher)
+    zero = torch.zeros(D.n_params(teacher.n, teacher.d))
+    thresholds = {arch: config.threshold_factor * D.expected_loss(zero, teacher, a).item()
+                  for arch, a in FLOW_ARCHS.items()}
+    hit = np.stack([D.time_to_threshold(f.t, f.loss, thresholds[arch]) for arch, f in zip(FLOW_ARCHS, flows)])
+    slow = np.stack([np.stack([D.slow_time(f.t, f.loss, k, thresholds[arch]) for k in config.kappas])
+                     for arch, f in zip(FLOW_ARCHS, flows)])                                   # (arch, kappa, B)
     rows = np.stack([D.effective_inputs(theta0, a).numpy() for a in FLOW_ARCHS.values()])       # (arch, B, 2, 2)
     start_len = np.linalg.norm(rows, axis=-1).min(axis=-1)
-    start_cos = np.abs(np.einsum("abi,abi->ab", rows[:, :, 0], rows[:, :, 1])
-                       / np.linalg.norm(rows, axis=-1).prod(axis=-1))
-    arrays = dict(arch=np.array(list(FLOW_ARCHS)), t=flows[0].t, band=band, hit=hit, start_len=start_len,
-                  start_cos=start_cos, loss_median=np.stack([np.median(f.loss, axis=1) for f in flows]))
-    summary = {"plateau": plateau, "threshold": threshold, "runs": int(theta0.shape[0])}
+    # the ghost curve: the first `g` starts at every alpha, each run against its own threshold
+    ghost_loss = {a: f.loss[:, :g] for a, f in zip(FLOW_ARCHS.values(), flows)}
+    ghost_loss |= {a: run.loss[:, len(FLOW_ARCHS) * B + j * g:len(FLOW_ARCHS) * B + (j + 1) * g]
+                   for j, a in enumerate(extra)}
+    ghost_slow = np.stack([D.slow_time(run.t, ghost_loss[a], config.kappa, config.threshold_factor
+                                       * D.expected_loss(zero, teacher, float(a)).item()) for a in alphas])
+    z = np.linspace(-config.z_span, config.z_span, config.z_points)
+    arrays = dict(arch=np.array(list(FLOW_ARCHS)), t=flows[0].t, kappa=np.asarray(config.kappas, dtype=float),
+                  slow=slow, hit=hit, start_len=start_len, curvature=line.eigenvalues,
+                  sample_theta=np.stack([f.theta[:, :config.n_show] for f in flows]),
+                  sample_loss=np.stack([f.loss[:, :config.n_show] for f in flows]),
+                  ghost_alpha=alphas, ghost_speed=D.ghost_speed(line, teacher, alphas, z), ghost_slow=ghost_slow)
+    summary = {"plateau": line.plateau, "attracting": line.attracting, "threshold": thresholds,
+               "runs": int(theta0.shape[0])}
     for i, arch in enumerate(FLOW_ARCHS):
-        summary[arch] = {"time_in_band": _quartile_dict(band[i]), "time_to_threshold": _quartile_dict(hit[i]),
+        k = config.kappas.index(config.kappa)
+        summary[arch] = {"slow_time": _quartile_dict(slow[i, k]), "time_to_threshold": _quartile_dict(hit[i]),
                          "reached": float(np.isfinite(hit[i]).mean())}
     return summary, arrays
 
 
-experiment("plateaus", PLATEAUS, PlateauResult, "two-unit teacher-student gradient flow: plateau lengths, "
-           "plain vs skip", "06_ghosts")(run_plateaus)
+experiment("plateaus", PLATEAUS, PlateauResult, "two-unit teacher-student gradient flow: plateau times, "
+           "plain vs skip, and the ghost over the skip strength", "06_ghosts")(run_plateaus)

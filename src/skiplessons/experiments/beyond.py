@@ -1,0 +1,278 @@
+"""Part V experiments: the local learning coefficient on models with a known answer and on Part III's deep
+nets during training (chapter V.1), the rival accounts measured on deep nets (V.2), and rank collapse in
+attention stacks (chapter V.3). Sizes: `configs`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import attention as at
+from .. import degeneracy as dg
+from .. import llc
+from .. import rivals as rv
+from ..env import one_thread
+from ..models import DeepMLPs, NetSpec
+from ..train import train
+from . import experiment
+from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS
+from .training import labels, load_data, members
+from .views import ResultView
+
+
+class LLCToyResult(ResultView):
+    """λ̂ per chain of each known model, next to its exact finite-n target and its asymptotic λ."""
+
+    default_by = "model"
+
+    def models(self) -> list[str]:
+        return list(self.summary["models"])
+
+    def _row(self, model: str) -> dict:
+        if model not in self.summary["models"]:
+            raise ValueError(f"model={model!r} is not in result {self.name!r}; choose one of {self.models()}")
+        return self.summary["models"][model]
+
+    def chains(self, model: str) -> np.ndarray:
+        """λ̂ of every chain of `model`."""
+        return np.asarray(self.arrays["llc"])[self.labels() == model]
+
+    def target(self, model: str) -> float:
+        """The exact value λ̂ estimates at this n and localization (closed form or quadrature)."""
+        return float(self._row(model)["target"])
+
+    def lam(self, model: str) -> float:
+        """The learning coefficient λ of `model` (the n -> infinity limit of the target)."""
+        return float(self._row(model)["lam"])
+
+    def formula(self, model: str) -> str:
+        return str(self._row(model)["formula"])
+
+    @property
+    def n(self) -> int:
+        return int(self.config["n"])
+
+
+def run_llc_toy(config, ctx):
+    n_beta = config.n * llc.inverse_temperature(config.n)
+    settings = llc.SGLDSettings(step_size=config.step_factor / n_beta, localization=config.localization,
+                                steps=config.steps, burn_in=config.burn_in)
+    values, names, summary = [], [], {}
+    with one_thread():
+        for k, (name, model) in enumerate(llc.KNOWN_MODELS.items()):
+            est = llc.sample_llc(model.loss, model.w_star, config.n, settings, chains=config.chains,
+                                 seed=config.seed + k)
+            values.append(est.value)
+            names += [name] * config.chains
+            summary[name] = {"target": model.target(config.n, config.localization), "lam": model.lam,
+                             "multiplicity": model.multiplicity, "formula": model.formula, "d": model.d}
+    return {"models": summary, "step_size": settings.step_size}, {"llc": np.concatenate(values),
+                                                                  "model": np.array(names)}
+
+
+experiment("llc_toy", LLC_TOY, LLCToyResult, "the SGLD learning-coefficient estimator on models with known λ",
+           "11_learning_coefficient")(run_llc_toy)
+
+
+class LLCDeepResult(ResultView):
+    """λ̂ of every net at the checkpoints of training (the nets and checkpoints of `degeneracy`)."""
+
+    @property
+    def checkpoints(self) -> np.ndarray:
+        return np.asarray(self.arrays["ckpt_step"])
+
+    @property
+    def regular_value(self) -> float:
+        """d/2: the learning coefficient of a regular minimum with the nets' parameter count."""
+        return self.n_params / 2
+
+    def llc(self, step: int | None = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: λ̂ per net} at checkpoint `step` (position; None: (nets, checkpoints))."""
+        values = np.asarray(self.arrays["ckpt_llc"], dtype=float)
+        return self.split(values.T if step is None else values[step], by)
+
+    def llc_error(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: the chain's own standard error of each λ̂} at checkpoint `step`."""
+        return self.split(np.asarray(self.arrays["ckpt_llc_error"], dtype=float)[step], by)
+
+    def trace(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, SGLD steps)} the chains' nβ (L(w_t) - L(w*)) at checkpoint `step`."""
+        return self.split(np.asarray(self.arrays["ckpt_trace"], dtype=float)[step].T, by)
+
+
+def run_llc_deep(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
+                   device=ctx.device)
+    x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
+    settings = llc.SGLDSettings(step_size=config.sgld_step, localization=config.localization,
+                                steps=config.sgld_steps, burn_in=config.burn_in)
+    wanted = dg.checkpoint_steps(config.steps, config.checkpoints)
+    found = {"ckpt_step": [], "ckpt_llc": [], "ckpt_llc_error": [], "ckpt_trace": []}
+
+    def measure(step, net):
+        if step in wanted:
+            est = llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=step)
+            for key, value in (("ckpt_step", step), ("ckpt_llc", est.value), ("ckpt_llc_error", est.error),
+                               ("ckpt_trace", est.trace)):
+                found[key].append(value)
+
+    with one_thread():
+        measure(0, net)
+        hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
+                     record_every=config.record_every, progress=ctx.progress, callback=measure)
+    arrays = {**hist.arrays(), **{k: np.asarray(v) for k, v in found.items()}, **labels(net)}
+    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": len(x)}, arrays
+
+
+experiment("llc_deep", LLC_DEEP, LLCDeepResult,
+           "the local learning coefficient of plain, residual and hyper-residual nets during training",
+           "11_learning_coefficient")(run_llc_deep)
+
+
+class RankCollapseResult(ResultView):
+    """The distance from rank one, res(X_l), of each random stack after every layer, by variant."""
+
+    default_by = "variant"
+
+    @property
+    def depths(self) -> np.ndarray:
+        """The layers 0 .. depth at which res was measured (0: the input tokens)."""
+        return np.arange(np.asarray(self.arrays["residual"]).shape[1])
+
+    def residual(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{variant: (seeds, depth + 1)} res(X_l) averaged over the sequences."""
+        return self.split(np.asarray(self.arrays["residual"], dtype=float), by)
+
+    def final(self, key: str = "residual", by: str | None = None) -> dict[str, np.ndarray]:
+        """{variant: (seeds,)} res after the last layer."""
+        if key != "residual":
+            raise ValueError(f"key={key!r}: result {self.name!r} stores only 'residual'")
+        return {g: v[:, -1] for g, v in self.residual(by).items()}
+
+    def variant(self, skip: bool, mlp: bool, norm: bool) -> str:
+        """The label of a variant by its switches."""
+        return at.StackSpec(skip=skip, mlp=mlp, norm=norm).label
+
+    def trained_loss(self) -> dict[str, np.ndarray]:
+        """{variant: (seeds, records)} the training loss of the briefly trained stacks."""
+        return self.split(np.asarray(self.arrays["trained_loss"], dtype=float), "trained_variant")
+
+    def trained_residual(self, stage: str = "trained") -> dict[str, np.ndarray]:
+        """{variant: (seeds, train_depth + 1)} res(X_l) of the trained stacks' layers on the task's inputs, before
+        ("init") or after ("trained") training."""
+        if stage not in ("init", "trained"):
+            raise ValueError(f"stage={stage!r} is not valid; choose one of init, trained")
+        return self.split(np.asarray(self.arrays[f"trained_residual_{stage}"], dtype=float), "trained_variant")
+
+    @property
+    def floor(self) -> float:
+        """The lowest loss a stack whose outputs are rank one in every sequence can reach on the task."""
+        return float(self.summary["floor"])
+
+    @property
+    def train_steps(self) -> np.ndarray:
+        return np.asarray(self.arrays["trained_step"])
+
+
+def run_rank_collapse(config, ctx):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(config.sequences, config.tokens, config.d_model, generator=g, dtype=torch.float64)
+    rows, names, seeds = [], [], []
+    with one_thread():
+        for skip, mlp, norm in config.variants:
+            spec = at.StackSpec(config.d_model, config.heads, config.depth, skip=skip, mlp=mlp, norm=norm)
+            for seed in config.seeds:
+                rows.append(at.residual_by_depth(spec, x, seed).numpy())
+                names.append(spec.label)
+                seeds.append(seed)
+        x_task, y_task = at.token_task(config.train_sequences, config.tokens, config.d_model)
+        trained = {"trained_loss": [], "trained_residual_init": [], "trained_residual_trained": [],
+                   "trained_variant": []}
+        for skip in (False, True):
+            spec = at.StackSpec(config.d_model, config.heads, config.train_depth, skip=skip, norm=True)
+            for seed in config.train_seeds:
+                trained["trained_residual_init"].append(at.residual_by_depth(spec, x_task, seed).numpy())
+                stack = at.AttentionStack(spec, seed)
+                trained["trained_loss"].append(at.train_stack(stack, x_task, y_task, config.train_steps,
+                                                              config.train_lr, config.train_record))
+                with torch.no_grad():
+                    layers = stack(x_task)
+                trained["trained_residual_trained"].append(
+                    np.array([float(at.rank_one_residual(h).mean()) for h in layers]))
+                trained["trained_variant"].append(spec.label)
+    steps = np.unique(np.r_[np.arange(0, config.train_steps, config.train_record), config.train_steps])
+    arrays = {"residual": np.stack(rows), "variant": np.array(names), "seed": np.array(seeds),
+              "trained_step": steps, **{k: np.asarray(v) for k, v in trained.items()}}
+    return {"floor": at.rank_one_floor(y_task)}, arrays
+
+
+experiment("rank_collapse", RANK_COLLAPSE, RankCollapseResult,
+           "distance from rank one of token representations in random attention stacks, with and without skips",
+           "13_transformers")(run_rank_collapse)
+
+
+STAGES = ("init", "trained")
+
+
+class RivalsResult(ResultView):
+    """Shattered-gradient, lesion and path-length measures of every net, at the start and end of training."""
+
+    def _stage(self, stage: str) -> str:
+        if stage not in STAGES:
+            raise ValueError(f"stage={stage!r} is not valid; choose one of {', '.join(STAGES)}")
+        return stage
+
+    def similarity(self, stage: str = "trained", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, layers)} input-gradient cosine similarity of nearby inputs, per hidden layer."""
+        return self.split(np.asarray(self.arrays[f"similarity_{self._stage(stage)}"], dtype=float), by)
+
+    def lesion(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, depth - 1)} training accuracy of the trained nets with hidden layer 2 .. depth removed."""
+        return self.split(np.asarray(self.arrays["lesion_acc"], dtype=float), by)
+
+    def intact(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets,)} training accuracy of the trained nets on the same probe inputs, nothing removed."""
+        return self.split(np.asarray(self.arrays["intact_acc"], dtype=float), by)
+
+    def lesion_drop(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets,)} the mean over layers of the accuracy lost by removing that layer."""
+        intact = self.intact(by)
+        return {g: intact[g] - v.mean(-1) for g, v in self.lesion(by).items()}
+
+    def path_gradient(self, stage: str = "trained") -> np.ndarray:
+        """(residual nets, depth) the norm of the gradient carried by paths through k = 0 .. depth - 1 branches."""
+        return np.asarray(self.arrays[f"paths_{self._stage(stage)}"], dtype=float)
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.n_classes
+
+
+def run_rivals(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
+                   device=ctx.device)
+    x, y = d.x_train[:config.probe].to(ctx.device), d.y_train[:config.probe].to(ctx.device)
+    residual = [m for m, member in enumerate(net.members) if member.arch == "residual"]
+    arrays = {}
+
+    def measure(stage):
+        arrays[f"similarity_{stage}"] = rv.gradient_similarity(net, x, config.distance).cpu().numpy()
+        arrays[f"paths_{stage}"] = np.array([rv.gradient_by_path_length(net, m, x) for m in residual])
+
+    with one_thread():
+        measure("init")
+        hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
+                     record_every=config.record_every, progress=ctx.progress)
+        measure("trained")
+        arrays["lesion_acc"] = rv.lesion_accuracy(net, x, y)
+        with torch.no_grad():
+            arrays["intact_acc"] = (net(x).argmax(-1) == y).double().mean(-1).cpu().numpy()
+    arrays.update(hist.arrays(), **labels(net))
+    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params()}, arrays
+
+
+experiment("rivals", RIVALS, RivalsResult,
+           "shattered gradients, layer lesions and gradient path lengths of plain, residual and hyper nets",
+           "12_rival_explanations")(run_rivals)

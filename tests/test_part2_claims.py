@@ -1,0 +1,138 @@
+"""Part II checks (`claims.part2`) on hand-made `plateaus` results with known answers, and a real smoke run of
+the experiment read back through its typed reader."""
+import json
+
+import numpy as np
+import pytest
+
+from skiplessons import dynamics as D
+from skiplessons import results
+from skiplessons.claims import FAILS, HOLDS, PARTLY, UNRESOLVED, part2
+from skiplessons.experiments import load_or_run
+from skiplessons.experiments.toy import PlateauResult
+
+KAPPAS = [0.003, 0.01, 0.03]
+
+
+def _result(plain_slow, skip_slow, start=((0.01, 0.012, 0.009), (1.0, 0.98, 1.02)), attracting="nowhere",
+            ghost_slow=((50, 60, 70), (5, 6, 7))):
+    """A `plateaus`-shaped result: slow times (kappa, runs) per student, start rows, ghost curve at alpha 0 and 1."""
+    n = len(plain_slow[0])
+    arrays = {"arch": np.array(["plain", "skip"]), "kappa": np.array(KAPPAS),
+              "slow": np.array([plain_slow, skip_slow], dtype=float),
+              "hit": np.array([[100.0] * n, [np.inf] * n]), "start_len": np.array(start, dtype=float),
+              "curvature": np.array([-0.015, 0.002] if attracting == "nowhere" else [0.01, 0.02]),
+              "ghost_alpha": np.array([0.0, 1.0]), "ghost_speed": np.array([0.0, 0.1]),
+              "ghost_slow": np.array(ghost_slow, dtype=float)}
+    summary = {"plateau": 0.004, "attracting": attracting, "threshold": {"plain": 3e-4, "skip": 2e-3}}
+    return PlateauResult(results.Result("plateaus", "default", {"kappa": 0.01}, summary, arrays, {}))
+
+
+LONG = [[30, 34, 50], [40, 45, 60], [80, 90, 100]]
+
+
+@pytest.mark.parametrize("plain, attracting, verdict", [
+    (LONG, "|z| < 1", HOLDS), (LONG, "nowhere", PARTLY), ([[0, 0, 0], [1, 2, 3], [9, 9, 9]], "nowhere", FAILS)])
+def test_plateau_length(plain, attracting, verdict):
+    v = part2.plateau_length(_result(plain, LONG, attracting=attracting))
+    assert v.verdict == verdict
+    q25, q50, q75 = np.percentile(plain[1], [25, 50, 75])
+    assert f"κ = 0.01: {q50:.0f} (IQR {q25:.0f}–{q75:.0f})" in v.numbers
+    assert f"attracting {attracting}" in v.numbers
+
+
+@pytest.mark.parametrize("skip, verdict, says", [
+    ([[1, 2, 3], [2, 3, 4], [5, 6, 7]], HOLDS, "shorter plateaus at every κ yes"),
+    ([[1, 2, 3], [2, 3, 4], [200, 210, 220]], PARTLY, "shorter plateaus at every κ no"),     # reversed at one κ
+    ([[1, 2, 3], [2, 3, 4], [60, 100, 120]], PARTLY, "shorter plateaus at every κ not resolved")])  # inside margin
+def test_ghost_plateaus_judges_every_kappa(skip, verdict, says):
+    v = part2.ghost_plateaus(_result(LONG, skip))
+    assert v.verdict == verdict and says in v.numbers
+    assert "start away yes" in v.numbers and "plateau fades with α yes" in v.numbers
+
+
+def test_ghost_plateaus_none_shown():
+    r = _result(LONG, [[200, 210, 220]] * 3, start=((1.0, 0.98, 1.02), (0.01, 0.012, 0.009)),
+                ghost_slow=((5, 6, 7), (50, 60, 70)))
+    assert part2.ghost_plateaus(r).verdict == FAILS
+    r = _result(LONG, LONG, start=((1.0, 0.98, 1.02), (1.0, 0.98, 1.02)), ghost_slow=((5, 6, 7), (5, 6, 7)))
+    assert part2.ghost_plateaus(r).verdict == UNRESOLVED
+
+
+def test_reader_rejects_unmeasured_kappa_and_missing_students():
+    r = _result(LONG, LONG)
+    with pytest.raises(ValueError, match="kappa=0.5 was not measured"):
+        r.slow(0.5)
+    r.arrays["arch"] = np.array(["plain", "hyper"])
+    with pytest.raises(ValueError, match="needs plain and skip runs"):
+        part2.ghost_plateaus(r)
+
+
+def test_escape_time_law():
+    eps = np.array([1e-2, 1e-3, 1e-4, 1e-5])
+    exact = 7.0 + 12.0 * np.log(1 / eps)
+    assert part2.escape_time_law(eps, exact).verdict == HOLDS
+    assert "slope 12.00 ± 0.00" in part2.escape_time_law(eps, exact).numbers
+    assert part2.escape_time_law(eps, exact[::-1]).verdict == FAILS
+    assert part2.escape_time_law(eps, [10.0, 30.0, 12.0, 31.0]).verdict == UNRESOLVED
+    with pytest.raises(ValueError, match="distance and plateau_time"):
+        part2.escape_time_law([1e-2, 1e-3], [1.0, 2.0])
+
+
+def test_plateaus_smoke_run_is_read_back(tmp_path, monkeypatch):
+    """A real smoke run, stored in tmp_path: its numbers recomputed by hand from the same flows."""
+    monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
+    r = load_or_run("plateaus", "smoke")
+    cfg = r.config
+    teacher = D.Teacher(np.array(cfg["teacher_K"]), np.array(cfg["teacher_v"]))
+    theta0 = D.small_init(cfg["n_init"], cfg["init_scale"], seed=cfg["seeds"][0])
+    # thresholds: relative to each student's own loss at zero weights (both optima are zero)
+    for arch, a in (("plain", 0.0), ("skip", 1.0)):
+        l0 = D.expected_loss(np.zeros(6), teacher, a).item()
+        assert r.thresholds[arch] == pytest.approx(cfg["threshold_factor"] * l0, rel=1e-12)
+    # start rows by hand: a_i = sqrt(2/pi) J_i (+ e_i with the skip)
+    J = theta0.numpy()[:, :4].reshape(-1, 2, 2)
+    for arch, a in (("plain", 0.0), ("skip", 1.0)):
+        rows = np.sqrt(2 / np.pi) * J + a * np.eye(2)
+        np.testing.assert_allclose(r.start_len()[arch], np.linalg.norm(rows, axis=-1).min(-1), rtol=1e-12)
+    plain = D.gradient_flow(theta0, teacher, 0.0, t_max=cfg["t_max"], n_eval=cfg["n_eval"])
+    dt = cfg["t_max"] / (cfg["n_eval"] - 1)       # separate and batched integrations may differ by an interval
+    np.testing.assert_allclose(r.slow()["plain"], D.slow_time(plain.t, plain.loss, cfg["kappa"],
+                                                              r.thresholds["plain"]), atol=2 * dt)
+    sample = r.sample("plain")
+    shown = sample.loss.shape[1]
+    np.testing.assert_allclose(sample.loss, plain.loss[:, :shown], rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(sample.theta[0], theta0[:shown].numpy(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="arch='hyper' is not a student"):
+        r.sample("hyper")
+    assert r.plateau == pytest.approx(D.overlap_critical_point(teacher)[0], rel=1e-9)
+    np.testing.assert_allclose(r.curvature, D.overlap_line(teacher).eigenvalues, rtol=1e-9)
+    g = r.ghost()
+    assert g["speed"][0] < 1e-7 < g["speed"][-1] and g["slow"].shape == (len(cfg["ghost_alphas"]),
+                                                                         cfg["ghost_n_init"])
+    # the default teacher's line is a saddle everywhere: plateaus, but no Milnor-like attractor
+    assert part2.plateau_length(r).verdict == PARTLY and r.attracting == "nowhere"
+    json.loads(next(tmp_path.glob("plateaus-smoke-*.json")).read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+
+
+def test_line_attracts_counts_definite_curvatures():
+    assert part2.line_attracts([[0.1, 0.2]]).verdict == HOLDS
+    assert part2.line_attracts([[-0.2, -0.1], [-0.1, 0.3]]).verdict == PARTLY
+    v = part2.line_attracts([[-0.1, 0.3], [-0.2, 0.05]])
+    assert v.verdict == FAILS and "2 teachers: M definite for 0" in v.numbers
+    with pytest.raises(ValueError, match="eigenvalues must be finite"):
+        part2.line_attracts([[np.nan, 1.0]])
+
+
+def test_random_two_input_teachers_have_saddle_lines():
+    """The computation chapter II.1 shows, at a small size: no sampled 2-input teacher's line attracts."""
+    eig = [D.overlap_line(D.random_teacher(2, seed)).eigenvalues for seed in range(4)]
+    assert part2.line_attracts(eig).verdict == FAILS
+
+
+def test_overlap_on_plateau():
+    assert part2.overlap_on_plateau([1e-4, 2e-4, 5e-4], [0.3, 0.2, 0.25]).verdict == HOLDS
+    assert part2.overlap_on_plateau([0.3, 0.2, 0.25], [1e-4, 2e-4, 5e-4]).verdict == FAILS
+    assert part2.overlap_on_plateau([1e-3, 1e-1, 1e-2], [1e-2, 1e-3, 1e-1]).verdict == UNRESOLVED
+    with pytest.raises(ValueError, match="gap_on_plateau and gap_at_end"):
+        part2.overlap_on_plateau([0.0, 1.0], [1.0, 1.0])
