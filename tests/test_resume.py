@@ -1,4 +1,4 @@
-"""Resumable experiments: a run killed mid-way (SIGKILL) resumes from its checkpoint to the same numbers, and a
+"""Resumable experiments: a run killed mid-way (SIGKILL or SIGTERM) resumes from its checkpoint to the same numbers, and a
 net whose loss turns NaN is dropped, reported and marked while the others train on."""
 import signal
 import subprocess
@@ -25,7 +25,8 @@ def start(folder):
     return subprocess.Popen([sys.executable, "-c", RUN, str(folder)])
 
 
-def test_sigkill_mid_run_resumes_to_the_same_numbers(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_mid_run_resumes_to_the_same_numbers(tmp_path, sig):
     from skiplessons import results
     from skiplessons.experiments.configs import as_dict
 
@@ -35,11 +36,11 @@ def test_sigkill_mid_run_resumes_to_the_same_numbers(tmp_path):
     deadline = time.monotonic() + 300
     while not ckpt.is_file() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
+    p.send_signal(sig)
     p.wait()
     if p.returncode == 0:
         pytest.skip("the run finished before it could be killed")
-    assert p.returncode == -signal.SIGKILL
+    assert p.returncode == -sig
     step = torch.load(ckpt, weights_only=False)["step"]
     assert 0 < step < SETTINGS["steps"], step
     assert not list((tmp_path / "killed").glob("*.json")), "nothing stored by the killed run"
