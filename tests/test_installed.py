@@ -2,6 +2,7 @@
 each chapter executed alone, at `smoke`, from an empty folder, with an empty home (no cached results)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,11 @@ def installed(tmp_path_factory):
     """A folder holding the package installed from a freshly built wheel (put first on PYTHONPATH, so neither
     the checkout nor an editable install is imported) and an environment that uses it."""
     tmp = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, tmp / "src", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "_build", "results", "*.egg-info", "__pycache__", "book", "tests", "bench"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp / "dist"), str(ROOT)], check=True, cwd=tmp)
+                    str(tmp / "dist"), str(tmp / "src")], check=True, cwd=tmp)
     wheel, = (tmp / "dist").glob("skiplessons-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
                     str(tmp / "site"), str(wheel)], check=True, cwd=tmp)
