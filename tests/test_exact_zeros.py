@@ -98,6 +98,8 @@ def test_a_collapsed_net_is_flagged_and_its_gauss_newton_keeps_c_minus_one_direc
     and the Gauss-Newton matrix has rank C - 1 (formula), every parameter of layers 1-2 is flat."""
     x, y = batch
     model = built("plain", dead=[(1, j) for j in range(SPEC.width)])
+    with torch.no_grad():
+        model.b[1:] = 0.5                                   # layers 3-4 stay on, with a constant output
     states = ez.unit_states(model, x)
     assert states.collapsed and states.collapsed_at() == 2
     eigs = ez.exact_spectra(model, x, y)

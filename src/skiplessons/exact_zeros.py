@@ -13,9 +13,13 @@ parameter space, built from the net's weights and its units' states on the batch
   depend on the input is *collapsed*, a failed run rather than a degenerate solution.
 - "dead units": a ReLU unit with pre-activation <= 0 on every input has fan_in + 1 flat incoming weights and
   bias (chapter I.2), with or without a skip.
-- "eliminated outputs": a layer output h_j constant over the inputs makes its fan_out outgoing weights
-  redundant with the next layer's bias (W_next[j] += v, b_next -= h_j v): chapter I.2's outgoing
-  elimination. A skip usually keeps h_j alive although its unit is dead.
+- "eliminated outputs": a layer output h_j that is robustly zero (its unit dead, nothing through the skip)
+  makes its fan_out outgoing weights flat: chapter I.2's outgoing elimination. A skip usually keeps h_j alive
+  although its unit is dead.
+- "constant outputs" (Gauss-Newton only): an output constant over the inputs but not zero (downstream of a
+  collapse: relu(b)) makes its outgoing weights redundant with the next bias (W_next[j] += v, b_next -= h_j v);
+  since the constant itself moves with the parameters, this is exact for the function, not for the loss's
+  curvature.
 - "rescaling" (Gauss-Newton only): relu(a z) = a relu(z) for a > 0, so scaling a live unit's incoming weights
   and bias by a and its outgoing weights by 1/a leaves the function unchanged (chapter I.1): one direction per
   live unit of a plain net. A skip that adds h_j to the unit's output breaks the per-unit symmetry, but
@@ -46,7 +50,8 @@ from .models import MLP
 ROUNDOFF_CEILING = 1e-7
 EPS = float(np.finfo(np.float64).eps)
 #: the causes, in the order they are credited
-CAUSES = ("softmax shift", "collapse", "dead units", "eliminated outputs", "rescaling", "linear units")
+CAUSES = ("softmax shift", "collapse", "dead units", "eliminated outputs", "constant outputs", "rescaling",
+          "linear units")
 #: the causes that are exact zeros of the Hessian as well (linear flat directions)
 HESSIAN_CAUSES = CAUSES[:4]
 MATRICES = ("hessian", "ggn")
@@ -209,8 +214,9 @@ def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
         fan_out = lay.weights(wo, pro).shape[1]
         for j in np.flatnonzero(s.constant[l]):
             cj = float(s.value[l][j])
-            out["eliminated outputs"] += [unit((lay.index(wo, *pro, j, k), 1.0), (lay.index(bo, *pro, k), -cj))
-                                          for k in range(fan_out)]
+            cause = "eliminated outputs" if s.zero[l][j] else "constant outputs"
+            out[cause] += [unit((lay.index(wo, *pro, j, k), 1.0), (lay.index(bo, *pro, k), -cj))
+                           for k in range(fan_out)]
         if not plain:
             continue
         Wo, Bi = lay.weights(wo, pro), lay.weights(b, pre)
