@@ -396,6 +396,9 @@ def test_near_zero_fraction_under_each_normalization_on_a_known_spectrum():
     d = SpectralDensity(np.array([[0.0, 1.0], [0.0, 1.0]]), np.array([[0.2, 0.8], [0.6, 0.4]]), 10)
     nz = near_zero_fraction(d, 0.5, "absolute")
     assert nz.fraction == pytest.approx(0.4) and nz.error == pytest.approx(np.std([0.2, 0.6], ddof=1) / np.sqrt(2))
+    # CMS: each edge +-0.5 lies between the nodes 0 and 1 (and below 0): bounds max(w0, w1) and w0 per probe
+    assert nz.resolution == pytest.approx(np.mean([min(1, 0.8 + 0.2), min(1, 0.6 + 0.6)]))
+    assert near_zero_fraction(eigs, 0.5, "absolute").resolution <= 2 / eigs.size
     assert d.mean_abs == pytest.approx(0.6) and d.trace == pytest.approx(6.0)
     with pytest.raises(ValueError, match="normalization"):
         near_zero_fraction(eigs, 1e-3, "median")

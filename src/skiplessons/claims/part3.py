@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..degeneracy import HEADLINE_TOL
+from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
 from ..report import mean_spread
 from ..stats import correlation, exceeds
-from .base import FAILS, HOLDS, PARTLY, Verdict, gap_verdict, parts_verdict
+from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, Verdict, gap_verdict, parts_verdict
 
 
 def need(groups: Mapping, names, result) -> None:
@@ -46,6 +46,90 @@ def more_degenerate(result, tol: float = HEADLINE_TOL) -> Verdict:
     numbers = (f"degenerate fraction (tol {tol:g}) at step {int(result.checkpoints[-1])}: {spread(final)}; "
                f"Gauss-Newton rank bound {result.rank_bound:.2f}; more degenerate by > 2 SE: {said}")
     return Verdict(numbers, verdict)
+
+
+#: what each normalization compares |λ| with, for the table
+SCALE_WORDS = {"max": "the net's own max|λ|", "mean": "the net's mean |λ|", "absolute": "1 (absolute)"}
+
+
+def ordering_verdict(values: Mapping[str, np.ndarray], errors: Mapping[str, float] | None = None) -> tuple[str, str]:
+    """Whether plain nets' values exceed every skip architecture's by the margin rule, with measurement errors:
+    "holds" when all do, "partly holds" when some do, "does not hold at our settings" when none does and some
+    skip architecture is larger by the same rule, and "not resolved at this size" when no difference clears its
+    errors either way. Returns (verdict, a 'plain > g yes/no/reversed/unresolved' list)."""
+    if "plain" not in values:
+        raise ValueError(f"values must include the group 'plain'; got groups {list(values)}")
+    errors = errors or {}
+    said, wins, losses = [], [], []
+    for g in values:
+        if g == "plain":
+            continue
+        e_p, e_g = errors.get("plain", 0.0), errors.get(g, 0.0)
+        win = exceeds(values["plain"], values[g], error_a=e_p, error_b=e_g)
+        loss = exceeds(values[g], values["plain"], error_a=e_g, error_b=e_p)
+        wins.append(bool(win))
+        losses.append(bool(loss))
+        said.append(f"plain > {g} " + ("yes" if win else "reversed" if loss else "unresolved"))
+    verdict = HOLDS if all(wins) else PARTLY if any(wins) else FAILS if any(losses) else UNRESOLVED
+    return verdict, ", ".join(said)
+
+
+def near_zero_gap(result, normalization: str = "max", threshold: float | None = None, step: int = -1,
+                  exclude_collapsed: bool = False) -> Verdict:
+    """Plain nets have more near-zero Hessian eigenvalues (experiment `degeneracy`) under one normalization:
+    |λ| <= threshold * (max|λ|, mean|λ| or 1), threshold `degeneracy.NEAR_ZERO[normalization]` unless given,
+    at checkpoint `step`. The margin rule includes each group's SLQ error (probe spread and quadrature
+    resolution, `DegeneracyResult.near_zero_error`), so a threshold SLQ cannot resolve gives "not resolved at
+    this size". `exclude_collapsed` drops nets whose output no longer depends on the input."""
+    threshold = NEAR_ZERO[normalization] if threshold is None else threshold
+    values = result.near_zero(normalization, threshold, step)
+    errors = result.near_zero_error(normalization, threshold, step)
+    if exclude_collapsed:
+        keep = result.collapsed(step)
+        values = {g: v[~keep[g]] for g, v in values.items()}
+    need(values, ["plain"], result)
+    verdict, said = ordering_verdict(values, errors)
+    numbers = (f"fraction with |λ| <= {threshold:g} × {SCALE_WORDS[normalization]} at step "
+               f"{int(result.checkpoints[step])}: {spread(values)}; SLQ error of the means "
+               + ", ".join(f"{g} {e:.3f}" for g, e in errors.items()) + f"; {said}")
+    return Verdict(numbers, verdict)
+
+
+def more_degenerate_max(result) -> Verdict:
+    """`near_zero_gap` relative to each net's own max|λ| (the paper-style measure), at the last checkpoint."""
+    return near_zero_gap(result, "max")
+
+
+def more_degenerate_mean(result) -> Verdict:
+    """`near_zero_gap` relative to each net's mean |λ| (trace-normalized), at the last checkpoint."""
+    return near_zero_gap(result, "mean")
+
+
+def more_degenerate_absolute(result) -> Verdict:
+    """`near_zero_gap` with one absolute threshold for every net, at the last checkpoint."""
+    return near_zero_gap(result, "absolute")
+
+
+def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = False) -> Verdict:
+    """Plain nets have more *exact* zero eigenvalues (experiment `exact_zeros`: dense spectra, zeros counted
+    below the spectral gap) of the Hessian or the Gauss-Newton matrix; `exclude_collapsed` drops failed runs.
+    Dense spectra have no measurement error: the margin rule is over seeds only."""
+    values = result.measured(matrix)
+    collapsed = result.collapsed()
+    if exclude_collapsed:
+        values = {g: v[~collapsed[g]] for g, v in values.items()}
+    need(values, ["plain"], result)
+    verdict, said = ordering_verdict(values)
+    n_coll = {g: int(c.sum()) for g, c in collapsed.items()}
+    numbers = (f"exact-zero fraction of the {'Hessian' if matrix == 'hessian' else 'Gauss-Newton matrix'}"
+               f"{' (collapsed nets left out)' if exclude_collapsed else ''}: {spread(values)}; collapsed nets "
+               + ", ".join(f"{g} {k}" for g, k in n_coll.items()) + f"; {said}")
+    return Verdict(numbers, verdict)
+
+
+def exact_zeros_hessian(result) -> Verdict:
+    """`exact_zero_gap` of the Hessian with every net counted (the ledger's row)."""
+    return exact_zero_gap(result, "hessian")
 
 
 def clears_rank_bound(result, tol: float = HEADLINE_TOL, margin: float = 0.1) -> Verdict:

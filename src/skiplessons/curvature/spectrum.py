@@ -197,16 +197,33 @@ NORMALIZATIONS = ("max", "mean", "absolute")
 @dataclass(frozen=True)
 class NearZero:
     """The fraction of eigenvalues with |lambda| <= threshold * scale, where `scale` is max|lambda|, mean|lambda|
-    or 1 (`normalization`); `error` is its standard error over SLQ probes (0 for a dense spectrum, one probe)."""
+    or 1 (`normalization`). Two errors: `error`, the standard error over SLQ probes (0 for one probe), and
+    `resolution`, the Chebyshev-Markov-Stieltjes bound on how far each probe's quadrature can be from its
+    own measure at the two edges +-threshold*scale (the larger weight of the two nodes next to each edge,
+    averaged over probes; ~1/P for a dense spectrum). `total_error` combines them in quadrature."""
 
     fraction: float
     error: float
+    resolution: float
     threshold: float
     normalization: str
     scale: float
 
+    @property
+    def total_error(self) -> float:
+        return float(np.hypot(self.error, self.resolution))
+
     def __float__(self) -> float:
         return float(self.fraction)
+
+
+def _edge_bound(nodes: np.ndarray, weights: np.ndarray, edge: float) -> float:
+    """The larger weight of the two quadrature nodes around `edge` (CMS: the true distribution function at
+    `edge` lies within that of the quadrature's)."""
+    order = np.argsort(nodes)
+    n, w = nodes[order], weights[order]
+    j = int(np.searchsorted(n, edge, side="right"))
+    return float(max(w[k] for k in (j - 1, j) if 0 <= k < len(n)))
 
 
 def _density(eigs_or_density) -> SpectralDensity:
@@ -226,7 +243,9 @@ def spectral_scale(eigs_or_density, normalization: str = "max") -> float:
 
 def near_zero_fraction(eigs_or_density, threshold: float, normalization: str = "max") -> NearZero:
     """Fraction of eigenvalues with |lambda| <= threshold * scale, under one of `NORMALIZATIONS`, with its
-    standard error over SLQ probes (std over probes / sqrt(n_probes); 0 for exact eigenvalues or one probe).
+    standard error over SLQ probes (std over probes / sqrt(n_probes); 0 for exact eigenvalues or one probe)
+    and the quadrature's resolution at the threshold (see `NearZero`): a threshold that falls inside the
+    spike of nodes at zero cannot be resolved by SLQ, and `resolution` says so (up to 1).
 
     "max" is `degenerate_fraction`'s rule; "mean" divides by the mean |lambda| instead, so one large outlier
     does not move the threshold; "absolute" compares every net with the same number. Chapter III.2.
@@ -234,9 +253,12 @@ def near_zero_fraction(eigs_or_density, threshold: float, normalization: str = "
     _check_tol(threshold, "threshold")
     d = _density(eigs_or_density)
     scale = spectral_scale(d, normalization)
-    per_probe = d.probe_masses(np.abs(d.nodes) <= threshold * scale)
+    t = threshold * scale
+    per_probe = d.probe_masses(np.abs(d.nodes) <= t)
     error = float(per_probe.std(ddof=1) / np.sqrt(len(per_probe))) if len(per_probe) > 1 else 0.0
-    return NearZero(float(per_probe.mean()), error, float(threshold), normalization, float(scale))
+    resolution = float(np.mean([min(1.0, _edge_bound(n, w, t) + _edge_bound(n, w, -t))
+                                for n, w in zip(d.nodes, d.weights)]))
+    return NearZero(float(per_probe.mean()), error, resolution, float(threshold), normalization, float(scale))
 
 
 def zero_count(eigs, rtol: float = 1e-3) -> int:
