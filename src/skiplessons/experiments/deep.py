@@ -282,6 +282,22 @@ class ExactZerosResult(ResultView):
         return self.split(np.array([near_zero_fraction(self.density(m, matrix, method), threshold,
                                                        normalization).fraction for m in range(n)]), by)
 
+    def sweep(self, normalization: str = "max", thresholds=None, matrix: str = "hessian", method: str = "dense",
+              by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, thresholds)} near-zero fractions over `thresholds` (default `degeneracy.SWEEP`)."""
+        thresholds = dg.SWEEP[normalization] if thresholds is None else np.asarray(thresholds)
+        values = [self.near_zero(normalization, t, matrix, method) for t in thresholds]
+        return {g: np.stack([v[g] for v in values], axis=1) for g in values[0]}
+
+    def negative(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: fraction of eigenvalues below -(round-off) per net}: |λ| above the spectral gap and λ < 0."""
+        out = []
+        for m in range(len(self.labels())):
+            eigs = self.eigenvalues(m, matrix)
+            nonzero = eigs[np.argsort(np.abs(eigs))[int(self.arrays[f"zeros_{matrix}"][m]):]]
+            out.append(float((nonzero < 0).sum()) / eigs.size)
+        return self.split(np.array(out), by)
+
     def slq_error(self, normalization: str = "max", threshold: float | None = None) -> dict[str, np.ndarray]:
         """Per net: "error" |SLQ - dense| of the Hessian's near-zero fraction and "stated" the error bar SLQ
         gives itself (`curvature.NearZero.total_error`), for comparing the two."""
