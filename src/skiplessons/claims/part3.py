@@ -127,6 +127,22 @@ def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = Fa
     return Verdict(numbers, verdict)
 
 
+def dense_near_zero_gap(result, normalization: str = "max", threshold: float | None = None,
+                        matrix: str = "hessian", exclude_collapsed: bool = False) -> Verdict:
+    """`near_zero_gap` on the dense spectra of experiment `exact_zeros` (no measurement error: the margin rule is
+    over seeds only), at the end of training."""
+    threshold = NEAR_ZERO[normalization] if threshold is None else threshold
+    values = result.near_zero(normalization, threshold, matrix)
+    if exclude_collapsed:
+        keep = result.collapsed()
+        values = {g: v[~keep[g]] for g, v in values.items()}
+    need(values, ["plain"], result)
+    verdict, said = ordering_verdict(values)
+    numbers = (f"dense {'Hessian' if matrix == 'hessian' else 'Gauss-Newton'} spectra, fraction with |λ| <= "
+               f"{threshold:g} × {SCALE_WORDS[normalization]}: {spread(values)}; {said}")
+    return Verdict(numbers, verdict)
+
+
 def exact_zeros_hessian(result) -> Verdict:
     """`exact_zero_gap` of the Hessian with every net counted (the ledger's row)."""
     return exact_zero_gap(result, "hessian")
@@ -142,20 +158,28 @@ def clears_rank_bound(result, tol: float = HEADLINE_TOL, margin: float = 0.1) ->
     return Verdict(numbers, HOLDS if not low else FAILS)
 
 
-#: the per-layer measures of chapter III.2 (of the layer outputs h_l) and what the claim calls them
-LAYER_CLAIMS = {"elimination": "elimination", "overlap": "overlap", "rank_deficit": "linear dependence"}
+#: the per-layer measures the claim is judged on (chapter III.2) and what the claim calls them: dead branch
+#: units (elimination of layer *outputs* is ~0 with skips by construction, so it is reported, not compared),
+#: overlap of the outputs, and linear dependence among live outputs (not counting dead units twice)
+LAYER_CLAIMS = {"branch_elimination": "elimination (dead units)", "overlap": "overlap",
+                "live_rank_deficit": "linear dependence among live units"}
 
 
 def layer_singularities(result) -> Verdict:
-    """Singularities layer by layer (experiment `degeneracy`): per net, the mean over layers of the elimination,
-    overlap and rank-deficit measures of the layer outputs at the last checkpoint; for each measure plain nets
-    must exceed both skip architectures by the margin rule. Holds when all three do, partly when some do.
-    Reported too: dead *branch* units, which the skips carry past."""
-    per = {k: result.layer(k) for k in (*LAYER_CLAIMS, "branch_elimination")}
+    """Singularities layer by layer (experiment `degeneracy`): per net, the mean over layers of the fraction of
+    dead branch units, of overlapping output pairs and of the rank deficit among live outputs, at the last
+    checkpoint; for each measure plain nets must exceed both skip architectures by the margin rule. Holds when
+    all three do, partly when some do. Results stored before the live rank deficit existed are judged on the
+    rank deficit of all outputs instead (said in the numbers). Reported too: eliminated layer outputs."""
+    measures = dict(LAYER_CLAIMS)
+    if "ckpt_live_rank_deficit" not in result.arrays:
+        del measures["live_rank_deficit"]
+        measures["rank_deficit"] = "linear dependence (all outputs; live-only not stored)"
+    per = {k: result.layer(k) for k in (*measures, "elimination")}
     groups = list(per["elimination"])
     need(groups, ["plain"], result)
     parts = {}
-    for key, name in LAYER_CLAIMS.items():
+    for key, name in measures.items():
         wins = [exceeds(per[key]["plain"], per[key][g]) for g in groups if g != "plain"]
         parts[name] = None if None in wins else all(wins)
     verdict, said = parts_verdict(parts)
@@ -164,8 +188,8 @@ def layer_singularities(result) -> Verdict:
         return " vs ".join(f"{per[key][g].mean():.2f}" for g in groups)
 
     numbers = (f"mean fraction per layer at the end, {' vs '.join(groups)}: "
-               + "; ".join(f"{name} {row(key)}" for key, name in LAYER_CLAIMS.items())
-               + f"; dead branch units {row('branch_elimination')}; plain higher by > 2 SE: {said}")
+               + "; ".join(f"{name} {row(key)}" for key, name in measures.items())
+               + f"; eliminated outputs {row('elimination')}; plain higher by > 2 SE: {said}")
     return Verdict(numbers, verdict)
 
 

@@ -127,7 +127,7 @@ class ExactZeros(Deep):
 EXACT_ZEROS = per_scale(
     ExactZeros(n_samples=600, depth=3, width=4, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
                hessian_samples=100, spectrum=Spectrum(n_steps=10)),
-    ExactZeros(depth=10, width=6, seeds=(0, 1, 2, 3, 4), steps=1000, lr=3e-3, record_every=100,
+    ExactZeros(depth=8, width=6, seeds=(0, 1, 2, 3, 4), steps=800, lr=3e-3, record_every=100,
                hessian_samples=200, spectrum=DEGENERACY["default"].spectrum),
     ExactZeros(depth=20, width=8, seeds=tuple(range(10)), steps=5000, lr=1e-3, record_every=250,
                hessian_samples=1000, spectrum=DEGENERACY["paper"].spectrum),
