@@ -5,8 +5,8 @@ Part III's `degeneracy` config, the depth sweep from it too, the digits run from
 hashed through `as_dict` (JSON of its fields), so a stored result is found again only by the same settings.
 Chapter-level sizes of Parts I and II (sliders, grids, samples) live here too (`PART1`, `PART2`).
 
-The tolerance chapters and the ledger quote for the degenerate fraction is `degeneracy.HEADLINE_TOL`; a
-result's class count comes from its data set (`data.n_classes`), never from a literal.
+The thresholds chapters and the ledger read for near-zero fractions are `degeneracy.NEAR_ZERO` (one per
+normalization; `degeneracy.HEADLINE_TOL` relative to max|λ|); a result's class count comes from its data set (`data.n_classes`), never from a literal.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Part III experiments: deep plain, residual and hyper-residual nets -- training on a second data set,
-degeneracy during training, and a depth sweep (chapters III.1 and III.2). Sizes: `configs`.
+degeneracy during training, exact zeros of small nets' dense spectra, and a depth sweep (chapters III.1 and
+III.2). Sizes: `configs`.
 
 The rank trap decides the sizes of the degeneracy experiments: the Gauss-Newton part of the Hessian over N
 samples and C classes has rank <= N*(C-1) (softmax outputs sum to one), so fractions are compared only where
