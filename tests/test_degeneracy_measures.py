@@ -84,3 +84,15 @@ def test_exact_zeros_smoke(results):
     assert part3.exact_zero_gap(r).verdict in claims.VERDICTS
     with pytest.raises(ValueError, match="matrix"):
         r.measured("fisher")
+
+
+def test_depth_sweep_stores_near_zero_fractions_per_normalization(results):
+    r = load_or_run("depth_sweep", "smoke")
+    for norm in NORMALIZATIONS:
+        values, errors = r.near_zero(norm), r.near_zero_error(norm)
+        for g, v in values.items():
+            assert v.shape == (len(r.depths), len(r.labels()) // len(values)) and ((0 <= v) & (v <= 1)).all()
+            assert (errors[g] > 0).all()
+    # the committed paper-scale sweep predates them: a clear error, not a wrong number
+    with pytest.raises(ValueError, match="run it again"):
+        stored("depth_sweep", "paper").near_zero("max")

@@ -153,6 +153,21 @@ class DepthSweepResult(ResultView):
             raise ValueError(f"tol={tol!r} was not measured in result {self.name!r}; measured: {self.tols}")
         return self.split(np.asarray(self.arrays["degenerate"], dtype=float)[..., k[0]], by, axis=1)
 
+    def near_zero(self, normalization: str = "max", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (depths, nets)} near-zero fraction at `degeneracy.NEAR_ZERO[normalization]` (stored by the
+        run: results computed before these were stored raise a ValueError)."""
+        return self.split(self._stored(f"near_zero_{normalization}"), by, axis=1)
+
+    def near_zero_error(self, normalization: str = "max", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (depths, nets)} each fraction's SLQ error (`curvature.NearZero.total_error`; ~1/P if dense)."""
+        return self.split(self._stored(f"near_zero_{normalization}_error"), by, axis=1)
+
+    def _stored(self, key):
+        if key not in self.arrays:
+            raise ValueError(f"result {self.name!r} ({self.scale}) was computed before {key!r} was stored; "
+                             f"run it again to read near-zero fractions per normalization")
+        return np.asarray(self.arrays[key], dtype=float)
+
 
 def hessian_batch(config, d):
     """The first `hessian_samples` training examples: the fixed batch every Hessian is measured on."""
@@ -206,6 +221,12 @@ def run_depth_sweep(config, ctx):
             hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
                          record_every=config.steps, progress=ctx.progress).arrays()
             m = dg.measure(net, x, y, settings)
+            p = net.n_params()
+            for norm in NORMALIZATIONS:
+                nz = [near_zero_fraction(SpectralDensity(n_, w_, p), dg.NEAR_ZERO[norm], norm)
+                      for n_, w_ in zip(m["nodes"], m["weights"])]
+                rows.setdefault(f"near_zero_{norm}", []).append([v.fraction for v in nz])
+                rows.setdefault(f"near_zero_{norm}_error", []).append([v.total_error for v in nz])
             rows["acc"].append(hist["acc"][:, -1])
             rows["loss"].append(hist["loss"][:, -1])
             for k in ("degenerate", "negative", "rank_bound"):
