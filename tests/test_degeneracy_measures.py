@@ -93,6 +93,9 @@ def test_depth_sweep_stores_near_zero_fractions_per_normalization(results):
         for g, v in values.items():
             assert v.shape == (len(r.depths), len(r.labels()) // len(values)) and ((0 <= v) & (v <= 1)).all()
             assert (errors[g] > 0).all()
-    # the committed paper-scale sweep predates them: a clear error, not a wrong number
+
+
+def test_old_depth_sweep_results_say_what_is_missing():
+    """The committed paper-scale sweep predates the per-normalization fractions: a clear error, not a number."""
     with pytest.raises(ValueError, match="run it again"):
         stored("depth_sweep", "paper").near_zero("max")
