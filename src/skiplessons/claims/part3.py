@@ -143,6 +143,26 @@ def dense_near_zero_gap(result, normalization: str = "max", threshold: float | N
     return Verdict(numbers, verdict)
 
 
+def exact_near_zero_max(result) -> Verdict:
+    """`dense_near_zero_gap` of the Hessian relative to each net's own max|λ| (the ledger's row)."""
+    return dense_near_zero_gap(result, "max")
+
+
+def exact_near_zero_mean(result) -> Verdict:
+    """`dense_near_zero_gap` of the Hessian relative to each net's mean |λ| (the ledger's row)."""
+    return dense_near_zero_gap(result, "mean")
+
+
+def exact_near_zero_absolute(result) -> Verdict:
+    """`dense_near_zero_gap` of the Hessian with one absolute threshold (the ledger's row)."""
+    return dense_near_zero_gap(result, "absolute")
+
+
+def exact_zeros_ggn(result) -> Verdict:
+    """`exact_zero_gap` of the Gauss-Newton matrix (= the Fisher for cross-entropy), every net counted."""
+    return exact_zero_gap(result, "ggn")
+
+
 def exact_zeros_hessian(result) -> Verdict:
     """`exact_zero_gap` of the Hessian with every net counted (the ledger's row)."""
     return exact_zero_gap(result, "hessian")
