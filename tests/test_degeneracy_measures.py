@@ -99,3 +99,21 @@ def test_old_depth_sweep_results_say_what_is_missing():
     """The committed paper-scale sweep predates the per-normalization fractions: a clear error, not a number."""
     with pytest.raises(ValueError, match="run it again"):
         stored("depth_sweep", "paper").near_zero("max")
+
+
+def test_figures_of_the_paper_result():
+    """The chapter's figure functions on the committed paper-scale result: one panel per normalization, one per
+    stored layer measure (the live rank deficit is not stored there, so it is left out, and asking for it
+    says so)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from skiplessons import plot_deep
+
+    paper = stored("degeneracy", "paper")
+    fig = plot_deep.sweep(paper)
+    assert len(fig.axes) == len(NORMALIZATIONS)
+    assert all(len(ax.lines) >= len(paper.groups()) for ax in fig.axes)
+    assert len(plot_deep.layers(paper).axes) == 3
+    assert len(plot_deep.spectra(paper, {g: 0 for g in paper.groups()[:2]}).axes) == 2
+    with pytest.raises(ValueError, match="live_rank_deficit"):
+        paper.layer("live_rank_deficit")

@@ -55,7 +55,9 @@ def sweep(result, normalizations=NORMALIZATIONS, step: int = -1, **kwargs):
 
 
 def layers(result, keys=("elimination", "branch_elimination", "rank_deficit", "live_rank_deficit")):
-    """Per-layer measures at the last checkpoint, mean over seeds per architecture, one panel per measure."""
+    """Per-layer measures at the last checkpoint, mean over seeds per architecture, one panel per measure
+    (measures the result does not store are left out)."""
+    keys = [k for k in keys if f"ckpt_{k}" in result.arrays]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.2), sharey=True, squeeze=False)
     for ax, key in zip(axes[0], keys):
         for arch, v in result.layer(key, per_layer=True).items():

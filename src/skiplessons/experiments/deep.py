@@ -76,6 +76,9 @@ class DegeneracyResult(ResultView):
         (nets, layers) with `per_layer`; `step=None` adds a checkpoint axis after the nets."""
         if key not in dg.LAYER_KEYS:
             raise ValueError(f"key={key!r} is not a layer measure; choose one of {', '.join(dg.LAYER_KEYS)}")
+        if f"ckpt_{key}" not in self.arrays:
+            raise ValueError(f"result {self.name!r} ({self.scale}) was computed before layer measure {key!r} was "
+                             f"stored; run it again to read it")
         values = self._at(key, step)
         return self.split(values if per_layer else values.mean(-1), by)
 
