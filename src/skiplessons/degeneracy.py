@@ -9,14 +9,16 @@ data:
   quadrature, all selected nets in lockstep (`stacked_spectra`: one batched Hessian-vector product per
   Lanczos step for the whole batch, the same numbers as `curvature.slq` on each net alone);
 - from it the degenerate fraction at each tolerance in `tols` (|lambda| <= tol * max|lambda|), the negative
-  fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*C, P)/P, reported next
+  fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*(C-1), P)/P, reported next
   to every fraction (the rank trap: a fraction near the bound measures the data size, not the net);
 - per layer, from the layer outputs h_l (what the next layer's weights multiply): the elimination, overlap
   and rank-deficit measures of `layer_measures.layer_measures`, the elimination of the units' branch
   outputs phi(W h + b) (dead units; for a plain net the two are the same), and the rank deficit among the
   live outputs only (`layer_measures.live_rank_deficit`), which does not count an eliminated unit twice.
 
-`train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
+Near-zero fractions under other normalizations (mean |lambda|, absolute: `curvature.near_zero_fraction`) are
+recomputed from the stored spectra by the result readers; `NEAR_ZERO` and `SWEEP` are the thresholds the
+chapter reads. `train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
 Spectra are stored as quadrature nodes and weights; an exact spectrum is the special case of one "probe"
 whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summarise the same way.
 """
