@@ -105,8 +105,8 @@ class Degeneracy(Deep):
 DEGENERACY = per_scale(
     Degeneracy(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
                checkpoints=3, hessian_samples=100, spectrum=Spectrum(n_steps=10)),
-    Degeneracy(width=8, seeds=(0, 1, 2, 3, 4), steps=1500, lr=3e-3, record_every=50, checkpoints=3,
-               hessian_samples=1000, spectrum=Spectrum(n_probes=6, n_steps=40)),
+    Degeneracy(width=8, seeds=(0, 1, 2, 3, 4), steps=1500, lr=3e-3, record_every=50, checkpoints=2,
+               hessian_samples=1000),
     Degeneracy(data="cifar100", n_samples=100_000, width=16, seeds=tuple(range(10)), steps=5000, lr=1e-3,
                record_every=250, checkpoints=5, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
 )
