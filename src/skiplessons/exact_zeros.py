@@ -227,7 +227,7 @@ def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
             pairs += [(lay.index(wo, *pro, j, k), -Wo[j, k]) for k in range(fan_out)]
             out["rescaling"].append(unit(*pairs))
         on = np.flatnonzero(s.on[l])
-        for p in on:                                         # generator of incoming W (I + t E_pq), outgoing (I - t E_pq) W_next
+        for p in on:                        # generator of incoming W (I + t E_pq), outgoing (I - t E_pq) W_next
             for q in on:
                 if p == q:
                     continue

@@ -35,19 +35,6 @@ def training_gap(result) -> Verdict:
     return Verdict("final training accuracy: " + spread(acc), gap_verdict(better, acc["plain"]))
 
 
-def more_degenerate(result, tol: float = HEADLINE_TOL) -> Verdict:
-    """Plain nets more degenerate (experiment `degeneracy`): at the last checkpoint the degenerate fraction
-    (|λ| <= tol · max|λ|) of plain nets exceeds that of residual and of hyper-residual nets, each by the margin
-    rule. Holds when both do, partly when one does."""
-    final = result.degenerate(tol=tol)
-    need(final, ["plain"], result)
-    parts = {f"plain > {g}": exceeds(final["plain"], final[g]) for g in final if g != "plain"}
-    verdict, said = parts_verdict(parts)
-    numbers = (f"degenerate fraction (tol {tol:g}) at step {int(result.checkpoints[-1])}: {spread(final)}; "
-               f"Gauss-Newton rank bound {result.rank_bound:.2f}; more degenerate by > 2 SE: {said}")
-    return Verdict(numbers, verdict)
-
-
 #: what each normalization compares |λ| with, for the table
 SCALE_WORDS = {"max": "the net's own max|λ|", "mean": "the net's mean |λ|", "absolute": "1 (absolute)"}
 
@@ -168,16 +155,6 @@ def exact_zeros_hessian(result) -> Verdict:
     return exact_zero_gap(result, "hessian")
 
 
-def clears_rank_bound(result, tol: float = HEADLINE_TOL, margin: float = 0.1) -> Verdict:
-    """The measured fractions are not the rank trap: every architecture's mean final degenerate fraction lies
-    more than `margin` above the Gauss-Newton rank bound (the zero fraction the data size alone forces)."""
-    final = result.degenerate(tol=tol)
-    low = {g: float(v.mean()) for g, v in final.items() if not v.mean() > result.rank_bound + margin}
-    numbers = (f"mean final degenerate fraction {', '.join(f'{g} {v.mean():.3f}' for g, v in final.items())}; "
-               f"rank bound {result.rank_bound:.3f}")
-    return Verdict(numbers, HOLDS if not low else FAILS)
-
-
 #: the per-layer measures the claim is judged on (chapter III.2) and what the claim calls them: dead branch
 #: units (elimination of layer *outputs* is ~0 with skips by construction, so it is reported, not compared),
 #: overlap of the outputs, and linear dependence among live outputs (not counting dead units twice)
@@ -225,13 +202,3 @@ def degeneracy_accuracy(result, tol: float = HEADLINE_TOL) -> Verdict:
                f"of {len(acc)} architectures) between the final degenerate fraction (tol {tol:g}) and the final "
                f"training accuracy")
     return Verdict(numbers, verdict)
-
-
-def within_architecture_correlation(result, tol: float = HEADLINE_TOL) -> Verdict:
-    """Whether degeneracy and accuracy correlate *within* each architecture (seed to seed): "holds" when every
-    architecture's Fisher-z interval lies below zero, "partly holds" when some do, else not shown."""
-    acc, deg = result.final("acc"), result.degenerate(tol=tol)
-    cs = {g: correlation(deg[g], acc[g]) for g in acc}
-    below = [c["fisher_hi"] < 0 for c in cs.values()]
-    numbers = "; ".join(f"{g} r = {c['r']:+.2f} [{c['fisher_lo']:+.2f}, {c['fisher_hi']:+.2f}]" for g, c in cs.items())
-    return Verdict(numbers, HOLDS if all(below) else PARTLY if any(below) else FAILS)
