@@ -244,3 +244,28 @@ def gap_grows_with_depth(result) -> Verdict:
     m = margin(gaps[-1], gaps[0])
     verdict = UNTESTED if m.exceeds is None else HOLDS if m.exceeds else UNRESOLVED
     return Verdict(f"gap at depth {int(result.depths[-1])} minus gap at depth {int(result.depths[0])}: {m}", verdict)
+
+
+def depth_near_zero_gap(result, normalization: str = "max") -> Verdict:
+    """Plain nets have more near-zero Hessian eigenvalues at every depth of the sweep, under one normalization
+    (`DepthSweepResult.near_zero`): at each depth `ordering_verdict` of plain against residual with each group's
+    SLQ error of the mean (the nets' errors combined as independent). Holds when it holds at every depth, partly
+    when at some; when no depth resolves the gap it is "not resolved at this size"; reversed everywhere it
+    resolves: does not hold."""
+    values, errors = result.near_zero(normalization), result.near_zero_error(normalization)
+    per_depth, text = [], []
+    for i, depth in enumerate(result.depths):
+        v = {g: a[i] for g, a in values.items()}
+        e = {g: float(np.sqrt(np.sum(a[i] ** 2)) / len(a[i])) for g, a in errors.items()}
+        verdict, said = ordering_verdict(v, e)
+        per_depth.append(verdict)
+        text.append(f"{int(depth)}: {said} ({v['plain'].mean():.3f} vs "
+                    + ", ".join(f"{v[g].mean():.3f} ± {e[g]:.3f}" for g in v if g != "plain") + ")")
+    if all(p == HOLDS for p in per_depth):
+        verdict = HOLDS
+    elif any(p in (HOLDS, PARTLY) for p in per_depth):
+        verdict = PARTLY
+    else:
+        verdict = FAILS if any(p == FAILS for p in per_depth) else UNRESOLVED
+    return Verdict(f"near-zero fraction (|λ| <= {NEAR_ZERO[normalization]:g} × {SCALE_WORDS[normalization]}) by "
+                   f"depth: " + "; ".join(text), verdict)
