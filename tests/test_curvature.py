@@ -1,4 +1,5 @@
 """Tests of skiplessons.curvature, each against an independent computation (tiny float64 nets)."""
+import dataclasses
 import json
 import pickle
 
@@ -11,7 +12,8 @@ from skiplessons.env import one_thread as env_one_thread
 
 from skiplessons.curvature import (SpectralDensity, degenerate_fraction, dense_fisher, dense_ggn, dense_hessian,
                                    flat_fn, ggn_operator, ggnvp, hvp, hvp_operator, lanczos_eigs, loss_value,
-                                   negative_fraction, output_jacobian, rank_bound, slq, zero_count)
+                                   near_zero_fraction, negative_fraction, output_jacobian, rank_bound, slq,
+                                   spectral_scale, zero_count)
 
 D = torch.float64
 
@@ -348,18 +350,60 @@ def test_ggn_zero_eigenvalues_respect_the_rank_bound_and_fractions_report_it():
     x, y = batch(net, 10, "mse")
     p = theta.numel()
     exact = torch.linalg.eigvalsh(dense_ggn(f, theta, x, y))
-    bound = rank_bound(10, 3, p)
+    bound = rank_bound(10, 3, p, loss="mse")
     assert bound.max_rank == 30 and bound.min_zero_fraction == pytest.approx(1 - 30 / p)
     assert zero_count(exact, rtol=1e-9) == p - 30              # a generic smooth net attains the bound
-    frac = degenerate_fraction(exact, 1e-9, n_samples=10, n_outputs=3)
+    frac = degenerate_fraction(exact, 1e-9, n_samples=10, n_outputs=3, loss="mse")
     assert frac == pytest.approx(1 - 30 / p) and frac.rank_bound_fraction == pytest.approx(1 - 30 / p)
     assert frac.as_dict()["tol"] == 1e-9 and frac.count == pytest.approx(p - 30)
     copy = pickle.loads(pickle.dumps(frac))
     assert copy == frac and copy.rank_bound_fraction == frac.rank_bound_fraction
     assert json.loads(json.dumps({"f": frac}))["f"] == float(frac)
-    dens = slq(ggn_operator(f, theta, x, y), n_probes=2, n_steps=40)
+    dens = dataclasses.replace(slq(ggn_operator(f, theta, x, y), n_probes=2, n_steps=40), loss="mse")
     assert degenerate_fraction(dens).rank_bound_fraction == pytest.approx(1 - 30 / p)
     assert degenerate_fraction(exact).rank_bound_fraction is None
+
+
+def test_softmax_ggn_attains_the_bound_n_times_c_minus_one():
+    """Cross-entropy: each sample's output Hessian diag(p) - p p^T has rank C-1, so a generic net's GGN has
+    exactly P - N*(C-1) zero eigenvalues, not P - N*C."""
+    net = mlp(din=5, width=10, dout=4)
+    theta, f = flat_fn(net)
+    x, y = batch(net, 6, "ce")
+    p = theta.numel()
+    exact = torch.linalg.eigvalsh(dense_ggn(f, theta, x, y, loss="ce"))
+    bound = rank_bound(6, 4, p)
+    assert bound.max_rank == 18 and zero_count(exact, rtol=1e-9) == p - 18
+    assert rank_bound(6, 4, p, loss="mse").max_rank == 24
+    with pytest.raises(ValueError, match="loss"):
+        rank_bound(6, 4, p, loss="hinge")
+    with pytest.raises(ValueError, match="n_samples"):
+        rank_bound(True, 4, p)
+
+
+def test_near_zero_fraction_under_each_normalization_on_a_known_spectrum():
+    """Eigenvalues 0 (x4), +-0.01 (x3), +-1 (x2), 100: max|lambda| 100, mean |lambda| 10.203."""
+    eigs = np.array([0, 0, 0, 0, 0.01, -0.01, 0.01, 1, -1, 100.0])
+    mean_abs = np.abs(eigs).mean()
+    assert spectral_scale(eigs, "max") == 100 and spectral_scale(eigs, "mean") == pytest.approx(mean_abs)
+    assert near_zero_fraction(eigs, 1e-5, "max").fraction == pytest.approx(0.4)      # |lambda| <= 0.001
+    assert near_zero_fraction(eigs, 1e-3, "max").fraction == pytest.approx(0.7)      # |lambda| <= 0.1
+    assert near_zero_fraction(eigs, 1e-2, "max").fraction == pytest.approx(0.9)      # |lambda| <= 1
+    assert near_zero_fraction(eigs, 0.01 / mean_abs, "mean").fraction == pytest.approx(0.7)
+    assert near_zero_fraction(eigs, 0.5, "absolute").fraction == pytest.approx(0.7)
+    assert near_zero_fraction(eigs, 0.5, "absolute").error == 0.0
+    # two probes that disagree: the error is the standard error of their mean
+    d = SpectralDensity(np.array([[0.0, 1.0], [0.0, 1.0]]), np.array([[0.2, 0.8], [0.6, 0.4]]), 10)
+    nz = near_zero_fraction(d, 0.5, "absolute")
+    assert nz.fraction == pytest.approx(0.4) and nz.error == pytest.approx(np.std([0.2, 0.6], ddof=1) / np.sqrt(2))
+    # CMS: each edge +-0.5 lies between the nodes 0 and 1 (and below 0): bounds max(w0, w1) and w0 per probe
+    assert nz.resolution == pytest.approx(np.mean([min(1, 0.8 + 0.2), min(1, 0.6 + 0.6)]))
+    assert near_zero_fraction(eigs, 0.5, "absolute").resolution <= 2 / eigs.size
+    assert d.mean_abs == pytest.approx(0.6) and d.trace == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="normalization"):
+        near_zero_fraction(eigs, 1e-3, "median")
+    with pytest.raises(ValueError, match="threshold"):
+        near_zero_fraction(eigs, 0.0)
 
 
 def test_fractions_and_zero_count_on_known_eigenvalues():

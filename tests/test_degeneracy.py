@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 from skiplessons import data, degeneracy as dg, models, train
+from skiplessons.stats import correlation
 
 SPEC = models.NetSpec(40, 10, depth=6, width=6)
 
@@ -155,11 +156,25 @@ def test_correlation_matches_scipy_and_covers_r():
     rng = np.random.default_rng(0)
     a = rng.standard_normal(30)
     b = 0.7 * a + 0.5 * rng.standard_normal(30)
-    c = dg.correlation(a, b)
+    c = correlation(a, b)
     assert c["r"] == pytest.approx(stats.pearsonr(a, b)[0])
     assert c["fisher_lo"] < c["r"] < c["fisher_hi"] and c["boot_lo"] < c["r"] < c["boot_hi"]
     # the Fisher-z interval of scipy >= 1.9
     ci = stats.pearsonr(a, b).confidence_interval(0.95)
     assert (c["fisher_lo"], c["fisher_hi"]) == pytest.approx((ci.low, ci.high))
     with pytest.raises(ValueError, match="paired"):
-        dg.correlation(a[:3], b[:3])
+        correlation(a[:3], b[:3])
+
+
+def test_live_rank_deficit_ignores_eliminated_units():
+    """Independent: numpy ranks of hand-built layers. Units 0-1 dead (constant), 2-4 independent, 5 = 2 + 3: the
+    plain rank deficit counts the dead units as lost rank, the live one only the dependence among 2-5."""
+    from skiplessons import layer_measures as lm
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 3))
+    h = np.c_[np.zeros(200), np.full(200, 0.5), z, z[:, 0] + z[:, 1]]
+    assert lm.rank_deficit(h) == pytest.approx((6 - np.linalg.matrix_rank(h - h.mean(0))) / 5)    # 3 of 5
+    assert lm.live_rank_deficit(h) == pytest.approx((4 - 3) / 3)
+    assert lm.live_rank_deficit(np.c_[np.zeros(200), z[:, :1]]) == 0.0                # one live unit: none
+    stacked = lm.live_rank_deficit([np.stack([h, h])])
+    assert stacked.shape == (1, 2) and stacked[0, 1] == pytest.approx(1 / 3)

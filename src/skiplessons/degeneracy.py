@@ -9,13 +9,16 @@ data:
   quadrature, all selected nets in lockstep (`stacked_spectra`: one batched Hessian-vector product per
   Lanczos step for the whole batch, the same numbers as `curvature.slq` on each net alone);
 - from it the degenerate fraction at each tolerance in `tols` (|lambda| <= tol * max|lambda|), the negative
-  fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*C, P)/P, reported next
+  fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*(C-1), P)/P, reported next
   to every fraction (the rank trap: a fraction near the bound measures the data size, not the net);
 - per layer, from the layer outputs h_l (what the next layer's weights multiply): the elimination, overlap
-  and rank-deficit measures of `layer_measures.layer_measures`, plus the elimination of the units' branch
-  outputs phi(W h + b) (for a plain net the two are the same).
+  and rank-deficit measures of `layer_measures.layer_measures`, the elimination of the units' branch
+  outputs phi(W h + b) (dead units; for a plain net the two are the same), and the rank deficit among the
+  live outputs only (`layer_measures.live_rank_deficit`), which does not count an eliminated unit twice.
 
-`train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
+Near-zero fractions under other normalizations (mean |lambda|, absolute: `curvature.near_zero_fraction`) are
+recomputed from the stored spectra by the result readers; `NEAR_ZERO` and `SWEEP` are the thresholds the
+chapter reads. `train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
 Spectra are stored as quadrature nodes and weights; an exact spectrum is the special case of one "probe"
 whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summarise the same way.
 """
@@ -38,10 +41,16 @@ from .train import train
 TOLS = (1e-1, 1e-2, 1e-3)
 #: the tolerance the chapters and the ledger quote (the finest that SLQ resolves at the book's sizes)
 HEADLINE_TOL = 1e-3
+#: the threshold the chapter and the ledger read under each normalization of `curvature.NORMALIZATIONS`:
+#: |lambda| <= 1e-3 max|lambda| (the paper-style rule), <= 1e-2 mean|lambda|, <= 1e-2 absolute
+NEAR_ZERO = {"max": HEADLINE_TOL, "mean": 1e-2, "absolute": 1e-2}
+#: the threshold sweep of chapter III.2: three decades under each normalization
+SWEEP = {"max": np.geomspace(1e-5, 1e-2, 13), "mean": np.geomspace(1e-4, 1e-1, 13),
+         "absolute": np.geomspace(1e-4, 1e-1, 13)}
 #: nets with at most this many parameters get the exact dense Hessian; larger ones get SLQ
 DENSE_MAX = 1200
 #: the per-layer measures, in the order they are stored
-LAYER_KEYS = ("elimination", "overlap", "rank_deficit", "branch_elimination")
+LAYER_KEYS = ("elimination", "overlap", "rank_deficit", "branch_elimination", "live_rank_deficit")
 METHODS = ("auto", "dense", "slq")
 
 
@@ -130,13 +139,15 @@ def layer_singularities(net, x: torch.Tensor) -> dict[str, np.ndarray]:
 
     "elimination", "overlap", "rank_deficit" are `layer_measures.layer_measures` of the layer outputs h_l;
     "branch_elimination" is the elimination fraction of the branch outputs (dead units whose skip may
-    still carry a signal). Needs more samples than units (rank). Chapter III.2."""
+    still carry a signal); "live_rank_deficit" the rank deficit of the outputs that are not eliminated.
+    Needs more samples than units (rank). Chapter III.2."""
     if x.shape[0] <= net.spec.width:
         raise ValueError(f"x has {x.shape[0]} samples; the rank measure needs more than width={net.spec.width}")
     hidden, branch = layer_outputs(net, x)
     measures = lm.layer_measures([h.double() for h in hidden])
     out = {k: np.asarray(measures[k]).T for k in ("elimination", "overlap", "rank_deficit")}
     out["branch_elimination"] = np.asarray(lm.elimination_fraction([b.double() for b in branch])).T
+    out["live_rank_deficit"] = np.asarray(lm.live_rank_deficit([h.double() for h in hidden])).T
     return out
 
 

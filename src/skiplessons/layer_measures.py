@@ -123,6 +123,29 @@ def rank_deficit(acts, rtol: float = RANK_RTOL):
     return _per_layer(fn, acts, "acts")
 
 
+def live_rank_deficit(acts, elimination_rtol: float = ELIMINATION_RTOL, rank_rtol: float = RANK_RTOL):
+    """`rank_deficit` of the units that are *not* eliminated (`elimination_fraction`'s rule), 0 when fewer than
+    two are live: linear dependence among live units, so that a dead unit (already counted as eliminated)
+    is not counted again as a rank loss. `acts` (..., N, n) -> (...); lists -> (L, ...). Chapter III.2."""
+    if not elimination_rtol > 0 or not rank_rtol > 0:
+        raise ValueError(f"elimination_rtol={elimination_rtol!r} and rank_rtol={rank_rtol!r} must be > 0")
+
+    def fn(h):
+        std = h.std(dim=-2, unbiased=False)
+        rms = h.pow(2).mean(dim=(-2, -1)).sqrt()
+        live = std > elimination_rtol * rms.unsqueeze(-1)
+        flat_h, flat_live = h.reshape(-1, *h.shape[-2:]), live.reshape(-1, h.shape[-1])
+        out = torch.zeros(flat_h.shape[0], dtype=torch.float64)
+        for i, (a, keep) in enumerate(zip(flat_h, flat_live)):
+            k = int(keep.sum())
+            if k >= 2:
+                s = _centred_svdvals(a[:, keep])
+                out[i] = (k - (s > rank_rtol * s[0]).sum().clamp(min=1)).double() / (k - 1)
+        return out.reshape(h.shape[:-2])
+
+    return _per_layer(fn, acts, "acts")
+
+
 def effective_rank(acts, kind: str = "participation"):
     """Effective number of dimensions the centred activations span (between 1 and n; 0 for a constant layer).
 

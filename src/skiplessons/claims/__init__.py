@@ -12,7 +12,8 @@ from .base import (COLUMNS, FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, VERDICTS
                    gap_verdict, ledger_row, parts_verdict)
 from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import ghost_plateaus, plateau_length
-from .part3 import degeneracy_accuracy, layer_singularities, more_degenerate, training_gap
+from .part3 import (degeneracy_accuracy, exact_near_zero_absolute, exact_near_zero_max, exact_near_zero_mean,
+                    exact_zeros_ggn, exact_zeros_hessian, layer_singularities, more_degenerate_max, training_gap)
 from .part4 import malicious_init, remedies_recover, residual_like_init
 from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
                     skips_prevent_collapse, training_keeps_collapse)
@@ -39,8 +40,21 @@ CLAIMS = (
           experiment="plateaus", assess=ghost_plateaus),
     Claim("Deep plain networks reach a lower training accuracy than residual and hyper-residual networks.",
           "III", doc="00_headline", experiment="training", assess=training_gap),
-    Claim("Deep plain networks are more degenerate: more Hessian eigenvalues near zero during training.", "III",
-          doc="08_degeneracy", experiment="degeneracy", assess=more_degenerate),
+    Claim("Deep plain networks are more degenerate: more Hessian eigenvalues near zero during training "
+          "(relative to each net's own largest eigenvalue, the paper's kind of measure; depth-30 nets, SLQ with "
+          "its error bound).", "III", doc="08_degeneracy", experiment="degeneracy", assess=more_degenerate_max),
+    Claim("Plain networks have more near-zero Hessian eigenvalues relative to each net's own largest eigenvalue "
+          "(exact spectra of small deep nets).", "III", doc="08_degeneracy", experiment="exact_zeros",
+          assess=exact_near_zero_max),
+    Claim("Plain networks have more near-zero Hessian eigenvalues relative to each net's mean |eigenvalue| "
+          "(a scale set by the bulk, not by one outlier; exact spectra).", "III", doc="08_degeneracy",
+          experiment="exact_zeros", assess=exact_near_zero_mean),
+    Claim("Plain networks have more near-zero Hessian eigenvalues below one absolute threshold for every net "
+          "(exact spectra).", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_near_zero_absolute),
+    Claim("Plain networks have more exactly zero Hessian eigenvalues (zeros counted below the spectral gap).",
+          "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_hessian),
+    Claim("Plain networks have more exactly zero Gauss-Newton (= Fisher) eigenvalues, the matrix the paper's "
+          "argument is about.", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_ggn),
     Claim("Elimination, overlap and linear dependence are more frequent in the layers of plain networks.", "III",
           doc="08_degeneracy", experiment="degeneracy", assess=layer_singularities),
     Claim("Degeneracy and accuracy are related across networks: the more degenerate, the lower the accuracy.",

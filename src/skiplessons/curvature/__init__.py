@@ -9,13 +9,15 @@ Losses: "mse" = (1/(2N)) sum_n ||f(x_n) - y_n||^2 and "ce" = mean cross-entropy 
   LinearOperators), `lanczos_eigs` (extreme eigenpairs), `slq` (spectral density).
 - Many independent nets at once (a `models.DeepMLPs` batch): `stacked_flat_fn`, `stacked_hvp` (every net's
   H_m v_m from one double backward), `stacked_slq` (all nets' Lanczos recurrences in lockstep).
-- Summaries: `degenerate_fraction`, `negative_fraction`, `zero_count`, `rank_bound`.
+- Summaries: `degenerate_fraction`, `negative_fraction`, `near_zero_fraction` (under each of
+  `NORMALIZATIONS`, with its error over SLQ probes), `zero_count`, `rank_bound`.
 
 **The rank bound.** The Hessian of a loss over N samples with C outputs each is
 H = J^T A J + sum_{n,c} r_{nc} d^2 f_{nc} / d theta^2, where J is the (N*C, P) output Jacobian, A the loss's
 Hessian in the outputs, and r_{nc} = d loss / d f_{nc} the residuals. The first term, the Gauss-Newton
-matrix (equal to the Fisher for these two losses), has rank <= N*C, so when P > N*C at least 1 - N*C/P of its
-eigenvalues are exactly zero *whatever the architecture*; as the fit improves the residual term shrinks
+matrix (equal to the Fisher for these two losses), has rank <= N*rank(A): N*(C-1) for softmax cross-entropy
+(adding a constant to all logits changes nothing), N*C for the squared error; when P exceeds it, at least
+1 - N*(C-1)/P of its eigenvalues are exactly zero *whatever the architecture*; as the fit improves the residual term shrinks
 and the Hessian inherits those zeros. A degenerate fraction near that bound measures the data size, not the
 net: `degenerate_fraction` therefore reports the bound with every fraction (`.rank_bound_fraction`).
 """
@@ -24,11 +26,11 @@ from .functional import LOSSES, flat_fn, loss_value
 from .lanczos import lanczos_eigs, slq
 from .operators import CurvatureProduct, TorchOperator, ggn_operator, ggnvp, hvp, hvp_operator
 from .stacked import StackedProduct, stacked_flat_fn, stacked_hvp, stacked_slq
-from .spectrum import (Fraction, RankBound, SpectralDensity, degenerate_fraction, negative_fraction, rank_bound,
-                       zero_count)
+from .spectrum import (NORMALIZATIONS, Fraction, NearZero, RankBound, SpectralDensity, degenerate_fraction,
+                       near_zero_fraction, negative_fraction, rank_bound, spectral_scale, zero_count)
 
 __all__ = [
-    "LOSSES", "MAX_PARAMS", "CurvatureProduct", "Fraction", "RankBound", "SpectralDensity", "TorchOperator",
+    "LOSSES", "MAX_PARAMS", "NORMALIZATIONS", "NearZero", "near_zero_fraction", "spectral_scale", "CurvatureProduct", "Fraction", "RankBound", "SpectralDensity", "TorchOperator",
     "degenerate_fraction", "dense_fisher", "dense_ggn", "dense_hessian", "flat_fn", "ggn_operator", "ggnvp",
     "hvp", "hvp_operator", "lanczos_eigs", "loss_value", "negative_fraction", "output_jacobian", "rank_bound",
     "slq", "stacked_flat_fn", "stacked_hvp", "stacked_slq", "StackedProduct", "zero_count",

@@ -5,8 +5,8 @@ Part III's `degeneracy` config, the depth sweep from it too, the digits run from
 hashed through `as_dict` (JSON of its fields), so a stored result is found again only by the same settings.
 Chapter-level sizes of Parts I and II (sliders, grids, samples) live here too (`PART1`, `PART2`).
 
-The tolerance chapters and the ledger quote for the degenerate fraction is `degeneracy.HEADLINE_TOL`; a
-result's class count comes from its data set (`data.n_classes`), never from a literal.
+The thresholds chapters and the ledger read for near-zero fractions are `degeneracy.NEAR_ZERO` (one per
+normalization; `degeneracy.HEADLINE_TOL` relative to max|λ|); a result's class count comes from its data set (`data.n_classes`), never from a literal.
 """
 from __future__ import annotations
 
@@ -106,10 +106,32 @@ class Degeneracy(Deep):
 DEGENERACY = per_scale(
     Degeneracy(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
                checkpoints=3, hessian_samples=100, spectrum=Spectrum(n_steps=10)),
-    Degeneracy(width=8, seeds=(0, 1, 2), steps=1500, lr=3e-3, record_every=50, checkpoints=4,
+    Degeneracy(width=8, seeds=(0, 1, 2, 3, 4), steps=1500, lr=3e-3, record_every=50, checkpoints=2,
                hessian_samples=1000),
     Degeneracy(data="cifar100", n_samples=100_000, width=16, seeds=tuple(range(10)), steps=5000, lr=1e-3,
                record_every=250, checkpoints=5, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExactZeros(Deep):
+    """Experiment `exact_zeros` (III.2): small deep nets (dense float64 Hessian and Gauss-Newton spectra at the
+    end of training, on `hessian_samples` points, N*(C-1) well above P) and an SLQ estimate with `spectrum`."""
+
+    depth: int
+    archs: tuple = ARCHS
+    record_every: int
+    hessian_samples: int
+    spectrum: Spectrum = field(default_factory=Spectrum)
+
+
+EXACT_ZEROS = per_scale(
+    ExactZeros(n_samples=600, depth=3, width=4, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
+               hessian_samples=100, spectrum=Spectrum(n_steps=10)),
+    ExactZeros(depth=8, width=6, seeds=(0, 1, 2, 3, 4), steps=800, lr=3e-3, record_every=100,
+               hessian_samples=200, spectrum=DEGENERACY["default"].spectrum),
+    ExactZeros(depth=20, width=8, seeds=tuple(range(10)), steps=5000, lr=1e-3, record_every=250,
+               hessian_samples=1000, spectrum=DEGENERACY["paper"].spectrum),
 )
 
 

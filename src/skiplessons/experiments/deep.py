@@ -1,5 +1,6 @@
 """Part III experiments: deep plain, residual and hyper-residual nets -- training on a second data set,
-degeneracy during training, and a depth sweep (chapters III.1 and III.2). Sizes: `configs`.
+degeneracy during training, exact zeros of small nets' dense spectra, and a depth sweep (chapters III.1 and
+III.2). Sizes: `configs`.
 
 The rank trap decides the sizes of the degeneracy experiments: the Gauss-Newton part of the Hessian over N
 samples and C classes has rank <= N*(C-1) (softmax outputs sum to one), so fractions are compared only where
@@ -11,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import degeneracy as dg
-from ..curvature import SpectralDensity
+from .. import exact_zeros as ez
+from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq, hvp_operator, flat_fn
 from ..env import one_thread
 from ..models import DeepMLPs, NetSpec
 from ..train import train
 from . import experiment
-from .configs import DEGENERACY, DEPTH_SWEEP, TRAINING_DIGITS
+from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING_DIGITS
 from .training import TrainingResult, labels, load_data, members, run_training
 from .views import ResultView
 
@@ -74,13 +76,62 @@ class DegeneracyResult(ResultView):
         (nets, layers) with `per_layer`; `step=None` adds a checkpoint axis after the nets."""
         if key not in dg.LAYER_KEYS:
             raise ValueError(f"key={key!r} is not a layer measure; choose one of {', '.join(dg.LAYER_KEYS)}")
+        if f"ckpt_{key}" not in self.arrays:
+            raise ValueError(f"result {self.name!r} ({self.scale}) was computed before layer measure {key!r} was "
+                             f"stored; run it again to read it")
         values = self._at(key, step)
         return self.split(values if per_layer else values.mean(-1), by)
 
     def density(self, net: int, step: int = -1) -> SpectralDensity:
         """The Hessian spectrum of net number `net` at checkpoint `step`, as quadrature nodes and weights."""
+        if "ckpt_nodes" not in self.arrays:
+            raise ValueError(f"result {self.name!r} stores no spectra (nodes and weights); near-zero fractions "
+                             f"under other normalizations cannot be recomputed from it")
         nodes, weights = self.arrays["ckpt_nodes"][step, net], self.arrays["ckpt_weights"][step, net]
         return SpectralDensity(nodes, weights, self.n_params, self.hessian_samples, self.n_classes)
+
+    def _near(self, threshold, normalization, step):
+        n = len(self.labels())
+        values = [near_zero_fraction(self.density(m, step), threshold, normalization) for m in range(n)]
+        return (np.array([v.fraction for v in values]), np.array([v.error for v in values]),
+                np.array([v.resolution for v in values]))
+
+    def near_zero(self, normalization: str = "max", threshold: float | None = None, step: int = -1,
+                  by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: fraction per net} of eigenvalues with |λ| <= threshold * scale (`curvature.near_zero_fraction`;
+        scale max|λ|, mean|λ| or 1), recomputed from the stored spectra at checkpoint `step`; `threshold`
+        defaults to `degeneracy.NEAR_ZERO[normalization]`."""
+        threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
+        return self.split(self._near(threshold, normalization, step)[0], by)
+
+    def near_zero_error(self, normalization: str = "max", threshold: float | None = None, step: int = -1,
+                        by: str | None = None) -> dict[str, float]:
+        """{group: the SLQ error of its mean near-zero fraction}, the measurement error `stats.exceeds` adds to
+        the spread over seeds: the probes' part sqrt(sum se²) / nets (it averages down) and the quadrature's
+        resolution (`curvature.NearZero.resolution`, mean over nets: it does not), in quadrature."""
+        threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
+        _, se, res = self._near(threshold, normalization, step)
+        se, res = self.split(se, by), self.split(res, by)
+        return {g: float(np.hypot(np.sqrt((se[g]**2).sum()) / len(se[g]), res[g].mean())) for g in se}
+
+    def sweep(self, normalization: str = "max", thresholds=None, step: int = -1,
+              by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, thresholds)} near-zero fractions over `thresholds` (default `degeneracy.SWEEP`)."""
+        thresholds = dg.SWEEP[normalization] if thresholds is None else np.asarray(thresholds)
+        values = np.stack([self._near(t, normalization, step)[0] for t in thresholds], axis=1)
+        return self.split(values, by)
+
+    def scales(self, step: int = -1, by: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """{"max": {group: max|λ| per net}, "mean": {group: mean|λ|}, "trace": {group: tr H}} at `step`."""
+        ds = [self.density(m, step) for m in range(len(self.labels()))]
+        return {"max": self.split(np.array([d.max_abs for d in ds]), by),
+                "mean": self.split(np.array([d.mean_abs for d in ds]), by),
+                "trace": self.split(np.array([d.trace for d in ds]), by)}
+
+    def collapsed(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: bool per net}: some hidden layer's outputs are all eliminated, so the output no longer
+        depends on the input (a failed run, not a degenerate solution)."""
+        return self.split((self._at("elimination", step) >= 1.0).any(-1), by)
 
 
 class DepthSweepResult(ResultView):
@@ -104,6 +155,21 @@ class DepthSweepResult(ResultView):
         if not k:
             raise ValueError(f"tol={tol!r} was not measured in result {self.name!r}; measured: {self.tols}")
         return self.split(np.asarray(self.arrays["degenerate"], dtype=float)[..., k[0]], by, axis=1)
+
+    def near_zero(self, normalization: str = "max", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (depths, nets)} near-zero fraction at `degeneracy.NEAR_ZERO[normalization]` (stored by the
+        run: results computed before these were stored raise a ValueError)."""
+        return self.split(self._stored(f"near_zero_{normalization}"), by, axis=1)
+
+    def near_zero_error(self, normalization: str = "max", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (depths, nets)} each fraction's SLQ error (`curvature.NearZero.total_error`; ~1/P if dense)."""
+        return self.split(self._stored(f"near_zero_{normalization}_error"), by, axis=1)
+
+    def _stored(self, key):
+        if key not in self.arrays:
+            raise ValueError(f"result {self.name!r} ({self.scale}) was computed before {key!r} was stored; "
+                             f"run it again to read near-zero fractions per normalization")
+        return np.asarray(self.arrays[key], dtype=float)
 
 
 def hessian_batch(config, d):
@@ -159,6 +225,12 @@ def run_depth_sweep(config, ctx):
                          record_every=config.steps, progress=ctx.progress,
                          checkpoint=ctx.checkpoint(f"depth_{depth}")).arrays()   # a finished depth: no steps
             m = dg.measure(net, x, y, settings)
+            p = net.n_params()
+            for norm in NORMALIZATIONS:
+                nz = [near_zero_fraction(SpectralDensity(n_, w_, p), dg.NEAR_ZERO[norm], norm)
+                      for n_, w_ in zip(m["nodes"], m["weights"])]
+                rows.setdefault(f"near_zero_{norm}", []).append([v.fraction for v in nz])
+                rows.setdefault(f"near_zero_{norm}_error", []).append([v.total_error for v in nz])
             rows["acc"].append(hist["acc"][:, -1])
             rows["loss"].append(hist["loss"][:, -1])
             for k in ("degenerate", "negative", "rank_bound"):
@@ -172,3 +244,130 @@ def run_depth_sweep(config, ctx):
 
 experiment("depth_sweep", DEPTH_SWEEP, DepthSweepResult,
            "accuracy and degeneracy of plain and residual nets against depth", "07_training_deep")(run_depth_sweep)
+
+
+class ExactZerosResult(ResultView):
+    """Dense Hessian and Gauss-Newton spectra of small deep nets at the end of training, their exact zeros
+    counted by the spectral gap and attributed to causes (`exact_zeros.CAUSES`), and an SLQ estimate of each
+    Hessian spectrum with the settings of `degeneracy`, to measure SLQ's error against the dense one."""
+
+    causes = ez.CAUSES
+
+    def eigenvalues(self, net: int, matrix: str = "hessian") -> np.ndarray:
+        """The dense eigenvalues (P,) of net number `net` ("hessian" or "ggn")."""
+        return np.asarray(self.arrays[f"eigs_{self._matrix(matrix)}"][net])
+
+    def _matrix(self, matrix):
+        if matrix not in ez.MATRICES:
+            raise ValueError(f"matrix={matrix!r} is not valid; choose one of {', '.join(ez.MATRICES)}")
+        return matrix
+
+    def density(self, net: int, matrix: str = "hessian", method: str = "dense") -> SpectralDensity:
+        """Net `net`'s spectrum as a density: dense (one probe) or, for the Hessian, its SLQ estimate."""
+        if method == "slq":
+            if matrix != "hessian":
+                raise ValueError("only the Hessian has an SLQ estimate in this result")
+            return SpectralDensity(self.arrays["slq_nodes"][net], self.arrays["slq_weights"][net], self.n_params,
+                                   self.hessian_samples, self.n_classes)
+        eigs = self.eigenvalues(net, matrix)
+        return SpectralDensity(eigs[None], np.full((1, eigs.size), 1.0 / eigs.size), eigs.size,
+                               self.hessian_samples, self.n_classes)
+
+    @property
+    def hessian_samples(self) -> int:
+        return int(self.config["hessian_samples"])
+
+    def measured(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: exact-zero fraction per net}: the count below the spectral gap / P."""
+        return self.split(np.asarray(self.arrays[f"zeros_{self._matrix(matrix)}"]) / self.n_params, by)
+
+    def gap_decades(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: width of the gap in decades per net} (nan where no eigenvalue is at round-off level)."""
+        return self.split(np.asarray(self.arrays[f"gap_{self._matrix(matrix)}"]), by)
+
+    def attribution(self, matrix: str = "hessian", by: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """{group: {cause: count per net}} with "unexplained" last (measured minus the causes' total)."""
+        counts = np.asarray(self.arrays[f"causes_{self._matrix(matrix)}"])
+        measured = np.asarray(self.arrays[f"zeros_{matrix}"])
+        out = {}
+        for g, idx in self.split(np.arange(len(measured)), by).items():
+            out[g] = {c: counts[idx, k] for k, c in enumerate(self.causes)}
+            out[g]["unexplained"] = measured[idx] - counts[idx].sum(1)
+        return out
+
+    def collapsed(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: bool per net} whether the net's output no longer depends on its input."""
+        return self.split(np.asarray(self.arrays["collapsed"], dtype=bool), by)
+
+    def near_zero(self, normalization: str = "max", threshold: float | None = None, matrix: str = "hessian",
+                  method: str = "dense", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: near-zero fraction per net} as `DegeneracyResult.near_zero`, from the dense spectra (or the
+        Hessian's SLQ estimate with `method="slq"`)."""
+        threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
+        n = len(self.labels())
+        return self.split(np.array([near_zero_fraction(self.density(m, matrix, method), threshold,
+                                                       normalization).fraction for m in range(n)]), by)
+
+    def sweep(self, normalization: str = "max", thresholds=None, matrix: str = "hessian", method: str = "dense",
+              by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, thresholds)} near-zero fractions over `thresholds` (default `degeneracy.SWEEP`)."""
+        thresholds = dg.SWEEP[normalization] if thresholds is None else np.asarray(thresholds)
+        values = [self.near_zero(normalization, t, matrix, method) for t in thresholds]
+        return {g: np.stack([v[g] for v in values], axis=1) for g in values[0]}
+
+    def negative(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: fraction of eigenvalues below -(round-off) per net}: |λ| above the spectral gap and λ < 0."""
+        out = []
+        for m in range(len(self.labels())):
+            eigs = self.eigenvalues(m, matrix)
+            nonzero = eigs[np.argsort(np.abs(eigs))[int(self.arrays[f"zeros_{matrix}"][m]):]]
+            out.append(float((nonzero < 0).sum()) / eigs.size)
+        return self.split(np.array(out), by)
+
+    def slq_error(self, normalization: str = "max", threshold: float | None = None) -> dict[str, np.ndarray]:
+        """Per net: "error" |SLQ - dense| of the Hessian's near-zero fraction and "stated" the error bar SLQ
+        gives itself (`curvature.NearZero.total_error`), for comparing the two."""
+        threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
+        n = len(self.labels())
+        slq_v = [near_zero_fraction(self.density(m, "hessian", "slq"), threshold, normalization) for m in range(n)]
+        dense = [near_zero_fraction(self.density(m), threshold, normalization).fraction for m in range(n)]
+        return {"error": np.abs(np.array([v.fraction for v in slq_v]) - dense),
+                "stated": np.array([v.total_error for v in slq_v])}
+
+
+def run_exact_zeros(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
+                   device=ctx.device)
+    x, y = hessian_batch(config, d)
+    settings = config.spectrum.settings()
+    rows = {k: [] for k in ("eigs_hessian", "eigs_ggn", "zeros_hessian", "zeros_ggn", "gap_hessian", "gap_ggn",
+                            "causes_hessian", "causes_ggn", "collapsed", "slq_nodes", "slq_weights")}
+    with one_thread():
+        hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
+                     record_every=config.record_every, progress=ctx.progress)
+        x, y = x.to("cpu"), y.to("cpu")
+        for m in range(len(net)):
+            model = net.member(m).to("cpu").double()
+            eigs = ez.exact_spectra(model, x, y)
+            att = ez.attribute(model, x, eigs)
+            for matrix, a in att.items():
+                rows[f"eigs_{matrix}"].append(eigs[matrix])
+                rows[f"zeros_{matrix}"].append(a.measured)
+                rows[f"gap_{matrix}"].append(a.gap.decades)
+                rows[f"causes_{matrix}"].append([a.counts.get(c, 0) for c in ez.CAUSES])
+            rows["collapsed"].append(att["hessian"].collapsed)
+            theta, f = flat_fn(model)
+            dens = slq(hvp_operator(f, theta, x.double(), y, loss="ce"), n_probes=settings.n_probes,
+                       n_steps=settings.n_steps, seed=settings.seed)
+            rows["slq_nodes"].append(dens.nodes)
+            rows["slq_weights"].append(dens.weights)
+    arrays = {k: np.asarray(v) for k, v in rows.items()}
+    arrays.update(**hist.arrays(), **labels(net))
+    summary = {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "causes": list(ez.CAUSES)}
+    return summary, arrays
+
+
+experiment("exact_zeros", EXACT_ZEROS, ExactZerosResult,
+           "exact zeros of dense Hessian and Gauss-Newton spectra of small deep nets, and their causes",
+           "08_degeneracy")(run_exact_zeros)

@@ -1,0 +1,119 @@
+"""Part III's measures read from results: near-zero fractions per normalization recomputed from stored spectra
+(against numpy on the stored nodes), SLQ error bars against dense spectra, the ordering verdicts on built
+numbers, and the exact-zeros experiment's accessors at `smoke` scale."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from skiplessons import claims, data, degeneracy as dg, models, train
+from skiplessons.claims import part3
+from skiplessons.curvature import NORMALIZATIONS, flat_fn, hvp_operator, near_zero_fraction, slq
+from skiplessons.experiments import load_or_run, stored
+
+
+@pytest.fixture()
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
+    return tmp_path
+
+
+def test_slq_error_bars_cover_the_dense_fractions_on_small_nets():
+    """SLQ at the `default` sizes (6 probes x 40 steps) on trained depth-6 nets: for every normalization the
+    dense near-zero fraction lies within twice the stated error (probe spread and quadrature resolution)."""
+    d = data.mnist1d(n_samples=600, seed=3)
+    net = models.DeepMLPs(models.NetSpec(40, 10, depth=6, width=6), [models.Member("plain", 1),
+                                                                     models.Member("residual", 1)])
+    train.train(net, d, steps=200, lr=3e-3, batch_size=64, progress=False)
+    x, y = d.x_train[:300].double(), d.y_train[:300]
+    for m in range(2):
+        model = net.member(m).double()
+        exact = dg.hessian_spectrum(model, x, y, dg.SpectrumSettings(method="dense"))
+        theta, f = flat_fn(model)
+        approx = slq(hvp_operator(f, theta, x, y, loss="ce"), n_probes=6, n_steps=40, seed=0)
+        for norm in NORMALIZATIONS:
+            for t in dg.SWEEP[norm][::4]:
+                a, e = near_zero_fraction(approx, t, norm), near_zero_fraction(exact, t, norm)
+                assert abs(a.fraction - e.fraction) <= 2 * a.total_error + 1e-9, (m, norm, t)
+
+
+@pytest.mark.parametrize("plain, other, verdict", [
+    ([0.9, 0.92, 0.91], [0.80, 0.81, 0.79], claims.HOLDS),
+    ([0.80, 0.81, 0.79], [0.9, 0.92, 0.91], claims.FAILS),
+    ([0.80, 0.81, 0.79], [0.80, 0.82, 0.79], claims.UNRESOLVED)])
+def test_ordering_verdict(plain, other, verdict):
+    values = {"plain": np.array(plain), "residual": np.array(other), "hyper": np.array(other)}
+    assert part3.ordering_verdict(values)[0] == verdict
+    # a measurement error as large as the gap leaves it unresolved
+    if verdict != claims.UNRESOLVED:
+        errors = {g: 0.2 for g in values}
+        assert part3.ordering_verdict(values, errors)[0] == claims.UNRESOLVED
+    with pytest.raises(ValueError, match="plain"):
+        part3.ordering_verdict({"residual": np.array(other)})
+
+
+def test_paper_result_is_reread_under_every_normalization():
+    """The committed paper-scale spectra: the accessor's fractions equal numpy on the stored nodes/weights."""
+    paper = stored("degeneracy", "paper")
+    nodes, weights = paper.arrays["ckpt_nodes"][-1, 0], paper.arrays["ckpt_weights"][-1, 0]
+    scales = {"max": np.abs(nodes).max(), "mean": (weights * np.abs(nodes)).sum(1).mean(), "absolute": 1.0}
+    for norm in NORMALIZATIONS:
+        t = dg.NEAR_ZERO[norm]
+        expected = (weights * (np.abs(nodes) <= t * scales[norm])).sum(1).mean()
+        assert paper.near_zero(norm)[paper.groups()[0]][0] == pytest.approx(expected)
+        assert paper.sweep(norm)[paper.groups()[0]].shape == (10, len(dg.SWEEP[norm]))
+    assert not any(v.any() for v in paper.collapsed().values())
+    v = part3.near_zero_gap(paper, "absolute")
+    assert v.verdict == claims.UNRESOLVED and "SLQ error" in v.numbers
+
+
+def test_exact_zeros_smoke(results):
+    r = load_or_run("exact_zeros", "smoke")
+    n = len(r)
+    assert n == len(r.config["archs"]) * len(r.config["seeds"])
+    for matrix in ("hessian", "ggn"):
+        att = r.attribution(matrix)
+        measured = r.measured(matrix)
+        for g in r.groups():
+            total = sum(att[g][c] for c in att[g])
+            np.testing.assert_allclose(total, measured[g] * r.n_params)
+    assert all((v == 0).all() for v in r.negative("ggn").values())
+    e = r.slq_error("max")
+    assert e["error"].shape == e["stated"].shape == (n,)
+    assert part3.exact_zero_gap(r).verdict in claims.VERDICTS
+    with pytest.raises(ValueError, match="matrix"):
+        r.measured("fisher")
+
+
+def test_depth_sweep_stores_near_zero_fractions_per_normalization(results):
+    r = load_or_run("depth_sweep", "smoke")
+    for norm in NORMALIZATIONS:
+        values, errors = r.near_zero(norm), r.near_zero_error(norm)
+        for g, v in values.items():
+            assert v.shape == (len(r.depths), len(r.labels()) // len(values)) and ((0 <= v) & (v <= 1)).all()
+            assert (errors[g] > 0).all()
+
+
+def test_old_depth_sweep_results_say_what_is_missing():
+    """The committed paper-scale sweep predates the per-normalization fractions: a clear error, not a number."""
+    with pytest.raises(ValueError, match="run it again"):
+        stored("depth_sweep", "paper").near_zero("max")
+
+
+def test_figures_of_the_paper_result():
+    """The chapter's figure functions on the committed paper-scale result: one panel per normalization, one per
+    stored layer measure (the live rank deficit is not stored there, so it is left out, and asking for it
+    says so)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from skiplessons import plot_deep
+
+    paper = stored("degeneracy", "paper")
+    fig = plot_deep.sweep(paper)
+    assert len(fig.axes) == len(NORMALIZATIONS)
+    assert all(len(ax.lines) >= len(paper.groups()) for ax in fig.axes)
+    assert len(plot_deep.layers(paper).axes) == 3
+    assert len(plot_deep.spectra(paper, {g: 0 for g in paper.groups()[:2]}).axes) == 2
+    with pytest.raises(ValueError, match="live_rank_deficit"):
+        paper.layer("live_rank_deficit")
