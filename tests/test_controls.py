@@ -331,7 +331,7 @@ def test_experiments_run_at_smoke(tmp_path, monkeypatch):
         n_seeds = len(config.seeds)
         assert res.groups() == conds
         assert all(len(v) == n_seeds for v in res.final("acc").values())
-        assert res.checkpoints[0] == 0 and res.checkpoints[-1] == config.steps
+        assert res.checkpoints[-1] == config.steps and (res.checkpoints[0] == 0) == (name == "init_controls")
         for tol in config.spectrum.tols:
             for v in res.degenerate(tol=tol).values():
                 assert np.all((v >= 0) & (v <= 1))

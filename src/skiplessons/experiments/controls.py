@@ -153,7 +153,7 @@ def run_remedies(config, ctx):
         mask = torch.tensor([reg for _, _, reg in conds for _ in config.seeds])
         reg = BiasRegularizer(probe, config.reg_strength, config.reg_margin, members=mask)
         spec = _spec(config, d, config.bn_layer if bn else None)
-        parts.append(run_batch(config, spec, members, d, [0, config.steps], ctx, regularizer=reg))
+        parts.append(run_batch(config, spec, members, d, [config.steps], ctx, regularizer=reg))
         labels += [lab for lab, _, _ in conds for _ in config.seeds]
     # spectra (nodes, weights) are not kept: their sizes differ between the two batches (the BN gains); their
     # SLQ errors ("ckpt_degenerate_se") are
@@ -173,7 +173,7 @@ def run_skip_strength(config, ctx):
     members += [Member("hyper_mean", seed) for seed in config.seeds]
     labels = [f"alpha={float(a):g}" for a in config.alphas for _ in config.seeds] + [HYPER_MEAN] * len(config.seeds)
     spec = _spec(config, d)
-    arrays = run_batch(config, spec, members, d, [0, config.steps], ctx)
+    arrays = run_batch(config, spec, members, d, [config.steps], ctx)
     arrays["alpha"] = np.array([m.alpha for m in members])
     arrays["arch"] = np.array([m.arch for m in members])
     return _finish(labels, arrays, config, d, spec)
