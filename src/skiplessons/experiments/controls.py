@@ -22,6 +22,7 @@ import torch
 from .. import degeneracy as dg
 from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec, hidden_rms
+from ..report import mean_spread
 from ..regularizers import BiasRegularizer
 from . import experiment
 from .configs import INIT_CONTROLS, REMEDIES, SKIP_STRENGTH
@@ -100,6 +101,20 @@ class ControlsResult(DegeneracyResult):
         return {float(a): values[residual & (self.alphas == a)] for a in np.unique(self.alphas[residual])}
 
 
+def summary_rows(results, tol: float = dg.HEADLINE_TOL) -> list[dict[str, str]]:
+    """One table row per condition of every result in `results` ({experiment name: typed result}), in order:
+    part, experiment, condition, final training accuracy and final degenerate fraction at `tol` (mean ± std over
+    seeds, "—" where no Hessian was measured), as chapter IV.2's table of every condition of Parts III and IV."""
+    rows = []
+    for name, res in results.items():
+        acc = res.final("acc")
+        deg = res.degenerate(tol=tol) if isinstance(res, DegeneracyResult) else {}
+        part = "IV" if isinstance(res, ControlsResult) else "III"
+        rows += [{"part": part, "experiment": name, "condition": g, "final training accuracy": mean_spread(acc[g]),
+                  "final degenerate fraction": mean_spread(deg[g]) if g in deg else "—"} for g in acc]
+    return rows
+
+
 def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx, regularizer=None) -> dict:
     """Train one batch of nets (`degeneracy.train_tracked`) and measure every net's Hessian spectrum and layer
     singularities at `checkpoints` (steps). Returns the curves, the RMS activation of every hidden layer at
@@ -116,6 +131,13 @@ def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx,
     measured = tracked.arrays("ckpt_")
     measured["ckpt_degenerate_se"] = probe_errors(measured, config.spectrum.tols)
     return {**hist.arrays(), "init_rms": init_rms, **measured}
+
+
+def _checkpoint_steps(config) -> list[int]:
+    """The steps at which a config's Hessians are measured: the last one only, or `config.checkpoints` from 0."""
+    if config.checkpoints == 1:
+        return [config.steps]
+    return dg.checkpoint_steps(config.steps, config.checkpoints)
 
 
 def _spec(config, d, bn_layer=None) -> NetSpec:
@@ -135,7 +157,7 @@ def run_init_controls(config, ctx):
     members = [Member(arch, seed, init=init) for _, arch, init in INIT_CONDITIONS for seed in config.seeds]
     labels = [lab for lab, _, _ in INIT_CONDITIONS for _ in config.seeds]
     spec = _spec(config, d)
-    arrays = run_batch(config, spec, members, d, dg.checkpoint_steps(config.steps, config.checkpoints), ctx)
+    arrays = run_batch(config, spec, members, d, _checkpoint_steps(config), ctx)
     return _finish(labels, arrays, config, d, spec)
 
 
@@ -153,7 +175,7 @@ def run_remedies(config, ctx):
         mask = torch.tensor([reg for _, _, reg in conds for _ in config.seeds])
         reg = BiasRegularizer(probe, config.reg_strength, config.reg_margin, members=mask)
         spec = _spec(config, d, config.bn_layer if bn else None)
-        parts.append(run_batch(config, spec, members, d, [config.steps], ctx, regularizer=reg))
+        parts.append(run_batch(config, spec, members, d, _checkpoint_steps(config), ctx, regularizer=reg))
         labels += [lab for lab, _, _ in conds for _ in config.seeds]
     # spectra (nodes, weights) are not kept: their sizes differ between the two batches (the BN gains); their
     # SLQ errors ("ckpt_degenerate_se") are
@@ -173,7 +195,7 @@ def run_skip_strength(config, ctx):
     members += [Member("hyper_mean", seed) for seed in config.seeds]
     labels = [f"alpha={float(a):g}" for a in config.alphas for _ in config.seeds] + [HYPER_MEAN] * len(config.seeds)
     spec = _spec(config, d)
-    arrays = run_batch(config, spec, members, d, [config.steps], ctx)
+    arrays = run_batch(config, spec, members, d, _checkpoint_steps(config), ctx)
     arrays["alpha"] = np.array([m.alpha for m in members])
     arrays["arch"] = np.array([m.arch for m in members])
     return _finish(labels, arrays, config, d, spec)
