@@ -38,9 +38,10 @@ from every hidden weight matrix, so that the skip is cancelled inside the branch
 `init="malicious"` (the main control) subtracts it from the residual net's *own* draw (same seed, branch scale
 s = 1/D^2): V = W_res - a I. The branch's pre-activation is h W_res - a h + b, about -a h: for ReLU (h >= 0)
 almost every branch unit whose input is on starts switched off (an elimination singularity of the branch), yet
-h_{l+1} = relu(h V + b) + a h stays close to a h, so the activation scale at initialization is that of a normal
-residual net (tested: within a factor 2 of the plain net's growth over depth 30). In linear nets it computes
-h W_res + b, a plain net with residual-sized (tiny) weights.
+h_{l+1} = relu(h V + b) + a h stays close to a h, so at a = 1 the activation scale at initialization is kept
+(tested for ReLU at depth 30, width 64: growth within a factor 2 of the plain nets'); for a < 1 it shrinks like
+a power of a. In linear nets it computes h W_res + b per layer, a plain net with residual-sized (tiny) weights,
+whose signal vanishes with depth.
 
 `init="malicious_plain"` (the second row, with a blow-up) draws exactly the plain net's weights of the same
 seed (s = 1) and subtracts a I, so the branch's linear part is W_plain - a I. What this makes equal, exactly:
