@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .plotting import band
 
@@ -63,6 +64,7 @@ def per_layer(values: Mapping[str, np.ndarray], ylabel: str, ax=None, log: bool 
         ax.fill_between(layers, rows.min(0), rows.max(0), color=color, alpha=0.15, linewidth=0)
     if log:
         ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("hidden layer")
     ax.set_ylabel(ylabel)
     return ax.figure
