@@ -451,3 +451,52 @@ def test_summary_rows_from_stored_results(tmp_path, monkeypatch):
         assert r["part"] == "IV" and r["experiment"] == "skip_strength"
         assert r["final training accuracy"] == mean_spread(np.asarray(sk.arrays["acc"])[mine, -1])
         assert r["final degenerate fraction"] == mean_spread(np.asarray(sk.arrays["ckpt_degenerate"])[-1, mine, -1])
+
+
+def synthetic_controls():
+    """A `ControlsResult` over made-up arrays: two conditions of two nets, two checkpoints, tolerances 1e-1, 1e-3."""
+    from skiplessons.experiments.controls import ControlsResult
+    from skiplessons.results import Result
+
+    arrays = {"condition": np.array(["a", "a", "b", "b"]), "arch": np.array(["residual"] * 3 + ["hyper_mean"]),
+              "alpha": np.array([0.0, 1.0, 1.0, 1.0]), "acc": np.array([[0.1, 0.2], [0.1, 0.4], [0.1, 0.6], [0.1, 0.8]]),
+              "step": np.array([0, 10]), "ckpt_step": np.array([0, 10]),
+              "ckpt_degenerate": np.arange(16, dtype=float).reshape(2, 4, 2) / 20,
+              "ckpt_degenerate_se": np.array([[[0.0, 0.01], [0.0, 0.02], [0.0, 0.03], [0.0, 0.04]]] * 2),
+              "init_rms": np.array([[1.0, 2.0], [1.0, 4.0], [2.0, 1.0], [1.0, 1.0]])}
+    stored = Result("fake", "smoke", {"hessian_samples": 10}, {"tols": [1e-1, 1e-3], "n_classes": 3}, arrays, {})
+    return ControlsResult(stored)
+
+
+def test_controls_result_accessors():
+    res = synthetic_controls()
+    err = res.degenerate_error(tol=1e-3)
+    assert err["a"] == pytest.approx(np.sqrt(0.01**2 + 0.02**2) / 2) and err["b"] == pytest.approx(0.05 / 2)
+    assert {g: v.tolist() for g, v in res.init_growth().items()} == {"a": [2.0, 4.0], "b": [0.5, 1.0]}
+    acc = res.sweep("acc")                    # residual nets only: the hyper_mean net is left out
+    assert sorted(acc) == [0.0, 1.0] and acc[0.0].tolist() == [0.2] and acc[1.0].tolist() == [0.4, 0.6]
+    assert res.sweep("degenerate", tol=1e-3)[1.0].tolist() == [11 / 20, 13 / 20]
+    with pytest.raises(ValueError, match="acc, degenerate"):
+        res.sweep("loss")
+    with pytest.raises(ValueError, match="tol"):
+        res.degenerate_error(tol=1e-2)
+
+
+def test_plots_draw_the_means():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skiplessons import plot_controls as pc
+
+    values = {"a": np.array([1.0, 3.0]), "b": np.array([2.0, 8.0])}
+    fig = pc.condition_bars(values, "y")
+    assert [p.get_height() for p in fig.axes[0].patches] == [2.0, 5.0]
+    layers = {"a": np.array([[1.0, 10.0], [4.0, 1000.0]])}
+    fig = pc.per_layer(layers, "rms", log=True)
+    assert np.allclose(fig.axes[0].lines[0].get_ydata(), [2.0, 100.0])        # geometric means over seeds
+    fig = pc.sweep({0.0: np.array([1.0, 2.0]), 1.0: np.array([3.0, 5.0])}, "acc")
+    assert np.allclose(fig.axes[0].lines[-1].get_ydata(), [1.5, 4.0])
+    fig = pc.checkpoint_lines([0, 10], {"a": np.array([[0.0, 1.0], [2.0, 3.0]])}, "deg")
+    assert np.allclose(fig.axes[0].lines[0].get_ydata(), [1.0, 2.0])
+    with pytest.raises(ValueError, match="groups"):
+        pc.condition_bars({}, "y")
