@@ -1,10 +1,11 @@
-"""Part IV: the malicious initialization, the batch-normalization layer, the bias regularizer, the experiments."""
+"""Part IV: the malicious initializations, the batch-normalization layer, the bias regularizer, the experiments,
+their readers and checks."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from skiplessons.models import BN_EPS, DeepMLPs, MLP, Member, NetSpec, forward
+from skiplessons.models import BN_EPS, DeepMLPs, MLP, Member, NetSpec, forward, hidden_rms
 from skiplessons.regularizers import BiasRegularizer, hinge_penalty, mean_preactivations
 from skiplessons.train import train, per_net_loss
 from skiplessons.data import Dataset
@@ -19,21 +20,21 @@ def params_of(net):
 # ------------------------------------------------------------------------------------- malicious init
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_malicious_is_plain_weights_minus_skip(alpha):
+def test_malicious_plain_is_plain_weights_minus_skip(alpha):
     spec = NetSpec(6, 3, depth=5, width=7)
     plain = params_of(MLP(spec, Member("plain", 3), dtype=D64))
-    mal = params_of(MLP(spec, Member("residual", 3, alpha=alpha, init="malicious"), dtype=D64))
+    mal = params_of(MLP(spec, Member("residual", 3, alpha=alpha, init="malicious_plain"), dtype=D64))
     for k in ("W_in", "b_in", "b", "W_out", "b_out"):
         assert torch.equal(plain[k], mal[k]), k
     assert torch.allclose(mal["W"] + alpha * torch.eye(7, dtype=D64), plain["W"], atol=1e-15)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_malicious_linear_net_computes_the_plain_function(alpha):
+def test_malicious_plain_linear_net_computes_the_plain_function(alpha):
     """Exact in linear nets: h (W - a I) + b + a h = h W + b at every layer, so every hidden layer agrees."""
     spec = NetSpec(6, 3, depth=8, width=7, act="linear")
     plain = MLP(spec, Member("plain", 1), dtype=D64)
-    mal = MLP(spec, Member("residual", 1, alpha=alpha, init="malicious"), dtype=D64)
+    mal = MLP(spec, Member("residual", 1, alpha=alpha, init="malicious_plain"), dtype=D64)
     normal = MLP(spec, Member("residual", 1, alpha=alpha), dtype=D64)
     x = torch.randn(20, 6, dtype=D64)
     (yp, hp), (ym, hm) = plain(x, return_hidden=True), mal(x, return_hidden=True)
@@ -43,11 +44,11 @@ def test_malicious_linear_net_computes_the_plain_function(alpha):
     assert not torch.allclose(normal(x), yp, atol=1e-3)  # the check can fail: a normal residual net differs
 
 
-def test_malicious_linear_net_trains_exactly_like_the_plain_net():
+def test_malicious_plain_linear_net_trains_exactly_like_the_plain_net():
     """In a linear net the skip is a constant shift of the weights (W_eff = V + a I), so gradients with respect
     to V and W_eff coincide and the two nets follow the same trajectory under Adam."""
     spec = NetSpec(5, 3, depth=6, width=6, act="linear")
-    net = DeepMLPs(spec, [Member("plain", 2), Member("residual", 2, init="malicious")], dtype=D64)
+    net = DeepMLPs(spec, [Member("plain", 2), Member("residual", 2, init="malicious_plain")], dtype=D64)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(200, 5, generator=g, dtype=D64)
     y = torch.randint(0, 3, (200,), generator=g)
@@ -60,12 +61,12 @@ def test_malicious_linear_net_trains_exactly_like_the_plain_net():
     assert torch.allclose(net.W[1] + torch.eye(6, dtype=D64), net.W[0], atol=1e-8)
 
 
-def test_malicious_relu_layer_is_max_of_plain_preactivation_and_skip():
+def test_malicious_plain_relu_layer_is_max_of_plain_preactivation_and_skip():
     """ReLU nets: relu(z - h) + h = max(z, h) with z the plain layer's pre-activation. It agrees with the plain
     unit relu(z) exactly where z >= h or h = 0 -- and cannot agree elsewhere, since it is >= h."""
     spec = NetSpec(6, 3, depth=6, width=16)
     plain = MLP(spec, Member("plain", 0), dtype=D64)
-    mal = MLP(spec, Member("residual", 0, init="malicious"), dtype=D64)
+    mal = MLP(spec, Member("residual", 0, init="malicious_plain"), dtype=D64)
     pp = params_of(plain)
     x = torch.randn(300, 6, dtype=D64)
     _, hidden = mal(x, return_hidden=True)
@@ -82,10 +83,52 @@ def test_malicious_relu_layer_is_max_of_plain_preactivation_and_skip():
     assert 0.3 < agree_total / n_total < 1.0  # both sets are populated: the statement is not vacuous
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_malicious_is_the_residual_draw_minus_skip(alpha):
+    """The main construction: the residual net's own weights of the same seed, the skip subtracted."""
+    spec = NetSpec(6, 3, depth=5, width=7)
+    res = params_of(MLP(spec, Member("residual", 3, alpha=alpha), dtype=D64))
+    mal = params_of(MLP(spec, Member("residual", 3, alpha=alpha, init="malicious"), dtype=D64))
+    for k in ("W_in", "b_in", "b", "W_out", "b_out"):
+        assert torch.equal(res[k], mal[k]), k
+    assert torch.allclose(mal["W"] + alpha * torch.eye(7, dtype=D64), res["W"], atol=1e-15)
+
+
+def test_malicious_linear_net_is_a_plain_net_with_the_residual_weights():
+    """Linear nets: h (W_res - I) + b + h = h W_res + b, a plain net whose hidden weights are the residual draw."""
+    spec = NetSpec(6, 3, depth=8, width=7, act="linear")
+    mal = MLP(spec, Member("residual", 1, init="malicious"), dtype=D64)
+    res = params_of(MLP(spec, Member("residual", 1), dtype=D64))
+    as_plain = MLP(spec, Member("plain", 1), dtype=D64, params=res)
+    x = torch.randn(20, 6, dtype=D64)
+    assert torch.allclose(mal(x), as_plain(x), rtol=1e-12, atol=1e-12)
+
+
+def test_malicious_starts_with_dead_branches_and_no_blow_up():
+    """ReLU, depth 30, width 64: most branch units whose input is on start off (relu(h W - h) = 0 where h is
+    large), and the activation growth over depth stays within a factor 2 of the plain nets' (the seeds' mean),
+    while the plain-draw construction blows up by more than 100x."""
+    spec = NetSpec(40, 10, depth=30, width=64)
+    seeds = range(3)
+    net = DeepMLPs(spec, [Member("plain", s) for s in seeds] + [Member("residual", s, init=i) for i in
+                                                                ("malicious", "malicious_plain") for s in seeds])
+    x = torch.randn(512, 40, generator=torch.Generator().manual_seed(0))
+    rms = hidden_rms(net, x)
+    growth = (rms[:, -1] / rms[:, 0]).view(3, 3).mean(1)          # plain, malicious, malicious_plain
+    assert 0.5 < growth[1] / growth[0] < 2.0, growth
+    assert growth[2] / growth[0] > 100, growth
+    with torch.no_grad():
+        _, pre = net(x, return_preacts=True)
+    _, hidden = net(x, return_hidden=True)
+    on = torch.stack([(z[3:6] > 0)[h[3:6] > 0].double().mean() for z, h in zip(pre[1:], hidden[:-1])])
+    assert on.mean() < 0.05, on
+
+
 def test_malicious_needs_a_residual_net():
-    for arch in ("plain", "hyper"):
-        with pytest.raises(ValueError, match="arch='residual'"):
-            Member(arch, 0, init="malicious")
+    for arch in ("plain", "hyper", "hyper_mean"):
+        for init in ("malicious", "malicious_plain"):
+            with pytest.raises(ValueError, match="arch='residual'"):
+                Member(arch, 0, init=init)
 
 
 # ------------------------------------------------------------------------------- batch normalization
@@ -259,36 +302,201 @@ def test_bad_probe():
 
 # ---------------------------------------------------------------------------------------- experiments
 
+@pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
 @pytest.mark.parametrize("name", ["init_controls", "remedies", "skip_strength"])
-def test_paper_configs_carry_the_cli_keys(name):
-    from skiplessons.experiments import config_for
+def test_configs_derive_from_degeneracy(name, scale):
+    """Part IV's nets, optimizer, steps and Hessian batch are Part III's `degeneracy` ones at every scale, so the
+    conditions of both share one table; CLI overrides still apply."""
+    import dataclasses
 
-    config = config_for(name, "paper")
-    assert {"data", "data_dir", "seeds"} <= set(config)
-    assert config_for(name, "paper", data="mnist1d")["data"] == "mnist1d"
+    from skiplessons.experiments import config_for
+    from skiplessons.experiments.configs import DEGENERACY, Controls
+
+    config, base = config_for(name, scale), DEGENERACY[scale]
+    for f in dataclasses.fields(Controls):
+        if f.name != "checkpoints":        # Part IV measures Hessians less often (at the end, or start and end)
+            assert getattr(config, f.name) == getattr(base, f.name), f.name
+    assert config_for(name, scale, data="mnist1d").data == "mnist1d"
 
 
 def test_experiments_run_at_smoke(tmp_path, monkeypatch):
     from skiplessons.experiments import config_for, load_or_run
-    from skiplessons.experiments.controls import INIT_CONDITIONS, REMEDY_CONDITIONS
+    from skiplessons.experiments.controls import HYPER_MEAN, INIT_CONDITIONS, REMEDY_CONDITIONS
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     expected = {"init_controls": [c[0] for c in INIT_CONDITIONS], "remedies": [c[0] for c in REMEDY_CONDITIONS],
-                "skip_strength": [f"alpha={a:g}" for a in config_for("skip_strength", "smoke")["alphas"]]}
+                "skip_strength": [f"alpha={a:g}" for a in config_for("skip_strength", "smoke").alphas] + [HYPER_MEAN]}
     for name, conds in expected.items():
         config = config_for(name, "smoke")
         res = load_or_run(name, "smoke")
-        a, n_nets = res.arrays, len(conds) * len(config["seeds"])
-        assert list(dict.fromkeys(a["condition"].tolist())) == conds
-        assert a["acc"].shape[0] == n_nets and a["ckpt_degenerate"].shape[1] == n_nets
-        assert a["ckpt_step"][0] == 0 and a["ckpt_step"][-1] == config["steps"]
-        assert a["ckpt_degenerate"].shape[-1] == len(config["spectrum"]["tols"])
-        deg = a["ckpt_degenerate"]
-        assert np.all((deg >= 0) & (deg <= 1))
-        for lab in conds:
-            s = res.summary["conditions"][lab]
-            rows = a["condition"] == lab
-            assert s["acc_mean"] == pytest.approx(a["acc"][rows, -1].mean())
-            k = res.summary["tols"].index(res.summary["main_tol"])
-            assert s["degenerate_mean"] == pytest.approx(deg[-1, rows, k].mean())
+        n_seeds = len(config.seeds)
+        assert res.groups() == conds
+        assert all(len(v) == n_seeds for v in res.final("acc").values())
+        assert res.checkpoints[-1] == config.steps and len(res.checkpoints) == config.checkpoints
+        assert (res.checkpoints[0] == 0) == (name == "init_controls")
+        for tol in config.spectrum.tols:
+            for v in res.degenerate(tol=tol).values():
+                assert np.all((v >= 0) & (v <= 1))
+        assert all(e >= 0 for e in res.degenerate_error().values())
+        rms = res.init_rms()
+        assert all(v.shape == (n_seeds, config.depth) and np.all(v > 0) for v in rms.values())
         assert load_or_run(name, "smoke").provenance == res.provenance   # cached: not run again
+        if name == "skip_strength":
+            sweep = res.sweep("acc")
+            assert sorted(sweep) == sorted(float(a) for a in config.alphas)
+            assert all(len(v) == n_seeds for v in sweep.values())
+            assert np.array_equal(sweep[1.0], res.final("acc")["alpha=1"])
+
+
+# ------------------------------------------------------------------------------------ SLQ error, checks
+
+def test_probe_error_matches_the_spread_of_per_probe_fractions():
+    """Against a direct count: each probe's mass on |node| <= tol max|node| (max over all probes), their sample
+    standard deviation over sqrt(probes); the mean of the per-probe fractions is `degenerate_fraction`'s."""
+    from skiplessons.curvature import SpectralDensity, degenerate_fraction
+    from skiplessons.experiments.controls import probe_error
+
+    rng = np.random.default_rng(0)
+    nodes = rng.normal(size=(6, 9)) * np.array([1e-4] * 3 + [1.0] * 6)
+    weights = rng.dirichlet(np.ones(9), size=6)
+    tol = 1e-2
+    cut = tol * np.abs(nodes).max()
+    fractions = [sum(w for n, w in zip(nodes[p], weights[p]) if abs(n) <= cut) for p in range(6)]
+    assert probe_error(nodes, weights, tol) == pytest.approx(np.std(fractions, ddof=1) / np.sqrt(6), rel=1e-12)
+    assert float(degenerate_fraction(SpectralDensity(nodes, weights, 9), tol)) == pytest.approx(np.mean(fractions))
+    assert probe_error(nodes[:1], weights[:1], tol) == 0.0          # an exact spectrum has no probe error
+    with pytest.raises(ValueError, match="nodes and weights"):
+        probe_error(nodes, weights[:, :3], tol)
+
+
+def test_direction_and_combine():
+    from skiplessons.claims import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED
+    from skiplessons.claims.part4 import combine, direction
+
+    a, b = np.array([0.9, 0.91, 0.92]), np.array([0.5, 0.52, 0.51])
+    assert direction(a, b) == HOLDS and direction(b, a) == FAILS
+    assert direction(a, a + 0.001) == UNRESOLVED
+    assert direction(a, b, error_a=0.5) == UNRESOLVED              # a measurement error can hide the gap
+    assert direction(a[:1], b) == UNTESTED
+    assert combine({"x": HOLDS, "y": HOLDS}) [0] == HOLDS
+    assert combine({"x": HOLDS, "y": UNRESOLVED})[0] == PARTLY
+    assert combine({"x": FAILS, "y": UNRESOLVED})[0] == UNRESOLVED
+    assert combine({"x": FAILS, "y": FAILS})[0] == FAILS
+    with pytest.raises(ValueError, match="verdicts"):
+        combine({})
+
+
+class FakeControls:
+    """A stand-in reader with the accessors the Part IV checks use, from per-condition numbers."""
+
+    name = "fake"
+
+    def __init__(self, acc, deg, start=None, growth=None, err=None):
+        self.acc, self.deg, self.start = acc, deg, start or deg
+        self.growth, self.err = growth or {g: np.ones(3) for g in acc}, err or {g: 0.0 for g in acc}
+
+    def final(self, key="acc", by=None):
+        return {g: np.asarray(v, dtype=float) for g, v in self.acc.items()}
+
+    def degenerate(self, tol=1e-3, step=-1, by=None):
+        return {g: np.asarray(v, dtype=float) for g, v in (self.start if step == 0 else self.deg).items()}
+
+    def degenerate_error(self, tol=1e-3, step=-1, by=None):
+        return self.err
+
+    def init_growth(self, by=None):
+        return self.growth
+
+
+def test_part4_checks_on_known_numbers():
+    from skiplessons.claims import FAILS, HOLDS, PARTLY, UNRESOLVED
+    from skiplessons.claims import part4
+
+    hi, lo, mid = [0.90, 0.92, 0.91], [0.50, 0.52, 0.51], [0.70, 0.71, 0.72]
+    conds = ["plain", "residual", part4.MALICIOUS, part4.BLOWUP, part4.IDENTITY]
+    r = FakeControls({"plain": lo, "residual": hi, part4.MALICIOUS: hi, part4.BLOWUP: [0.1, 0.12, 0.11],
+                      part4.IDENTITY: hi}, {c: mid for c in conds})
+    assert part4.malicious_init(r).verdict == HOLDS
+    assert part4.malicious_blowup(r).verdict == HOLDS
+    r.acc[part4.MALICIOUS] = lo
+    assert part4.malicious_init(r).verdict == UNRESOLVED
+    # identity+noise nets: above plain in accuracy (advantage kept), degeneracy rising more than plain's
+    r.start = {c: mid for c in conds} | {part4.IDENTITY: [0.3, 0.31, 0.32]}
+    assert part4.residual_like_init(r).verdict == PARTLY
+    r.acc[part4.IDENTITY] = [0.3, 0.31, 0.32]
+    assert part4.residual_like_init(r).verdict == HOLDS
+    # remedies: less degenerate by far, accuracy no higher -> partly; a large SLQ error leaves it unresolved
+    both = part4.BOTH_REMEDIES
+    rem = FakeControls({"plain": lo, both: lo}, {"plain": [0.8, 0.81, 0.82], both: [0.6, 0.61, 0.6]})
+    assert part4.remedies_recover(rem).verdict == PARTLY
+    rem.err = {"plain": 0.2, both: 0.2}
+    assert part4.remedies_recover(rem).verdict == UNRESOLVED
+    rem.acc[both] = [0.2, 0.21, 0.22]
+    assert part4.remedy_gains(rem)[both]["accuracy"] == FAILS
+
+
+def test_summary_rows_from_stored_results(tmp_path, monkeypatch):
+    """One row per condition, the cells formatted from the readers' values (an independent mean of the arrays)."""
+    from skiplessons.experiments import load_or_run
+    from skiplessons.experiments.controls import summary_rows
+    from skiplessons.report import mean_spread
+
+    monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
+    sk = load_or_run("skip_strength", "smoke")
+    rows = summary_rows({"skip_strength": sk})
+    assert [r["condition"] for r in rows] == sk.groups()
+    labels = sk.arrays["condition"].astype(str)
+    for r in rows:
+        mine = labels == r["condition"]
+        assert r["part"] == "IV" and r["experiment"] == "skip_strength"
+        assert r["final training accuracy"] == mean_spread(np.asarray(sk.arrays["acc"])[mine, -1])
+        assert r["final degenerate fraction"] == mean_spread(np.asarray(sk.arrays["ckpt_degenerate"])[-1, mine, -1])
+
+
+def synthetic_controls():
+    """A `ControlsResult` over made-up arrays: two conditions of two nets, two checkpoints, tolerances 1e-1, 1e-3."""
+    from skiplessons.experiments.controls import ControlsResult
+    from skiplessons.results import Result
+
+    arrays = {"condition": np.array(["a", "a", "b", "b"]), "arch": np.array(["residual"] * 3 + ["hyper_mean"]),
+              "alpha": np.array([0.0, 1.0, 1.0, 1.0]), "acc": np.array([[0.1, 0.2], [0.1, 0.4], [0.1, 0.6], [0.1, 0.8]]),
+              "step": np.array([0, 10]), "ckpt_step": np.array([0, 10]),
+              "ckpt_degenerate": np.arange(16, dtype=float).reshape(2, 4, 2) / 20,
+              "ckpt_degenerate_se": np.array([[[0.0, 0.01], [0.0, 0.02], [0.0, 0.03], [0.0, 0.04]]] * 2),
+              "init_rms": np.array([[1.0, 2.0], [1.0, 4.0], [2.0, 1.0], [1.0, 1.0]])}
+    stored = Result("fake", "smoke", {"hessian_samples": 10}, {"tols": [1e-1, 1e-3], "n_classes": 3}, arrays, {})
+    return ControlsResult(stored)
+
+
+def test_controls_result_accessors():
+    res = synthetic_controls()
+    err = res.degenerate_error(tol=1e-3)
+    assert err["a"] == pytest.approx(np.sqrt(0.01**2 + 0.02**2) / 2) and err["b"] == pytest.approx(0.05 / 2)
+    assert {g: v.tolist() for g, v in res.init_growth().items()} == {"a": [2.0, 4.0], "b": [0.5, 1.0]}
+    acc = res.sweep("acc")                    # residual nets only: the hyper_mean net is left out
+    assert sorted(acc) == [0.0, 1.0] and acc[0.0].tolist() == [0.2] and acc[1.0].tolist() == [0.4, 0.6]
+    assert res.sweep("degenerate", tol=1e-3)[1.0].tolist() == [11 / 20, 13 / 20]
+    with pytest.raises(ValueError, match="acc, degenerate"):
+        res.sweep("loss")
+    with pytest.raises(ValueError, match="tol"):
+        res.degenerate_error(tol=1e-2)
+
+
+def test_plots_draw_the_means():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skiplessons import plot_controls as pc
+
+    values = {"a": np.array([1.0, 3.0]), "b": np.array([2.0, 8.0])}
+    fig = pc.condition_bars(values, "y")
+    assert [p.get_height() for p in fig.axes[0].patches] == [2.0, 5.0]
+    layers = {"a": np.array([[1.0, 10.0], [4.0, 1000.0]])}
+    fig = pc.per_layer(layers, "rms", log=True)
+    assert np.allclose(fig.axes[0].lines[0].get_ydata(), [2.0, 100.0])        # geometric means over seeds
+    fig = pc.sweep({0.0: np.array([1.0, 2.0]), 1.0: np.array([3.0, 5.0])}, "acc")
+    assert np.allclose(fig.axes[0].lines[-1].get_ydata(), [1.5, 4.0])
+    fig = pc.checkpoint_lines([0, 10], {"a": np.array([[0.0, 1.0], [2.0, 3.0]])}, "deg")
+    assert np.allclose(fig.axes[0].lines[0].get_ydata(), [1.0, 2.0])
+    with pytest.raises(ValueError, match="groups"):
+        pc.condition_bars({}, "y")

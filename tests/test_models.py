@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skiplessons.models import ARCHS, DeepMLPs, MLP, Member, NetSpec, branch_scale, forward
+from skiplessons.models import ARCHS, VARIANTS, DeepMLPs, MLP, Member, NetSpec, branch_scale, forward, hidden_rms
 
 
 def rms_ratio(net, x):
@@ -13,8 +13,8 @@ def rms_ratio(net, x):
 @pytest.mark.parametrize("act", ["relu", "tanh", "linear"])
 def test_activation_scale_bounded_at_depth_30(act):
     """The init bound stated in models' docstring: RMS at depth 30 within a factor 4 of the first layer."""
-    members = [Member(a, s) for a in ARCHS for s in range(3)]
-    members += [Member(a, 0, alpha=al) for a in ("residual", "hyper") for al in (0.25, 0.5, 0.75)]
+    members = [Member(a, s) for a in ARCHS + VARIANTS for s in range(3)]
+    members += [Member(a, 0, alpha=al) for a in ("residual", "hyper", "hyper_mean") for al in (0.25, 0.5, 0.75)]
     members += [Member("plain", 0, init=i) for i in ("orthogonal", "identity")]
     net = DeepMLPs(NetSpec(40, 10, depth=30, width=64, act=act), members)
     ratio = rms_ratio(net, torch.randn(512, 40))
@@ -43,7 +43,7 @@ def test_batched_forward_equals_each_member():
 def test_forward_matches_written_out_equations():
     """An independent, loop-by-loop evaluation of the three architectures' equations."""
     spec = NetSpec(4, 2, depth=4, width=5)
-    for arch in ARCHS:
+    for arch in ARCHS + VARIANTS:
         mlp = MLP(spec, Member(arch, 3), dtype=torch.float64)
         p = {k: v.detach() for k, v in mlp.named_parameters()}
         x = torch.randn(6, 4, dtype=torch.float64)
@@ -54,8 +54,10 @@ def test_forward_matches_written_out_equations():
                 hs.append(branch)
             elif arch == "residual":
                 hs.append(branch + hs[-1])
-            else:
+            elif arch == "hyper":
                 hs.append(branch + 0.75 * hs[-1] + 0.25 * sum(hs) / len(hs))
+            else:
+                hs.append(branch + sum(hs) / len(hs))
         y = hs[-1] @ p["W_out"] + p["b_out"]
         assert torch.allclose(mlp(x), y, atol=1e-12), arch
 
@@ -86,8 +88,8 @@ def test_bad_spec(kwargs, match):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(arch="dense"), "plain, residual, hyper"), (dict(arch="plain", alpha=1.5), r"\[0, 1\]"),
-    (dict(arch="plain", alpha=-0.1), "alpha"), (dict(arch="plain", init="zeros"), "default, orthogonal"),
+    (dict(arch="dense"), "plain, residual, hyper, hyper_mean"), (dict(arch="plain", alpha=1.5), r"\[0, 1\]"),
+    (dict(arch="plain", alpha=-0.1), "alpha"), (dict(arch="plain", init="zeros"), "default, orthogonal, identity, malicious, malicious_plain"),
     (dict(arch="plain", seed=-1), "seed")])
 def test_bad_member(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -100,3 +102,18 @@ def test_orthogonal_init_is_orthogonal():
     W = net.W.detach()
     eye = torch.eye(6, dtype=torch.float64)
     assert torch.allclose(W[0].T @ W[0], eye, atol=1e-12)
+
+
+def test_hidden_rms_matches_the_hidden_layers():
+    spec = NetSpec(5, 2, depth=4, width=6)
+    net = DeepMLPs(spec, [Member("plain", 0), Member("residual", 1)], dtype=torch.float64)
+    x = torch.randn(9, 5, dtype=torch.float64)
+    rms = hidden_rms(net, x)
+    assert rms.shape == (2, 4)
+    for m in range(2):
+        _, hidden = net.member(m)(x, return_hidden=True)
+        direct = torch.tensor([float((h.detach() ** 2).sum() / h.numel()) ** 0.5 for h in hidden], dtype=torch.float64)
+        assert torch.allclose(rms[m], direct, rtol=1e-12)
+        assert torch.allclose(hidden_rms(net.member(m), x), direct, rtol=1e-12)
+    with pytest.raises(TypeError, match="net must be"):
+        hidden_rms(torch.nn.Linear(5, 2), x)

@@ -1,42 +1,49 @@
-"""Pure plotting functions of Part IV (chapters IV.1 and IV.2): curves and measurements per condition."""
+"""Pure plotting functions of Part IV (chapters IV.1 and IV.2): one colour per condition, values per net.
+
+Every function takes {condition: per-net values} as the typed readers return them (`ControlsResult.curves`,
+`.degenerate(step=None)`, `.init_rms`, `.sweep`), draws on `ax` (a new figure when None) and returns the figure.
+"""
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .plotting import band
 
 
-def _conditions(arrays):
-    labels = np.asarray(arrays["condition"]).astype(str)
-    return labels, list(dict.fromkeys(labels.tolist()))
-
-
-def _colors(n):
-    return [plt.get_cmap("tab10")(i % 10) for i in range(n)]
-
-
-def condition_curves(arrays: dict, key: str = "acc", ax=None):
-    """Median and IQR over seeds of curve `key` for each condition of a Part IV experiment. Returns the figure."""
+def _axes(ax):
     if ax is None:
         _, ax = plt.subplots()
-    labels, conds = _conditions(arrays)
-    for cond, color in zip(conds, _colors(len(conds))):
-        band(ax, arrays["step"], np.asarray(arrays[key])[labels == cond], label=cond, color=color)
+    return ax
+
+
+def _colors(groups) -> dict:
+    groups = list(groups)
+    if not groups:
+        raise ValueError("groups must name at least one condition")
+    return {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+
+
+def condition_curves(steps, curves: Mapping[str, np.ndarray], ylabel: str, ax=None):
+    """Median and interquartile band over seeds of a training curve ({condition: (nets, records)}) against the
+    recorded `steps`."""
+    ax = _axes(ax)
+    for cond, color in _colors(curves).items():
+        band(ax, steps, curves[cond], label=cond, color=color)
     ax.set_xlabel("training step")
-    ax.set_ylabel(key.replace("_", " ").replace("acc", "accuracy"))
+    ax.set_ylabel(ylabel)
     return ax.figure
 
 
-def checkpoint_lines(arrays: dict, values: np.ndarray, ylabel: str, ax=None):
-    """`values` (nets x checkpoints) against the checkpoint step: the mean over seeds per condition, with the
-    seeds as dots. Returns the figure."""
-    if ax is None:
-        _, ax = plt.subplots()
-    labels, conds = _conditions(arrays)
-    steps = np.asarray(arrays["ckpt_step"])
-    for cond, color in zip(conds, _colors(len(conds))):
-        rows = np.asarray(values)[labels == cond]
+def checkpoint_lines(steps, values: Mapping[str, np.ndarray], ylabel: str, ax=None):
+    """{condition: (nets, checkpoints)} against the checkpoint `steps`: the mean over seeds as a line, every
+    seed as a dot."""
+    ax = _axes(ax)
+    for cond, color in _colors(values).items():
+        rows = np.asarray(values[cond], dtype=float)
         ax.plot(steps, rows.mean(0), "-o", color=color, label=cond, markersize=4)
         for r in rows:
             ax.plot(steps, r, ".", color=color, alpha=0.4, markersize=3)
@@ -45,14 +52,45 @@ def checkpoint_lines(arrays: dict, values: np.ndarray, ylabel: str, ax=None):
     return ax.figure
 
 
-def per_layer(arrays: dict, values: np.ndarray, ylabel: str, ax=None):
-    """`values` (nets x layers) against the layer index: the mean over seeds per condition. Returns the figure."""
-    if ax is None:
-        _, ax = plt.subplots()
-    labels, conds = _conditions(arrays)
-    for cond, color in zip(conds, _colors(len(conds))):
-        rows = np.asarray(values)[labels == cond]
-        ax.plot(np.arange(1, rows.shape[1] + 1), rows.mean(0), color=color, label=cond)
+def per_layer(values: Mapping[str, np.ndarray], ylabel: str, ax=None, log: bool = False):
+    """{condition: (nets, layers)} against the hidden layer: the mean over seeds (geometric with `log`, on a
+    log axis), with the seeds' range as a band."""
+    ax = _axes(ax)
+    for cond, color in _colors(values).items():
+        rows = np.asarray(values[cond], dtype=float)
+        layers = np.arange(1, rows.shape[1] + 1)
+        centre = np.exp(np.log(rows).mean(0)) if log else rows.mean(0)
+        ax.plot(layers, centre, color=color, label=cond)
+        ax.fill_between(layers, rows.min(0), rows.max(0), color=color, alpha=0.15, linewidth=0)
+    if log:
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("hidden layer")
+    ax.set_ylabel(ylabel)
+    return ax.figure
+
+
+def condition_bars(values: Mapping[str, np.ndarray], ylabel: str, ax=None):
+    """One bar per condition: the mean over seeds with ± one standard deviation, every seed as a dot."""
+    ax = _axes(ax)
+    colors = _colors(values)
+    for i, (cond, color) in enumerate(colors.items()):
+        v = np.asarray(values[cond], dtype=float)
+        ax.bar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0.0, color=color, alpha=0.7)
+        ax.plot(np.full(len(v), i), v, "k.", markersize=4)
+    ax.set_xticks(range(len(colors)), list(colors), rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    return ax.figure
+
+
+def sweep(values: Mapping[float, np.ndarray], ylabel: str, ax=None, xlabel: str = "skip strength alpha"):
+    """{alpha: per net} as dots per seed and a line through the means."""
+    ax = _axes(ax)
+    alphas = sorted(values)
+    for a in alphas:
+        v = np.asarray(values[a], dtype=float)
+        ax.plot(np.full(len(v), a), v, "o", color="C0", alpha=0.4)
+    ax.plot(alphas, [np.mean(values[a]) for a in alphas], "-", color="C0")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax.figure

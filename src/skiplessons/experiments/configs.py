@@ -159,31 +159,33 @@ DEPTH_SWEEP = per_scale(
 @dataclass(frozen=True, kw_only=True)
 class Controls(Deep):
     """What Part IV's experiments share: the nets, optimizer and Hessian batch of `degeneracy`, so that its
-    conditions and Part III's can share one table."""
+    conditions and Part III's can share one table. Hessians are measured at `checkpoints` steps from the start
+    to the end of training (1: at the end only)."""
 
     depth: int = 30
     record_every: int
     hessian_samples: int
     spectrum: Spectrum = field(default_factory=Spectrum)
+    checkpoints: int = 1
 
 
 def _controls(scale: str, **extra) -> dict:
     base = DEGENERACY[scale]
-    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(Controls)}
+    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(Controls) if f.name != "checkpoints"}
     return shared | extra
 
 
 @dataclass(frozen=True, kw_only=True)
 class InitControls(Controls):
-    """Experiment `init_controls` (IV.1): malicious, identity-plus-noise and orthogonal initializations."""
-
-    checkpoints: int
+    """Experiment `init_controls` (IV.1): two malicious, an identity-plus-noise and an orthogonal initialization,
+    Hessians measured from the start (two checkpoints at the smaller scales: the Hessians cost more than the
+    training)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Remedies(Controls):
     """Experiment `remedies` (IV.2): a bias regularizer (strength, margin, probe batch size) and one batch-norm
-    layer (at `bn_layer`) in plain nets."""
+    layer (at `bn_layer`) in plain nets; Hessians measured at the end of training (`checkpoints` = 1)."""
 
     bn_layer: int
     reg_strength: float = 1.0
@@ -193,12 +195,13 @@ class Remedies(Controls):
 
 @dataclass(frozen=True, kw_only=True)
 class SkipStrength(Controls):
-    """Experiment `skip_strength` (IV.2): residual nets with skip strength alpha in `alphas`."""
+    """Experiment `skip_strength` (IV.2): residual nets with skip strength alpha in `alphas` and the pure-mean
+    hyper-residual form; Hessians measured at the end of training (`checkpoints` = 1)."""
 
     alphas: tuple
 
 
-INIT_CONTROLS = {s: InitControls(**_controls(s, checkpoints=3 if s != "paper" else 6)) for s in SCALES}
+INIT_CONTROLS = {s: InitControls(**_controls(s, checkpoints=2 if s != "paper" else 6)) for s in SCALES}
 REMEDIES = {s: Remedies(**_controls(s, bn_layer=max(DEGENERACY[s].depth // 2, 1))) for s in SCALES}
 SKIP_STRENGTH = {s: SkipStrength(**_controls(s, alphas=a)) for s, a in per_scale(
     (0.0, 1.0), (0.0, 0.25, 0.5, 0.75, 1.0), (0.0, 0.125, 0.25, 0.5, 0.75, 1.0)).items()}

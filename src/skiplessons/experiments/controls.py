@@ -1,11 +1,14 @@
 """Part IV experiments: is the benefit of skip connections just initialization? (chapters IV.1 and IV.2)
 
-- `init_controls` (IV.1): plain and residual nets, residual nets with the malicious initialization, plain nets
-  with the identity-plus-noise and the orthogonal initialization -- all in one batch, with the Hessian's
-  degenerate and negative fractions and the per-layer measures tracked at checkpoints.
+- `init_controls` (IV.1): plain and residual nets, residual nets with the two malicious initializations (the
+  main one, without an activation blow-up, and the plain-draw one, with it), plain nets with the
+  identity-plus-noise and the orthogonal initialization -- all in one batch, with the activation scale at
+  initialization, the Hessian's degenerate and negative fractions and the per-layer measures tracked at
+  checkpoints.
 - `remedies` (IV.2): plain nets with the bias regularizer, with one batch-normalization layer, with both, and
   without either (two batches: nets with and without the BN layer differ in shape).
-- `skip_strength` (IV.2): residual nets with skip strength alpha from 0 (plain) to 1 (residual), one batch.
+- `skip_strength` (IV.2): residual nets with skip strength alpha from 0 (plain) to 1 (residual), and the
+  pure-mean hyper-residual form (`models.VARIANTS`, the forking path disclosed in `models`), one batch.
 
 Every setting is ours (the paper gives none of them). The nets, optimizer and Hessian measurement are those of
 Part III's `degeneracy` experiment: the configs derive from it (`configs.INIT_CONTROLS`, ...), so its
@@ -18,7 +21,8 @@ import torch
 
 from .. import degeneracy as dg
 from ..env import one_thread
-from ..models import DeepMLPs, Member, NetSpec
+from ..models import DeepMLPs, Member, NetSpec, hidden_rms
+from ..report import mean_spread
 from ..regularizers import BiasRegularizer
 from . import experiment
 from .configs import INIT_CONTROLS, REMEDIES, SKIP_STRENGTH
@@ -27,15 +31,41 @@ from .training import load_data
 
 #: the conditions of `init_controls`: (label, arch, init)
 INIT_CONDITIONS = [("plain", "plain", "default"), ("residual", "residual", "default"),
-                   ("residual, malicious", "residual", "malicious"), ("plain, identity+noise", "plain", "identity"),
-                   ("plain, orthogonal", "plain", "orthogonal")]
+                   ("residual, malicious", "residual", "malicious"),
+                   ("residual, malicious (plain draw)", "residual", "malicious_plain"),
+                   ("plain, identity+noise", "plain", "identity"), ("plain, orthogonal", "plain", "orthogonal")]
+#: the extra condition of `skip_strength`: the pure-mean hyper-residual form at alpha = 1
+HYPER_MEAN = "hyper, pure mean"
 #: the conditions of `remedies`: (label, batch norm?, bias regularizer?)
 REMEDY_CONDITIONS = [("plain", False, False), ("plain + bias reg.", False, True), ("plain + BN", True, False),
                      ("plain + BN + bias reg.", True, True)]
 
 
+def probe_error(nodes: np.ndarray, weights: np.ndarray, tol: float) -> float:
+    """Standard error, over SLQ probes, of one net's degenerate fraction at `tol`: the spread of the per-probe
+    fractions (each probe's quadrature mass on |λ| <= tol · max|λ|, max over all probes) divided by
+    sqrt(probes). Zero for an exact spectrum (one probe). The measurement error the margin rule adds in
+    quadrature (`stats.margin`)."""
+    nodes, weights = np.asarray(nodes, dtype=float), np.asarray(weights, dtype=float)
+    if nodes.ndim != 2 or nodes.shape != weights.shape:
+        raise ValueError(f"nodes and weights must be (probes, m) arrays of one shape, got {nodes.shape} and "
+                         f"{weights.shape}")
+    if len(nodes) < 2:
+        return 0.0
+    per_probe = (weights * (np.abs(nodes) <= tol * np.abs(nodes).max())).sum(axis=1)
+    return float(per_probe.std(ddof=1) / np.sqrt(len(per_probe)))
+
+
+def probe_errors(tracked: dict, tols) -> np.ndarray:
+    """(checkpoints, nets, tols) `probe_error` of every net in `tracked` ("ckpt_nodes", "ckpt_weights")."""
+    nodes, weights = tracked["ckpt_nodes"], tracked["ckpt_weights"]
+    return np.array([[[probe_error(nodes[t, m], weights[t, m], tol) for tol in tols]
+                      for m in range(nodes.shape[1])] for t in range(nodes.shape[0])])
+
+
 class ControlsResult(DegeneracyResult):
-    """A Part IV result: the accessors of `DegeneracyResult`, grouped by condition."""
+    """A Part IV result: the accessors of `DegeneracyResult`, grouped by condition, plus the activation scale at
+    initialization, the SLQ error of the degenerate fractions and the skip-strength sweep."""
 
     default_by = "condition"
 
@@ -44,19 +74,70 @@ class ControlsResult(DegeneracyResult):
         """The skip strength of every net (experiment `skip_strength` only)."""
         return np.asarray(self.arrays["alpha"])
 
+    def init_rms(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, layers)} RMS activation of every hidden layer at initialization, on the Hessian batch."""
+        return self.split(self._array("init_rms"), by)
+
+    def init_growth(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: per net} activation growth at initialization, RMS(h_D) / RMS(h_1): the blow-up (>> 1) or
+        vanishing (<< 1) a condition starts with."""
+        return {g: v[:, -1] / v[:, 0] for g, v in self.init_rms(by).items()}
+
+    def degenerate_error(self, tol: float = dg.HEADLINE_TOL, step: int = -1, by: str | None = None) -> dict:
+        """{group: standard error of the group's mean degenerate fraction from the SLQ probes alone}:
+        sqrt(sum of the nets' `probe_error`^2) / nets, the `error_a`/`error_b` of `stats.exceeds`."""
+        k = self._tol_index(tol)
+        se = self.split(np.asarray(self.arrays["ckpt_degenerate_se"], dtype=float)[step][..., k], by)
+        return {g: float(np.sqrt((v**2).sum()) / len(v)) for g, v in se.items()}
+
+    def sweep(self, quantity: str = "acc", tol: float = dg.HEADLINE_TOL) -> dict[float, np.ndarray]:
+        """{alpha: per net} over the residual nets of `skip_strength`, ordered by alpha: `quantity` "acc" (final
+        training accuracy) or "degenerate" (final degenerate fraction at `tol`)."""
+        if quantity not in ("acc", "degenerate"):
+            raise ValueError(f"quantity={quantity!r} is not valid; choose one of acc, degenerate")
+        values = (self._array("acc")[:, -1] if quantity == "acc" else
+                  np.asarray(self.arrays["ckpt_degenerate"], dtype=float)[-1][:, self._tol_index(tol)])
+        residual = self.labels("arch") == "residual"
+        return {float(a): values[residual & (self.alphas == a)] for a in np.unique(self.alphas[residual])}
+
+
+def summary_rows(results, tol: float = dg.HEADLINE_TOL) -> list[dict[str, str]]:
+    """One table row per condition of every result in `results` ({experiment name: typed result}), in order:
+    part, experiment, condition, final training accuracy and final degenerate fraction at `tol` (mean ± std over
+    seeds, "—" where no Hessian was measured), as chapter IV.2's table of every condition of Parts III and IV."""
+    rows = []
+    for name, res in results.items():
+        acc = res.final("acc")
+        deg = res.degenerate(tol=tol) if isinstance(res, DegeneracyResult) else {}
+        part = "IV" if isinstance(res, ControlsResult) else "III"
+        rows += [{"part": part, "experiment": name, "condition": g, "final training accuracy": mean_spread(acc[g]),
+                  "final degenerate fraction": mean_spread(deg[g]) if g in deg else "—"} for g in acc]
+    return rows
+
 
 def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx, regularizer=None) -> dict:
     """Train one batch of nets (`degeneracy.train_tracked`) and measure every net's Hessian spectrum and layer
-    singularities at `checkpoints` (steps). Returns the curves and the measurements ("ckpt_*", shape
-    (checkpoints, nets, ...))."""
+    singularities at `checkpoints` (steps). Returns the curves, the RMS activation of every hidden layer at
+    initialization ("init_rms", (nets, layers)) and the measurements ("ckpt_*", shape (checkpoints, nets, ...),
+    with the SLQ error of the degenerate fractions "ckpt_degenerate_se")."""
     net = DeepMLPs(spec, members, device=ctx.device)
     x, y = hessian_batch(config, d)
+    init_rms = hidden_rms(net, x).cpu().numpy()
     with one_thread():                  # these small nets run faster on one thread than on two busy ones
         hist, tracked = dg.train_tracked(net, d, config.steps, checkpoints, x, y, config.spectrum.settings(),
                                          lr=config.lr, batch_size=config.batch_size,
                                          record_every=config.record_every, regularizer=regularizer,
                                          progress=ctx.progress)
-    return {**hist.arrays(), **tracked.arrays("ckpt_")}
+    measured = tracked.arrays("ckpt_")
+    measured["ckpt_degenerate_se"] = probe_errors(measured, config.spectrum.tols)
+    return {**hist.arrays(), "init_rms": init_rms, **measured}
+
+
+def _checkpoint_steps(config) -> list[int]:
+    """The steps at which a config's Hessians are measured: the last one only, or `config.checkpoints` from 0."""
+    if config.checkpoints == 1:
+        return [config.steps]
+    return dg.checkpoint_steps(config.steps, config.checkpoints)
 
 
 def _spec(config, d, bn_layer=None) -> NetSpec:
@@ -76,12 +157,12 @@ def run_init_controls(config, ctx):
     members = [Member(arch, seed, init=init) for _, arch, init in INIT_CONDITIONS for seed in config.seeds]
     labels = [lab for lab, _, _ in INIT_CONDITIONS for _ in config.seeds]
     spec = _spec(config, d)
-    arrays = run_batch(config, spec, members, d, dg.checkpoint_steps(config.steps, config.checkpoints), ctx)
+    arrays = run_batch(config, spec, members, d, _checkpoint_steps(config), ctx)
     return _finish(labels, arrays, config, d, spec)
 
 
-experiment("init_controls", INIT_CONTROLS, ControlsResult, "malicious init of residual nets; identity and "
-           "orthogonal init of plain nets", "09_initialization")(run_init_controls)
+experiment("init_controls", INIT_CONTROLS, ControlsResult, "malicious inits of residual nets (without and with an "
+           "activation blow-up); identity and orthogonal init of plain nets", "09_initialization")(run_init_controls)
 
 
 def run_remedies(config, ctx):
@@ -94,9 +175,10 @@ def run_remedies(config, ctx):
         mask = torch.tensor([reg for _, _, reg in conds for _ in config.seeds])
         reg = BiasRegularizer(probe, config.reg_strength, config.reg_margin, members=mask)
         spec = _spec(config, d, config.bn_layer if bn else None)
-        parts.append(run_batch(config, spec, members, d, [0, config.steps], ctx, regularizer=reg))
+        parts.append(run_batch(config, spec, members, d, _checkpoint_steps(config), ctx, regularizer=reg))
         labels += [lab for lab, _, _ in conds for _ in config.seeds]
-    # spectra (nodes, weights) are not kept: their sizes differ between the two batches (the BN gains)
+    # spectra (nodes, weights) are not kept: their sizes differ between the two batches (the BN gains); their
+    # SLQ errors ("ckpt_degenerate_se") are
     keys = [k for k in parts[0] if k not in ("ckpt_nodes", "ckpt_weights")]
     arrays = {k: (parts[0][k] if k in ("step", "ckpt_step") else
                   np.concatenate([p[k] for p in parts], axis=1 if k.startswith("ckpt_") else 0)) for k in keys}
@@ -110,12 +192,14 @@ experiment("remedies", REMEDIES, ControlsResult, "bias regularizer and one batch
 def run_skip_strength(config, ctx):
     d = load_data(config)
     members = [Member("residual", seed, alpha=float(a)) for a in config.alphas for seed in config.seeds]
-    labels = [f"alpha={float(a):g}" for a in config.alphas for _ in config.seeds]
+    members += [Member("hyper_mean", seed) for seed in config.seeds]
+    labels = [f"alpha={float(a):g}" for a in config.alphas for _ in config.seeds] + [HYPER_MEAN] * len(config.seeds)
     spec = _spec(config, d)
-    arrays = run_batch(config, spec, members, d, [0, config.steps], ctx)
+    arrays = run_batch(config, spec, members, d, _checkpoint_steps(config), ctx)
     arrays["alpha"] = np.array([m.alpha for m in members])
+    arrays["arch"] = np.array([m.arch for m in members])
     return _finish(labels, arrays, config, d, spec)
 
 
-experiment("skip_strength", SKIP_STRENGTH, ControlsResult, "residual nets with skip strength alpha from 0 to 1",
-           "10_remedies")(run_skip_strength)
+experiment("skip_strength", SKIP_STRENGTH, ControlsResult, "residual nets with skip strength alpha from 0 to 1, "
+           "and the pure-mean hyper-residual form", "10_remedies")(run_skip_strength)
