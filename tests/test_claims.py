@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 from scipy import stats as scipy_stats
 
 from skiplessons import report, results, stats
-from skiplessons.claims import base, part1, part3, part4
+from skiplessons.claims import base, part1, part3
 from skiplessons.experiments.controls import ControlsResult
 from skiplessons.experiments.deep import DegeneracyResult
 from skiplessons.experiments.toy import CountsResult
@@ -300,8 +300,6 @@ def test_deep_assessments_need_the_tolerance_and_the_groups():
     with pytest.raises(ValueError, match=r"no nets \['plain'\]"):
         part3.layer_singularities(_deep_result({"residual": ([0.5] * 3, ([0.9] * 3, [0.9] * 3))},
                                                layers={k: {"residual": [0.1] * 3} for k in LAYER_KEYS}))
-    with pytest.raises(ValueError, match="no nets"):
-        part4.malicious_init(_deep_result({"plain": ([0.5, 0.6], ([0.9, 0.9], [0.9, 0.9]))}, key="condition"))
 
 
 def test_layer_singularities():
@@ -332,51 +330,6 @@ def test_degeneracy_accuracy(slope, noise, verdict):
     order = np.concatenate([np.arange(9)[i::3] for i in range(3)])
     assert v.verdict == verdict
     assert v.numbers.startswith(f"r = {np.corrcoef(deg[order], acc[order])[0, 1]:+.2f}") and "n = 9 nets" in v.numbers
-
-
-def _controls(acc: dict, start: dict, end: dict, name="init_controls"):
-    return _deep_result({g: (acc[g], (start[g], end[g])) for g in acc}, key="condition", name=name)
-
-
-INIT = ["plain", "residual", "residual, malicious", "plain, identity+noise"]
-
-
-@pytest.mark.parametrize("malicious, verdict", [([0.60, 0.62, 0.61], "holds"),
-                                                ([0.40, 0.42, 0.41], "does not hold at our settings"),
-                                                ([0.60], "not yet tested")])
-def test_malicious_init(malicious, verdict):
-    acc = {"plain": [0.50, 0.52, 0.51], "residual": [0.7, 0.71, 0.72], "residual, malicious": malicious,
-           "plain, identity+noise": [0.7, 0.7, 0.71]}
-    deg = {g: [0.5] * len(v) for g, v in acc.items()}
-    v = part4.malicious_init(_controls(acc, deg, deg))
-    assert v.verdict == verdict and "plain 0.510 ± 0.010 (n=3)" in v.numbers
-
-
-@pytest.mark.parametrize("ident_acc, ident_start, verdict", [
-    ([0.49, 0.50, 0.51], [0.40, 0.45, 0.50], "partly holds"),          # what chapter IV.1 reports
-    ([0.45, 0.47, 0.49], [0.40, 0.45, 0.50], "holds"),                  # within two SE of plain: no advantage
-    ([0.49, 0.50, 0.51], [0.85, 0.88, 0.91], "does not hold at our settings"),
-    ([0.49], [0.40], "not yet tested")])
-def test_residual_like_init(ident_acc, ident_start, verdict):
-    acc = {"plain": [0.44, 0.46, 0.48], "residual": [0.47, 0.48, 0.49], "residual, malicious": [0.2, 0.25, 0.3],
-           "plain, identity+noise": ident_acc}
-    start = {g: [0.90, 0.93, 0.96] for g in acc} | {"plain, identity+noise": ident_start}
-    end = {g: [0.91, 0.93, 0.95] for g in acc} | {"plain, identity+noise": [0.88] * len(ident_acc)}
-    v = part4.residual_like_init(_controls(acc, start, end))
-    assert v.verdict == verdict and "vs 0.930 ± 0.030 (n=3) at the start" in v.numbers
-
-
-@pytest.mark.parametrize("both_acc, both_deg, verdict", [
-    ([0.50, 0.51, 0.52], [0.80, 0.81, 0.82], "partly holds"),          # what chapter IV.2 reports
-    ([0.60, 0.61, 0.62], [0.80, 0.81, 0.82], "holds"),
-    ([0.50, 0.51, 0.52], [0.90, 0.91, 0.92], "does not hold at our settings")])
-def test_remedies_recover(both_acc, both_deg, verdict):
-    acc = {"plain": [0.50, 0.52, 0.51], "plain + bias reg.": [0.5, 0.5, 0.5], "plain + BN": [0.5, 0.5, 0.5],
-           "plain + BN + bias reg.": both_acc}
-    end = {"plain": [0.90, 0.92, 0.91], "plain + bias reg.": [0.9] * 3, "plain + BN": [0.85] * 3,
-           "plain + BN + bias reg.": both_deg}
-    v = part4.remedies_recover(_controls(acc, end, end, name="remedies"))
-    assert v.verdict == verdict and "plain + BN 0.500 ± 0.000 (n=3)" in v.numbers
 
 
 def test_every_tested_claim_gets_a_row_at_smoke(tmp_path, monkeypatch):
