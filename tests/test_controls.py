@@ -438,7 +438,7 @@ def test_part4_checks_on_known_numbers():
 def test_summary_rows_from_stored_results(tmp_path, monkeypatch):
     """One row per condition, the cells formatted from the readers' values (an independent mean of the arrays)."""
     from skiplessons.experiments import load_or_run
-    from skiplessons.experiments.controls import summary_rows
+    from skiplessons.report import summary_rows
     from skiplessons.report import mean_spread
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))

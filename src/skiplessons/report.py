@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from .degeneracy import HEADLINE_TOL
+
 
 def markdown_table(rows: list[Mapping[str, object]], columns: list[str]) -> str:
     """A GitHub/MyST pipe table of `rows` (dicts) in the order of `columns`; `|` in cells is escaped."""
@@ -101,4 +103,21 @@ def reproduce_rows(registry: Mapping[str, object], paper_result: Callable[[str],
             "ran on": found.provenance["device"] if found else "not yet run at paper scale",
             "took": duration(found.provenance["wall_time_s"]) if found else "—",
         })
+    return rows
+
+
+def summary_rows(results, tol: float = HEADLINE_TOL) -> list[dict[str, str]]:
+    """One table row per condition of every result in `results` ({experiment name: typed result}), in order:
+    part, experiment, condition, final training accuracy and final degenerate fraction at `tol` (mean ± std over
+    seeds, "—" where no Hessian was measured), as chapter IV.2's table of every condition of Parts III and IV."""
+    from .experiments.controls import ControlsResult
+    from .experiments.deep import DegeneracyResult
+
+    rows = []
+    for name, res in results.items():
+        acc = res.final("acc")
+        deg = res.degenerate(tol=tol) if isinstance(res, DegeneracyResult) else {}
+        part = "IV" if isinstance(res, ControlsResult) else "III"
+        rows += [{"part": part, "experiment": name, "condition": g, "final training accuracy": mean_spread(acc[g]),
+                  "final degenerate fraction": mean_spread(deg[g]) if g in deg else "—"} for g in acc]
     return rows

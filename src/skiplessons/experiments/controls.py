@@ -22,7 +22,6 @@ import torch
 from .. import degeneracy as dg
 from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec, hidden_rms
-from ..report import mean_spread
 from ..regularizers import BiasRegularizer
 from . import experiment
 from .configs import INIT_CONTROLS, REMEDIES, SKIP_STRENGTH
@@ -99,20 +98,6 @@ class ControlsResult(DegeneracyResult):
                   np.asarray(self.arrays["ckpt_degenerate"], dtype=float)[-1][:, self._tol_index(tol)])
         residual = self.labels("arch") == "residual"
         return {float(a): values[residual & (self.alphas == a)] for a in np.unique(self.alphas[residual])}
-
-
-def summary_rows(results, tol: float = dg.HEADLINE_TOL) -> list[dict[str, str]]:
-    """One table row per condition of every result in `results` ({experiment name: typed result}), in order:
-    part, experiment, condition, final training accuracy and final degenerate fraction at `tol` (mean ± std over
-    seeds, "—" where no Hessian was measured), as chapter IV.2's table of every condition of Parts III and IV."""
-    rows = []
-    for name, res in results.items():
-        acc = res.final("acc")
-        deg = res.degenerate(tol=tol) if isinstance(res, DegeneracyResult) else {}
-        part = "IV" if isinstance(res, ControlsResult) else "III"
-        rows += [{"part": part, "experiment": name, "condition": g, "final training accuracy": mean_spread(acc[g]),
-                  "final degenerate fraction": mean_spread(deg[g]) if g in deg else "—"} for g in acc]
-    return rows
 
 
 def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx, regularizer=None) -> dict:
