@@ -138,3 +138,44 @@ def test_depth_sweep_interrupted_after_one_depth_resumes_to_the_same_numbers(tmp
         assert np.array_equal(resumed.arrays[k], v), k
     key = results.key("depth_sweep", "smoke", as_dict(experiments.config_for("depth_sweep", "smoke")))
     assert not (tmp_path / "cut" / "checkpoints" / key).exists()
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_tracked_training_interrupted_resumes_to_the_same_measurements(tmp_path):
+    """`degeneracy.train_tracked` killed after its first measurements and a checkpoint resumes to the same
+    curves and the same Hessian measurements as an uninterrupted run (bit for bit on CPU)."""
+    from skiplessons import data, degeneracy as dg
+    from skiplessons.models import DeepMLPs, Member, NetSpec
+
+    d = data.mnist1d(n_samples=300)
+    x, y = d.x_train[:60], d.y_train[:60]
+    settings = dg.SpectrumSettings(method="dense", dense_max=2000)
+
+    def run(checkpoint=None, stop_at=None):
+        torch.manual_seed(0)
+        net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=3, width=5), [Member("plain", 0), Member("residual", 1)])
+        calls = {"n": 0}
+
+        def regularizer(net):                  # called once per step: a kill switch after `stop_at` steps
+            calls["n"] += 1
+            if stop_at is not None and calls["n"] > stop_at:
+                raise _Interrupt
+            return torch.zeros(len(net))
+
+        return dg.train_tracked(net, d, 24, [0, 8, 16, 24], x, y, settings, checkpoint=checkpoint, lr=3e-3,
+                                batch_size=32, record_every=8, checkpoint_every=10, regularizer=regularizer)
+
+    path = tmp_path / "train.pt"
+    with pytest.raises(_Interrupt):
+        run(path, stop_at=13)                   # measured at 0 and 8, checkpointed at 10, killed at 14
+    assert path.is_file() and (tmp_path / "train-measured.pt").is_file()
+    hist, tracked = run(path)
+    ref_hist, ref_tracked = run()
+    for key, value in ref_hist.arrays().items():
+        np.testing.assert_array_equal(hist.arrays()[key], value, err_msg=key)
+    assert tracked.step == ref_tracked.step == [0, 8, 16, 24]
+    for key, value in ref_tracked.arrays().items():
+        np.testing.assert_array_equal(tracked.arrays()[key], value, err_msg=key)

@@ -24,7 +24,9 @@ whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summ
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -224,27 +226,42 @@ def checkpoint_steps(steps: int, n: int) -> list[int]:
 
 def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.Tensor,
                   settings: SpectrumSettings = SpectrumSettings(), members=None, progress: bool = False,
-                  **train_kwargs):
+                  checkpoint=None, **train_kwargs):
     """Train `net` with `train.train` and `measure` it at each step in `checkpoints` (0 = before training).
 
     (x, y) is the fixed batch the Hessians and layer measures use; `train_kwargs` go to `train` (lr,
-    batch_size, record_every, regularizer, ...). Returns (History, Tracked). Introduced in chapter III.2;
-    used in Part IV.
+    batch_size, record_every, regularizer, ...). With `checkpoint` (a path) training resumes as `train` does,
+    and the measurements taken so far are kept beside it (`*-measured.pt`, written after each one), so a run
+    killed mid-way ends with the same numbers as one that was not. Returns (History, Tracked). Introduced in
+    chapter III.2; used in Part IV.
     """
     checkpoints = sorted(set(int(s) for s in checkpoints))
     if not checkpoints or checkpoints[0] < 0 or checkpoints[-1] > steps:
         raise ValueError(f"checkpoints={checkpoints!r} must be steps in [0, steps={steps}]")
     if "callback" in train_kwargs:
         raise ValueError("train_tracked sets train's callback itself; pass no callback")
-    tracked = Tracked()
-    if checkpoints[0] == 0:
-        tracked.add(0, measure(net, x, y, settings, members, progress))
+    measured_file = None if checkpoint is None else Path(checkpoint).with_name(Path(checkpoint).stem + "-measured.pt")
+    measured = (torch.load(measured_file, weights_only=False)
+                if measured_file is not None and measured_file.is_file() else {})
+
+    def record(step):
+        measured[step] = measure(net, x, y, settings, members, progress)
+        if measured_file is not None:
+            tmp = measured_file.with_name(f".{measured_file.name}.{os.getpid()}.tmp")
+            torch.save(measured, tmp)
+            os.replace(tmp, measured_file)
+
+    if checkpoints[0] == 0 and 0 not in measured:
+        record(0)
     wanted = set(checkpoints) - {0}
 
     def callback(step, net):
         if step in wanted:
-            tracked.add(step, measure(net, x, y, settings, members, progress))
+            record(step)
 
-    hist = train(net, data, steps, callback=callback, progress=progress, **train_kwargs)
+    hist = train(net, data, steps, callback=callback, progress=progress, checkpoint=checkpoint, **train_kwargs)
+    tracked = Tracked()
+    for step in checkpoints:
+        tracked.add(step, measured[step])
     return hist, tracked
 

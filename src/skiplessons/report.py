@@ -121,3 +121,27 @@ def summary_rows(results, tol: float = HEADLINE_TOL) -> list[dict[str, str]]:
         rows += [{"part": part, "experiment": name, "condition": g, "final training accuracy": mean_spread(acc[g]),
                   "final degenerate fraction": mean_spread(deg[g]) if g in deg else "—"} for g in acc]
     return rows
+
+
+def glue(name: str, value, display: bool = True) -> None:
+    """myst-nb's `glue` where myst-nb is installed (the site build: `{glue:text}` in the text shows the value);
+    elsewhere -- Colab or a plain Jupyter, where the chapters run without the book's build tools -- the value is
+    shown when `display` is true and otherwise nothing happens, so a chapter runs the same everywhere."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return
+    myst_glue(name, value, display=display)
+
+
+
+def glue_means(values, prefix: str, label: str = "final training accuracy", digits: int = 2) -> None:
+    """For each group of `values` ({group: one number per run}): print 'group label mean ± std (n=…)' and glue
+    the mean as `prefix_group` for the chapter's prose."""
+    for group, v in values.items():
+        print(f"{group:9s} {label} {mean_spread(v)}")
+        glue(f"{prefix}_{group}", f"{np.mean(v):.{digits}f}", display=False)

@@ -8,7 +8,7 @@ the check (`tests/test_claims.py` checks that the chapter calls the same functio
 """
 from __future__ import annotations
 
-from .base import (COLUMNS, FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, VERDICTS, Claim, Verdict, expect,
+from .base import (COLUMNS, FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, VERDICTS, Claim, Verdict, announce, expect,
                    gap_verdict, ledger_row, parts_verdict)
 from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import ghost_plateaus, plateau_length
@@ -19,7 +19,7 @@ from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_p
                     skips_prevent_collapse, training_keeps_collapse)
 
 __all__ = ["CLAIMS", "COLUMNS", "FAILS", "HOLDS", "PARTLY", "UNRESOLVED", "UNTESTED", "VERDICTS", "Claim", "Verdict",
-           "expect", "gap_verdict", "ledger_row", "parts_verdict"]
+           "announce", "expect", "gap_verdict", "ledger_row", "parts_verdict"]
 
 #: The paper's claims, in the order of the book.
 CLAIMS = (

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..report import glue
 from ..stats import exceeds
 
 HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly holds", "does not hold at our settings", "not yet tested"
@@ -43,6 +44,15 @@ def expect(verdict: Verdict, *allowed: str) -> Verdict:
         raise ValueError(f"allowed={bad!r} are not verdicts; choose from {', '.join(VERDICTS)}")
     if verdict.verdict not in allowed:
         raise AssertionError(f"expected {' or '.join(allowed)}, measured '{verdict.verdict}': {verdict.numbers}")
+    return verdict
+
+
+def announce(verdict: Verdict, name: str | None = None) -> Verdict:
+    """Print a check's verdict and numbers, and glue the verdict word under `name` for the chapter's prose;
+    returns the verdict (so that `expect(announce(check(result), "name"))` reads in one line)."""
+    print(f"{verdict.verdict} | {verdict.numbers}")
+    if name is not None:
+        glue(name, verdict.verdict, display=False)
     return verdict
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
-from ..report import mean_spread
+from ..report import markdown_table, mean_spread
 from ..stats import correlation, exceeds, margin
 from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, Verdict, gap_verdict, parts_verdict
 
@@ -269,3 +269,11 @@ def depth_near_zero_gap(result, normalization: str = "max") -> Verdict:
         verdict = FAILS if any(p == FAILS for p in per_depth) else UNRESOLVED
     return Verdict(f"near-zero fraction (|λ| <= {NEAR_ZERO[normalization]:g} × {SCALE_WORDS[normalization]}) by "
                    f"depth: " + "; ".join(text), verdict)
+
+
+def verdict_table(verdicts, thresholds) -> str:
+    """A markdown table of near-zero verdicts per normalization ({normalization: Verdict}), with each
+    normalization's scale in words and its threshold ({normalization: threshold}): chapter III.2's tables."""
+    rows = [{"normalization": SCALE_WORDS[n], "threshold": f"{thresholds[n]:g}", "measured": v.numbers,
+             "verdict": v.verdict} for n, v in verdicts.items()]
+    return markdown_table(rows, ["normalization", "threshold", "measured", "verdict"])

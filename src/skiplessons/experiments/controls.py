@@ -100,7 +100,8 @@ class ControlsResult(DegeneracyResult):
         return {float(a): values[residual & (self.alphas == a)] for a in np.unique(self.alphas[residual])}
 
 
-def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx, regularizer=None) -> dict:
+def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx, regularizer=None,
+              part: str = "train") -> dict:
     """Train one batch of nets (`degeneracy.train_tracked`) and measure every net's Hessian spectrum and layer
     singularities at `checkpoints` (steps). Returns the curves, the RMS activation of every hidden layer at
     initialization ("init_rms", (nets, layers)) and the measurements ("ckpt_*", shape (checkpoints, nets, ...),
@@ -112,7 +113,7 @@ def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx,
         hist, tracked = dg.train_tracked(net, d, config.steps, checkpoints, x, y, config.spectrum.settings(),
                                          lr=config.lr, batch_size=config.batch_size,
                                          record_every=config.record_every, regularizer=regularizer,
-                                         progress=ctx.progress)
+                                         progress=ctx.progress, checkpoint=ctx.checkpoint(part))
     measured = tracked.arrays("ckpt_")
     measured["ckpt_degenerate_se"] = probe_errors(measured, config.spectrum.tols)
     return {**hist.arrays(), "init_rms": init_rms, **measured}
@@ -160,7 +161,8 @@ def run_remedies(config, ctx):
         mask = torch.tensor([reg for _, _, reg in conds for _ in config.seeds])
         reg = BiasRegularizer(probe, config.reg_strength, config.reg_margin, members=mask)
         spec = _spec(config, d, config.bn_layer if bn else None)
-        parts.append(run_batch(config, spec, members, d, _checkpoint_steps(config), ctx, regularizer=reg))
+        parts.append(run_batch(config, spec, members, d, _checkpoint_steps(config), ctx, regularizer=reg,
+                               part=f"batch_norm_{int(bn)}"))
         labels += [lab for lab, _, _ in conds for _ in config.seeds]
     # spectra (nodes, weights) are not kept: their sizes differ between the two batches (the BN gains); their
     # SLQ errors ("ckpt_degenerate_se") are

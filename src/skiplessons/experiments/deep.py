@@ -199,7 +199,7 @@ def run_degeneracy(config, ctx):
     with one_thread():
         hist, tracked = dg.train_tracked(net, d, config.steps, steps, x, y, settings, lr=config.lr,
                                          batch_size=config.batch_size, record_every=config.record_every,
-                                         progress=ctx.progress)
+                                         progress=ctx.progress, checkpoint=ctx.checkpoint("train"))
     arrays = {**hist.arrays(), **tracked.arrays("ckpt_"), **labels(net)}
     summary = {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "tols": list(settings.tols),
                "method": settings.choose(net.n_params()),
