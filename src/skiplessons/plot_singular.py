@@ -97,6 +97,19 @@ def player(fig, update, n_frames: int, interval: int = 500, dpi: int = 72) -> st
     return html
 
 
+def approach_player(fractions, spectra: dict, k: int, what: str) -> str:
+    """A kernel-free player of the `k` smallest Fisher eigenvalues of each architecture (`spectra`: {arch:
+    (frames, P)}, as from `fisher.approach_spectra`) on the way to a singular point, one frame per entry of
+    `fractions`, titled "`what` = s". Chapters I.2, I.3."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+
+    def frame(i):
+        ax.clear()
+        smallest_bars(ax, {arch: e[i] for arch, e in spectra.items()}, k=k, title=f"{what} = {fractions[i]:.1e}")
+
+    return player(fig, frame, len(fractions))
+
+
 def html_table(header, rows) -> str:
     """A plain HTML table (header cells, then rows of cells) for a notebook's `IPython.display.HTML`.
 

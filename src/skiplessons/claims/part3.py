@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
-from ..report import markdown_table, mean_spread
+from ..report import glue, markdown_table, mean_spread
 from ..stats import correlation, exceeds, margin
 from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, Verdict, gap_verdict, parts_verdict
 
@@ -271,9 +271,13 @@ def depth_near_zero_gap(result, normalization: str = "max") -> Verdict:
                    f"depth: " + "; ".join(text), verdict)
 
 
-def verdict_table(verdicts, thresholds) -> str:
+def verdict_table(verdicts, thresholds, prefix: str | None = None) -> str:
     """A markdown table of near-zero verdicts per normalization ({normalization: Verdict}), with each
-    normalization's scale in words and its threshold ({normalization: threshold}): chapter III.2's tables."""
+    normalization's scale in words and its threshold ({normalization: threshold}): chapter III.2's tables. With
+    `prefix`, each verdict word is also glued as `prefix_normalization` for the prose."""
+    for n, v in verdicts.items():
+        if prefix is not None:
+            glue(f"{prefix}_{n}", v.verdict, display=False)
     rows = [{"normalization": SCALE_WORDS[n], "threshold": f"{thresholds[n]:g}", "measured": v.numbers,
              "verdict": v.verdict} for n, v in verdicts.items()]
     return markdown_table(rows, ["normalization", "threshold", "measured", "verdict"])
