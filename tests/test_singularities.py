@@ -455,3 +455,16 @@ def test_html_table_escapes_and_counts_cells():
 
     out = html_table(["a", "b<c"], [[1, "x & y"], [2, 3]])
     assert out.count("<tr>") == 3 and out.count("<td>") == 4 and "b&lt;c" in out and "x &amp; y" in out
+
+
+def test_approach_by_arch_is_approach_spectra_per_arch():
+    x = gaussian_inputs(60, 3, seed=1)
+    fractions = fi.approach_fractions(4)
+    assert fractions[0] == 1.0 and fractions[-1] == 0.0 and np.isclose(fractions[-2], 1e-4)
+    nets = {arch: TwoLayerNet(3, 2, "tanh", arch, seed=0) for arch in ("plain", "residual")}
+    spectra = fi.approach_by_arch(nets, lambda net: sp.eliminate_incoming(net, 0), x, fractions)
+    for arch, net in nets.items():
+        np.testing.assert_array_equal(spectra[arch],
+                                      fi.approach_spectra(net, sp.eliminate_incoming(net, 0), x, fractions))
+    with pytest.raises(ValueError, match="frames=2 must be an integer >= 3"):
+        fi.approach_fractions(2)

@@ -228,3 +228,17 @@ def approach_spectra(start, end, x: torch.Tensor, fractions) -> np.ndarray:
     is the net with J_a scaled by s. Cost: one dense Fisher per fraction. Chapters I.2, I.3.
     """
     return np.stack([fisher_eigh(interpolate(start, end, float(s)), x)[0] for s in fractions])
+
+
+def approach_fractions(frames: int) -> np.ndarray:
+    """`frames` fractions s of the way left to a singular set: geometric from 1 down to 1e-4, then 0 (the set
+    itself). Chapters I.2, I.3."""
+    if not isinstance(frames, int) or frames < 3:
+        raise ValueError(f"frames={frames!r} must be an integer >= 3")
+    return np.append(np.geomspace(1, 1e-4, frames - 1), 0.0)
+
+
+def approach_by_arch(nets: dict, to_singular, x: torch.Tensor, fractions) -> dict[str, np.ndarray]:
+    """{arch: `approach_spectra` from `nets[arch]` to `to_singular(nets[arch])`}: the same approach to a singular
+    set, once per architecture. Chapters I.2, I.3."""
+    return {arch: approach_spectra(net, to_singular(net), x, fractions) for arch, net in nets.items()}
