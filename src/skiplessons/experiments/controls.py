@@ -85,7 +85,7 @@ class ControlsResult(DegeneracyResult):
     def degenerate_error(self, tol: float = dg.HEADLINE_TOL, step: int = -1, by: str | None = None) -> dict:
         """{group: standard error of the group's mean degenerate fraction from the SLQ probes alone}:
         sqrt(sum of the nets' `probe_error`^2) / nets, the `error_a`/`error_b` of `stats.exceeds`."""
-        k = self._tol_index(tol)
+        k = self.tol_index(tol)
         se = self.split(np.asarray(self.arrays["ckpt_degenerate_se"], dtype=float)[step][..., k], by)
         return {g: float(np.sqrt((v**2).sum()) / len(v)) for g, v in se.items()}
 
@@ -95,7 +95,7 @@ class ControlsResult(DegeneracyResult):
         if quantity not in ("acc", "degenerate"):
             raise ValueError(f"quantity={quantity!r} is not valid; choose one of acc, degenerate")
         values = (self._array("acc")[:, -1] if quantity == "acc" else
-                  np.asarray(self.arrays["ckpt_degenerate"], dtype=float)[-1][:, self._tol_index(tol)])
+                  np.asarray(self.arrays["ckpt_degenerate"], dtype=float)[-1][:, self.tol_index(tol)])
         residual = self.labels("arch") == "residual"
         return {float(a): values[residual & (self.alphas == a)] for a in np.unique(self.alphas[residual])}
 

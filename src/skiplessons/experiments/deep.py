@@ -35,10 +35,6 @@ class DegeneracyResult(ResultView):
         return np.asarray(self.arrays["ckpt_step"])
 
     @property
-    def tols(self) -> tuple:
-        return tuple(float(t) for t in self.summary["tols"])
-
-    @property
     def hessian_samples(self) -> int:
         return int(self.config["hessian_samples"])
 
@@ -47,12 +43,6 @@ class DegeneracyResult(ResultView):
         """The fraction of Hessian eigenvalues the data size alone forces to zero (Gauss-Newton rank bound)."""
         return float(self.summary["rank_bound"])
 
-    def _tol_index(self, tol: float) -> int:
-        matches = [i for i, t in enumerate(self.tols) if np.isclose(t, tol)]
-        if not matches:
-            raise ValueError(f"tol={tol!r} was not measured in result {self.name!r}; measured: {self.tols}")
-        return matches[0]
-
     def _at(self, key: str, step) -> np.ndarray:
         values = np.asarray(self.arrays[f"ckpt_{key}"], dtype=float)
         return np.moveaxis(values, 0, 1) if step is None else values[step]
@@ -60,7 +50,7 @@ class DegeneracyResult(ResultView):
     def degenerate(self, tol: float = dg.HEADLINE_TOL, step: int | None = -1, by: str | None = None):
         """{group: degenerate fraction (|λ| <= tol max|λ|) per net} at checkpoint `step` (None: every checkpoint,
         shape (nets, checkpoints))."""
-        k = self._tol_index(tol)
+        k = self.tol_index(tol)
         return self.split(self._at("degenerate", step)[..., k], by)
 
     def negative(self, step: int | None = -1, by: str | None = None):
@@ -141,20 +131,13 @@ class DepthSweepResult(ResultView):
     def depths(self) -> np.ndarray:
         return np.asarray(self.arrays["depth"])
 
-    @property
-    def tols(self) -> tuple:
-        return tuple(float(t) for t in self.summary["tols"])
-
     def at_depths(self, key: str, by: str | None = None) -> dict[str, np.ndarray]:
         """{group: (depths, nets)} of `key` ("acc", "loss", "negative", "elimination", ...)."""
         return self.split(np.asarray(self.arrays[key], dtype=float), by, axis=1)
 
     def degenerate(self, tol: float = dg.HEADLINE_TOL, by: str | None = None) -> dict[str, np.ndarray]:
         """{group: (depths, nets)} degenerate fraction at `tol`."""
-        k = [i for i, t in enumerate(self.tols) if np.isclose(t, tol)]
-        if not k:
-            raise ValueError(f"tol={tol!r} was not measured in result {self.name!r}; measured: {self.tols}")
-        return self.split(np.asarray(self.arrays["degenerate"], dtype=float)[..., k[0]], by, axis=1)
+        return self.split(np.asarray(self.arrays["degenerate"], dtype=float)[..., self.tol_index(tol)], by, axis=1)
 
     def near_zero(self, normalization: str = "max", by: str | None = None) -> dict[str, np.ndarray]:
         """{group: (depths, nets)} near-zero fraction at `degeneracy.NEAR_ZERO[normalization]` (stored by the

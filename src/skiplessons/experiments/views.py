@@ -87,5 +87,17 @@ class ResultView:
         return _data.CLASS_COUNTS[self.data]
 
     @property
+    def tols(self) -> tuple:
+        """The tolerances (relative to max|λ|) at which degenerate fractions were stored."""
+        return tuple(float(t) for t in self.summary["tols"])
+
+    def tol_index(self, tol: float) -> int:
+        """The position of `tol` among the stored tolerances; a ValueError names the ones measured."""
+        matches = [i for i, t in enumerate(self.tols) if np.isclose(t, tol)]
+        if not matches:
+            raise ValueError(f"tol={tol!r} was not measured in result {self.name!r}; measured: {self.tols}")
+        return matches[0]
+
+    @property
     def n_params(self) -> int:
         return int(self.summary["n_params"])
