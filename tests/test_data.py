@@ -62,3 +62,19 @@ def test_missing_cifar_says_what_to_do(tmp_path):
 def test_bad_data_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_mnist1d_cache_returns_the_generated_data(tmp_path, monkeypatch):
+    import mnist1d.data
+
+    fresh = data.mnist1d(n_samples=300, seed=5)
+    first = data.mnist1d(n_samples=300, seed=5, cache=tmp_path)          # generates and stores
+    (stored,) = tmp_path.glob("mnist1d-300-5-*.npz")
+    with monkeypatch.context() as m:
+        m.setattr(mnist1d.data, "make_dataset", lambda args: 1 / 0)
+        again = data.mnist1d(n_samples=300, seed=5, cache=tmp_path)      # reads the file, generates nothing
+    for d in (first, again):
+        assert torch.equal(d.x_train, fresh.x_train) and torch.equal(d.y_test, fresh.y_test)
+    stored.write_bytes(b"damaged")                                       # a damaged file is made anew
+    assert torch.equal(data.mnist1d(n_samples=300, seed=5, cache=tmp_path).x_test, fresh.x_test)
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -119,3 +119,82 @@ def test_wrong_input_size_is_refused():
     net = models.DeepMLPs(models.NetSpec(64, 10, depth=2, width=4), [models.Member("plain", 0)])
     with pytest.raises(ValueError, match="d_in=64"):
         train.train(net, small_data(), steps=2)
+
+
+def test_bad_step_mode_names_the_valid_ones():
+    with pytest.raises(ValueError, match="step_mode='jit' is not valid; choose one of auto, graph, eager"):
+        train.train(make([models.Member("plain", 0)]), small_data(), steps=2, step_mode="jit")
+
+
+def test_graph_step_needs_a_cuda_device():
+    with pytest.raises(ValueError, match="step_mode='graph' needs the nets on a CUDA device, not cpu"):
+        train.train(make([models.Member("plain", 0)]), small_data(), steps=2, step_mode="graph")
+
+
+def test_callback_runs_only_at_the_chosen_steps():
+    seen = []
+    train.train(make([models.Member("plain", 0)]), small_data(), steps=12, batch_size=16,
+                callback=lambda step, net: seen.append(step), callback_at=[0, 4, 12, 99], progress=False)
+    assert seen == [4, 12]
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: CUDA graphs are checked on GPUs")
+
+
+def _gpu_run(mode, dtype, steps=120, **kwargs):
+    members = [models.Member(a, s) for a in models.ARCHS for s in (0, 1)]
+    net = models.DeepMLPs(models.NetSpec(40, 10, depth=12, width=32, bn_layer=kwargs.pop("bn_layer", None)),
+                          members, dtype=dtype, device="cuda")
+    hist = train.train(net, small_data(), steps=steps, lr=3e-3, batch_size=64, record_every=40, step_mode=mode,
+                       progress=False, **kwargs)
+    return net, hist.arrays()
+
+
+def _relative_gap(a, b):
+    return max(((p - getattr(b, k)).norm() / p.norm()).item() for k, p in a.named_parameters())
+
+
+@CUDA
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-3)])
+def test_captured_step_gives_the_eager_numbers(dtype, tol):
+    """The CUDA graph replays the same computation: float64 agrees to round-off, float32 within its own."""
+    graph_net, g = _gpu_run("graph", dtype)
+    eager_net, e = _gpu_run("eager", dtype)
+    assert _relative_gap(graph_net, eager_net) < tol
+    np.testing.assert_allclose(g["loss"], e["loss"], rtol=100 * tol)
+
+
+@CUDA
+def test_captured_step_with_regularizer_and_batch_norm_gives_the_eager_numbers():
+    from skiplessons.regularizers import BiasRegularizer
+    probe = small_data().x_train[:32]                        # on the CPU: the regularizer moves it once
+    nets = [_gpu_run(mode, torch.float64, steps=60, bn_layer=6, regularizer=BiasRegularizer(probe))[0]
+            for mode in ("graph", "eager")]
+    assert _relative_gap(*nets) < 1e-10
+
+
+@CUDA
+def test_captured_run_resumes_to_the_same_result(tmp_path):
+    straight, _ = _gpu_run("graph", torch.float64, steps=80)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(step, net):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        _gpu_run("graph", torch.float64, steps=80, checkpoint=tmp_path / "run.pt", checkpoint_every=20,
+                 callback=stop, callback_at={50})
+    resumed, _ = _gpu_run("graph", torch.float64, steps=80, checkpoint=tmp_path / "run.pt", checkpoint_every=20)
+    assert _relative_gap(straight, resumed) < 1e-10
+
+
+@CUDA
+def test_nan_in_a_captured_run_names_the_net_and_step():
+    def poison(step, net):
+        with torch.no_grad():
+            net.W_out[1].fill_(float("nan"))          # in place: the graph reads the same memory
+
+    with pytest.raises(FloatingPointError, match=r"net 1 \(plain s1\).*step 30"):
+        _gpu_run("graph", torch.float32, steps=60, callback=poison, callback_at={30})

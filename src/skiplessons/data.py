@@ -8,7 +8,10 @@
 """
 from __future__ import annotations
 
+import os
 import pickle
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,16 +61,40 @@ def _standardized(name, x_tr, y_tr, x_te, y_te, n_classes) -> Dataset:
                    torch.as_tensor(y_te, dtype=torch.long), n_classes)
 
 
-def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8) -> Dataset:
-    """MNIST-1D with `n_samples` examples (40 features, 10 classes), generated offline."""
-    from mnist1d.data import get_dataset_args, make_dataset
+def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cache=None) -> Dataset:
+    """MNIST-1D with `n_samples` examples (40 features, 10 classes), generated offline.
 
+    Generation takes about a second per 1,500 samples; with `cache` (a folder) the generated arrays are kept
+    there, keyed by (n_samples, seed, train_split), and read back by later calls and other processes."""
     if n_samples < 20:
         raise ValueError(f"n_samples={n_samples} must be >= 20")
-    args = get_dataset_args()
-    args.num_samples, args.seed, args.train_split = int(n_samples), int(seed), float(train_split)
-    d = make_dataset(args)
+    key = ("x", "y", "x_test", "y_test")
+    path = None if cache is None else Path(cache) / f"mnist1d-{int(n_samples)}-{int(seed)}-{float(train_split)}.npz"
+    try:
+        with np.load(path) as f:
+            d = {k: f[k] for k in key}
+    except (TypeError, OSError, KeyError, ValueError, zipfile.BadZipFile):    # no cache, none yet, or damaged
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        args = get_dataset_args()
+        args.num_samples, args.seed, args.train_split = int(n_samples), int(seed), float(train_split)
+        d = make_dataset(args)
+        if path is not None:
+            _save_atomic(path, {k: np.asarray(d[k]) for k in key})
     return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], 10)
+
+
+def _save_atomic(path: Path, arrays: dict) -> None:
+    """Write an .npz through a temporary file of its own, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:

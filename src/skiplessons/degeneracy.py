@@ -255,11 +255,8 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
         record(0)
     wanted = set(checkpoints) - {0}
 
-    def callback(step, net):
-        if step in wanted:
-            record(step)
-
-    hist = train(net, data, steps, callback=callback, progress=progress, checkpoint=checkpoint, **train_kwargs)
+    hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted, progress=progress,
+                 checkpoint=checkpoint, **train_kwargs)
     tracked = Tracked()
     for step in checkpoints:
         tracked.add(step, measured[step])

@@ -65,6 +65,7 @@ class BiasRegularizer:
         self.x_probe = check_probe(x_probe)
         self.strength, self.margin = float(strength), float(margin)
         self.members = members
+        self._placed = None                 # (device, dtype, M), probe and mask there: see `_on`
 
     def _mask(self, net) -> torch.Tensor:
         M = len(net)
@@ -82,8 +83,19 @@ class BiasRegularizer:
         mask[sel.long().to(p0.device)] = 1.0
         return mask
 
+    def _on(self, net):
+        """The probe batch and the member mask on the nets' device, made once: a copy at every step would cost
+        a host-to-device transfer each time, and a step captured as a CUDA graph (train.STEP_MODES) holds none."""
+        p0 = next(net.parameters())
+        key = (p0.device, p0.dtype, len(net) if isinstance(net, DeepMLPs) else None)
+        if self._placed is None or self._placed[0] != key:
+            mask = None if isinstance(net, MLP) else self._mask(net)
+            self._placed = (key, self.x_probe.to(p0.device, p0.dtype), mask)
+        return self._placed[1:]
+
     def __call__(self, net) -> torch.Tensor:
-        penalty = self.strength * hinge_penalty(mean_preactivations(net, self.x_probe), self.margin)
-        if isinstance(net, MLP):
-            return penalty
-        return penalty * self._mask(net)
+        if not isinstance(net, (DeepMLPs, MLP)):
+            raise ValueError(f"net must be a DeepMLPs or an MLP, got {type(net).__name__}")
+        probe, mask = self._on(net)
+        penalty = self.strength * hinge_penalty(mean_preactivations(net, probe), self.margin)
+        return penalty if mask is None else penalty * mask

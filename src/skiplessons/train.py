@@ -27,8 +27,15 @@ from .losses import per_net_loss
 OPTIMIZERS = ("adam", "sgd")
 #: what a non-finite loss does: stop the run with an error, or drop that net and train the others on
 ON_NONFINITE = ("stop", "drop")
-#: steps between checks of the losses for NaN / inf (every step when a callback is given)
+#: steps between checks of the losses for NaN / inf (and at every step where a callback runs)
 CHECK_EVERY = 16
+#: how a training step runs: "graph" replays one captured CUDA graph of the whole step (forward, backward and
+#: optimizer, hundreds of small kernels launched at once), "eager" launches them one by one from Python, and
+#: "auto" captures on CUDA devices and runs eagerly elsewhere (and falls back to eager if capture fails)
+STEP_MODES = ("auto", "graph", "eager")
+#: eager steps before the capture, on a side stream as CUDA graphs require (lazy state such as Adam's moments
+#: must exist before it is captured)
+GRAPH_WARMUP = 3
 
 
 @dataclass
@@ -102,7 +109,8 @@ def _atomic_save(obj, path: Path) -> None:
 def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 128, optimizer: str = "adam",
           record_every: int = 50, eval_size: int = 2000, data_seed: int = 0, regularizer=None,
           checkpoint=None, checkpoint_every: int = 500, checkpoint_seconds: float = 120.0,
-          on_nonfinite: str = "stop", progress: bool = False, callback=None) -> History:
+          on_nonfinite: str = "stop", progress: bool = False, callback=None, callback_at=None,
+          step_mode: str = "auto") -> History:
     """Train all nets of `net` (a `models.DeepMLPs`) on `data` for `steps` minibatch steps.
 
     Records loss and accuracy on a fixed subset of `eval_size` training points and on the test set every
@@ -113,7 +121,10 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     `on_nonfinite="stop"` it stops the run with an error that names the net and the first step where it
     happened; with `"drop"` it warns with the same words and trains the other nets on (they are independent,
     so their numbers do not change), recording the step in `History.failed`. `callback(step, net)` runs after
-    every step. A progress bar is shown when `progress` is true.
+    every step, or only after the steps in `callback_at` (a set of steps) when that is given; the losses are
+    checked before each call. `step_mode` (one of `STEP_MODES`) says how a step runs: on a GPU the captured
+    graph ("auto" or "graph") gives the same numbers as "eager" to float32 round-off, several times faster
+    (bench/paper_step.py). A progress bar is shown when `progress` is true.
     """
     for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
                     ("eval_size", eval_size), ("checkpoint_every", checkpoint_every)):
@@ -125,8 +136,12 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
         raise ValueError(f"checkpoint_seconds={checkpoint_seconds!r} must be > 0")
     if on_nonfinite not in ON_NONFINITE:
         raise ValueError(f"on_nonfinite={on_nonfinite!r} is not valid; choose one of {', '.join(ON_NONFINITE)}")
+    if step_mode not in STEP_MODES:
+        raise ValueError(f"step_mode={step_mode!r} is not valid; choose one of {', '.join(STEP_MODES)}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}")
+    if callback_at is not None:
+        callback_at = {int(s) for s in callback_at}
     if data.d_in != net.spec.d_in:
         raise ValueError(f"data has {data.d_in} features but the nets expect d_in={net.spec.d_in}")
 
@@ -134,8 +149,14 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     data = data.to(p0.device, p0.dtype)
     x, y = data.x_train, data.y_train
     x_eval, y_eval = x[:eval_size], y[:eval_size]
+    on_cuda = p0.device.type == "cuda"
+    if step_mode == "graph" and not on_cuda:
+        raise ValueError(f"step_mode='graph' needs the nets on a CUDA device, not {p0.device}; "
+                         f"choose one of {', '.join(STEP_MODES)}")
+    use_graph = on_cuda and step_mode != "eager"
     params = list(net.parameters())
-    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr, momentum=0.9)
+    opt = (torch.optim.Adam(params, lr=lr, capturable=use_graph) if optimizer == "adam"
+           else torch.optim.SGD(params, lr=lr, momentum=0.9))
 
     hist, start = History(), 0
     fingerprint = _fingerprint(net, data, steps, lr, batch_size, optimizer, record_every, eval_size, data_seed)
@@ -181,22 +202,41 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
                 warnings.warn(f"net dropped, the others train on: {what}", RuntimeWarning, stacklevel=3)
         pending.clear()
 
-    last_save = time.monotonic()
-    for t in bar:
-        idx = torch.as_tensor(_batches(len(x), batch_size, data_seed, t), device=x.device)
-        losses = per_net_loss(net(x[idx]), y[idx])
+    # one static index buffer: the step reads its minibatch from it, so a captured graph can be replayed
+    batch = torch.from_numpy(_batches(len(x), batch_size, data_seed, 0)).to(x.device)
+
+    def step():
+        """One optimizer step on the minibatch in `batch`; returns the per-net losses (before the step)."""
+        losses = per_net_loss(net(x[batch]), y[batch])
         if regularizer is not None:
             losses = losses + regularizer(net)
-        pending.append((t, losses.detach()))
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
         opt.step()
+        return losses.detach()
+
+    graph, graph_losses = None, None
+    last_save = time.monotonic()
+    for t in bar:
+        batch.copy_(torch.from_numpy(_batches(len(x), batch_size, data_seed, t)))
+        if use_graph and graph is None and t - start >= GRAPH_WARMUP:
+            graph, graph_losses = _capture(step, fallback=step_mode == "auto")
+            use_graph = graph is not None
+        if graph is not None:
+            graph.replay()
+            losses = graph_losses.clone()       # the graph overwrites its output at the next replay
+        elif use_graph:
+            losses = _on_side_stream(step)
+        else:
+            losses = step()
+        pending.append((t, losses))
         due = (t + 1) % record_every == 0 or t + 1 == steps
         save = checkpoint is not None and ((t + 1) % checkpoint_every == 0 or t + 1 == steps
                                            or time.monotonic() - last_save > checkpoint_seconds)
-        if callback is not None or due or save or len(pending) >= CHECK_EVERY:
+        call = callback is not None and (callback_at is None or t + 1 in callback_at)
+        if call or due or save or len(pending) >= CHECK_EVERY:
             check_finite()
-        if callback is not None:
+        if call:
             callback(t + 1, net)
         if due:
             record(t + 1)
@@ -205,6 +245,33 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
                           "opt": opt.state_dict(), "history": asdict(hist)}, checkpoint)
             last_save = time.monotonic()
     return hist
+
+
+def _on_side_stream(step):
+    """Run `step` on a side CUDA stream, ordered with the current one (the warm-up CUDA graphs require)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        out = step()
+    torch.cuda.current_stream().wait_stream(side)
+    return out
+
+
+def _capture(step, fallback: bool):
+    """Capture `step` as a CUDA graph: (graph, its output tensor). Capture records kernels and runs none, so
+    no training step is taken. If capture fails and `fallback`, warn and return (None, None): training goes on
+    eagerly with the same numbers."""
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            out = step()
+    except Exception as e:              # noqa: BLE001 -- any capture error means "run eagerly"
+        if not fallback:
+            raise
+        warnings.warn(f"training runs eagerly: capturing the step as a CUDA graph failed ({e})",
+                      RuntimeWarning, stacklevel=3)
+        return None, None
+    return graph, out
 
 
 def _fingerprint(net, data, *settings) -> str:

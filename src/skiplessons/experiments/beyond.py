@@ -111,16 +111,16 @@ def run_llc_deep(config, ctx):
     found = {"ckpt_step": [], "ckpt_llc": [], "ckpt_llc_error": [], "ckpt_trace": []}
 
     def measure(step, net):
-        if step in wanted:
-            est = llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=step)
-            for key, value in (("ckpt_step", step), ("ckpt_llc", est.value), ("ckpt_llc_error", est.error),
-                               ("ckpt_trace", est.trace)):
-                found[key].append(value)
+        est = llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=step)
+        for key, value in (("ckpt_step", step), ("ckpt_llc", est.value), ("ckpt_llc_error", est.error),
+                           ("ckpt_trace", est.trace)):
+            found[key].append(value)
 
     with one_thread():
         measure(0, net)
         hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
-                     record_every=config.record_every, progress=ctx.progress, callback=measure)
+                     record_every=config.record_every, progress=ctx.progress, callback=measure,
+                     callback_at=set(wanted) - {0})
     arrays = {**hist.arrays(), **{k: np.asarray(v) for k, v in found.items()}, **labels(net)}
     return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": len(x)}, arrays
 

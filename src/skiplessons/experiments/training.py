@@ -12,6 +12,7 @@ import torch
 from .. import data as _data
 from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec
+from ..results import results_dir
 from ..train import train
 from . import experiment
 from .configs import TRAINING
@@ -23,9 +24,10 @@ class TrainingResult(ResultView):
 
 
 def load_data(config) -> _data.Dataset:
-    """The data set a config names; MNIST-1D's size is `n_samples`, CIFAR's is fixed."""
+    """The data set a config names; MNIST-1D's size is `n_samples` (generated once, kept with the results),
+    CIFAR's is fixed."""
     if config.data == "mnist1d":
-        return _data.mnist1d(n_samples=config.n_samples)
+        return _data.mnist1d(n_samples=config.n_samples, cache=results_dir() / "data")
     if config.data.startswith("cifar"):
         return _data.cifar(config.data, root=config.data_dir)
     return _data.load(config.data)
