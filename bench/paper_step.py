@@ -42,6 +42,7 @@ def seconds_per_step(net, d, config, mode: str, steps: int) -> float:
     """Wall time of one training step in `mode`: the difference of a run of 3 + `steps` steps and one of 3,
     so that fixed costs (warm-up, graph capture, the two evaluations) cancel."""
     kwargs = dict(lr=config.lr, batch_size=config.batch_size, eval_size=1, progress=False, step_mode=mode)
+    train.train(net, d, steps=3, record_every=3, **kwargs)          # warm-up: CUDA context, kernels, caches
     times = []
     for n in (3, 3 + steps):
         if net.W.is_cuda:

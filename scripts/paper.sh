@@ -2,7 +2,7 @@
 # Run every registered experiment at paper scale on one GPU and store each result with its provenance as it
 # finishes (README, "Paper scale on a GPU"). Usage, from the repository root:
 #
-#   scripts/paper.sh [DATA] [DEADLINE]
+#   scripts/paper.sh [DATA] [DEADLINE] [NAME ...]
 #
 # DATA: cifar100 (default; downloaded by torchvision where online) or mnist1d (generated, no download).
 # DEADLINE: seconds after which every experiment still running is stopped (default: none), for machines
@@ -14,6 +14,9 @@
 set -u
 data=${1:-cifar100}
 deadline=${2:-0}
+shift $(($# < 2 ? $# : 2))
+names=("$@")
+jobs=${JOBS:-2}
 out=${SKIPLESSONS_RESULTS:-results}
 logs=${LOGS:-$out}
 mkdir -p "$out" "$logs"
@@ -38,20 +41,26 @@ run() {   # run NAME: one experiment at paper scale, stopped at the deadline
 }
 
 ORDER=(degeneracy init_controls depth_sweep remedies skip_strength training_digits)
-registered=$("$py" -m skiplessons list | awk '{print $1}' | tr '\n' ' ')
+registered=$("$py" -m skiplessons list | awk 'NF == 0 {exit} {print $1}' | tr '\n' ' ')
 rest=()
 for name in $registered; do
     [[ " training ${ORDER[*]} " == *" $name "* ]] || rest+=("$name")
 done
 
 echo "start $(date -u +%FT%TZ), data $data"
-run training
 queue=()
-for name in "${ORDER[@]}" "${rest[@]}"; do
-    [[ " $registered " == *" $name "* ]] && queue+=("$name")
-done
-for ((i = 0; i < ${#queue[@]}; i += 2)); do      # two at a time: a small net leaves the GPU idle alone
-    run "${queue[i]}" &
-    [ $((i + 1)) -lt ${#queue[@]} ] && run "${queue[i + 1]}" &
+if [ ${#names[@]} -gt 0 ]; then
+    for name in "${names[@]}"; do
+        [[ " $registered " == *" $name "* ]] || { echo "no experiment named $name; registered: $registered"; exit 2; }
+        queue+=("$name")
+    done
+else
+    run training
+    for name in "${ORDER[@]}" "${rest[@]}"; do
+        [[ " $registered " == *" $name "* ]] && queue+=("$name")
+    done
+fi
+for ((i = 0; i < ${#queue[@]}; i += jobs)); do
+    for name in "${queue[@]:i:jobs}"; do run "$name" & done
     wait
 done

@@ -230,9 +230,15 @@ def forward(params, x, act: str, a, c, return_hidden: bool = False, bn_layer: in
     h = phi(z)
     hidden, preacts = [h], [z]
     total = h
-    for l in range(params["W"].shape[-3]):
-        z = preact(h, params["W"][..., l, :, :], params["b"][..., l, :], l + 2)
-        h = phi(z) + a * h + c * (total / (l + 1))
+    # the layers' weights as separate tensors: the gradient of `unbind` is one stack, where indexing layer by
+    # layer would add a full-size zero-padded gradient per layer (O(depth^2) memory traffic per step)
+    Ws, bs = params["W"].unbind(-3), params["b"].unbind(-2)
+    for l in range(len(Ws)):
+        z = preact(h, Ws[l], bs[l], l + 2)
+        if batched:    # phi(z) + a h + c total / (l+1), in two fused kernels
+            h = torch.addcmul(torch.addcmul(phi(z), a, h), c / (l + 1), total)
+        else:
+            h = phi(z) + a * h + c * (total / (l + 1))
         total = total + h
         hidden.append(h)
         preacts.append(z)
