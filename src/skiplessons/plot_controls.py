@@ -94,3 +94,18 @@ def sweep(values: Mapping[float, np.ndarray], ylabel: str, ax=None, xlabel: str 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax.figure
+
+
+def overview(result, by_alpha: bool = False):
+    """A Part IV result at a glance, as its chapter shows the paper-scale run: training accuracy against the
+    step (median and quartiles per condition) and the final degenerate fraction per condition, or, with
+    `by_alpha` (a skip-strength result), both final values against the skip strength."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    if by_alpha:
+        sweep(result.sweep("acc"), "final training accuracy", ax=axes[0])
+        sweep(result.sweep("degenerate"), "final degenerate fraction", ax=axes[1])
+    else:
+        condition_curves(result.record_steps, result.curves("acc"), "training accuracy", ax=axes[0])
+        axes[0].legend(fontsize=7)
+        condition_bars(result.degenerate(), "final degenerate fraction", ax=axes[1])
+    return fig
