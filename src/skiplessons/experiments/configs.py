@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field, replace
 
 from ..degeneracy import TOLS, SpectrumSettings
-from ..dynamics import default_teacher
+from ..dynamics import capture_teacher, default_teacher
 
 SCALES = ("smoke", "default", "paper")
 ARCHS = ("plain", "residual", "hyper")
@@ -278,6 +278,13 @@ SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PAR
                                      n_samples=PART1[s].n_samples) for s in SCALES}
 
 
+#: How "captured by the overlap line" is defined (our choice, varied): a run is captured when it stays within a
+#: radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least a time of
+#: `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); every verdict is given per pair.
+CAPTURE_RADII = (0.03, 0.1, 0.3)
+CAPTURE_STAYS = (50.0, 100.0, 200.0)
+
+
 @dataclass(frozen=True)
 class Plateaus:
     """Experiment `plateaus` (II.1-II.2): gradient flow of plain and skip students from the same small starts;
@@ -301,6 +308,8 @@ class Plateaus:
     z_span: float = 3.0
     z_points: int = 61
     n_show: int = 16
+    radii: tuple = CAPTURE_RADII
+    min_stays: tuple = CAPTURE_STAYS
 
 
 _TEACHER = default_teacher()
@@ -308,6 +317,31 @@ PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PAR
                         teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()),
                         ghost_n_init=PART2[s].ghost_n_init, ghost_alphas=PART2[s].ghost_alphas)
             for s in SCALES}
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Experiment `capture` (II.1): gradient flow of the plain student on the one-input teacher whose overlap line
+    attracts (`dynamics.capture_teacher`), `n_init` starts from N(0, init_scale^2) integrated to `t_max` and
+    recorded at `n_eval` times; capture measured at every radius in `radii` and minimum stay in `min_stays`;
+    the distance curves of the first `n_show` starts are kept for the figure."""
+
+    n_init: int
+    t_max: float
+    n_eval: int
+    teacher_K: tuple
+    teacher_v: tuple
+    init_scale: float = 0.01
+    seed: int = 0
+    radii: tuple = CAPTURE_RADII
+    min_stays: tuple = CAPTURE_STAYS
+    n_show: int = 24
+
+
+_ONE_INPUT = capture_teacher()
+CAPTURE = {s: Capture(n_init=n, t_max=t, n_eval=int(t / 5) + 1, teacher_K=tuple(map(tuple, _ONE_INPUT.K.tolist())),
+                      teacher_v=tuple(_ONE_INPUT.v.tolist()))
+           for s, (n, t) in per_scale((16, 400.0), (256, 3000.0), (2048, 10000.0)).items()}
 
 
 # ------------------------------------------------------------------------------------------ Part V
