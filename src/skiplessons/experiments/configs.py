@@ -236,7 +236,8 @@ class PartTwo:
     """Part II's sizes: random initializations per model (`n_init`), gradient-flow time and recorded times,
     the on-line SGD comparison (learning rate, steps, runs), the initialization scales whose starting points are
     drawn, the phase-portrait grid, the ghost curve (`ghost_n_init` starts at each skip strength in
-    `ghost_alphas`), and how many random 2-input teachers are sampled for the attracting-segment count."""
+    `ghost_alphas`), how many random 2-input teachers are sampled for the attracting-segment count, and the
+    on-line SGD run from where captured runs came to rest (learning rate `trap_lr`, `trap_steps` steps)."""
 
     n_init: int
     t_max: float
@@ -249,16 +250,19 @@ class PartTwo:
     ghost_n_init: int
     ghost_alphas: tuple
     teachers: int
+    trap_lr: float
+    trap_steps: int
 
 
 PART2 = per_scale(
     PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_scales=(0.01, 0.3),
-            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2),
+            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2, trap_lr=0.1, trap_steps=2_000),
     PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.1, sgd_steps=3_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
-            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16),
+            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16,
+            trap_lr=0.1, trap_steps=30_000),
     PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
             sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, ghost_n_init=256,
-            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64),
+            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64, trap_lr=0.02, trap_steps=500_000),
 )
 
 
