@@ -283,3 +283,64 @@ def test_flows_per_alpha_matches_separate_runs():
         alone = D.gradient_flow(theta0, T, a, t_max=50.0, n_eval=6, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(run.theta, alone.theta, atol=1e-7)
         np.testing.assert_allclose(run.loss, alone.loss, rtol=1e-6, atol=1e-12)
+
+
+# ---- capture by the overlap line ---------------------------------------------
+
+def test_line_distance_matches_a_numerical_minimization_over_the_line_and_sign_images():
+    from scipy.optimize import minimize_scalar
+    for teacher in (T, D.capture_teacher()):
+        line = D.overlap_line(teacher)
+        d = teacher.d
+        # points of the line and their sign images are at distance 0, with their own z
+        for z in (-2.0, 0.0, 0.4):
+            p = line.point(z)
+            J, w = D.split(p, 2, d)
+            image = D.join(J * torch.tensor([[1.0], [-1.0]], dtype=torch.float64), w * torch.tensor([1.0, -1.0]))
+            for q in (p, image):
+                dist, zq = D.line_distance(q, line)
+                assert dist < 1e-9 and zq == pytest.approx(z, abs=1e-9)
+        gen = torch.Generator().manual_seed(4)
+        theta = line.theta + 0.5 * torch.randn(5, D.n_params(2, d), generator=gen, dtype=torch.float64)
+        dist, z = D.line_distance(theta, line)
+        for b in range(5):
+            J, w = D.split(theta[b], 2, d)
+            best = np.inf
+            for s in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                s = torch.tensor(s, dtype=torch.float64)
+                img = D.join(J * s[:, None], w * s)
+                r = minimize_scalar(lambda zz: (img - line.point(zz)).norm().item(), bounds=(-50, 50),
+                                    method="bounded", options={"xatol": 1e-10})
+                best = min(best, r.fun)
+            assert dist[b] == pytest.approx(best, rel=1e-6)
+
+
+def test_longest_stay_on_hand_made_distances():
+    t = np.arange(11.0)
+    inside, outside = 0.05, 1.0
+    dist = np.full((11, 3), outside)
+    dist[2:5, 0] = inside                  # stays t = 2..4 (2 units) and t = 6..9 (3 units): the longest is 3
+    dist[6:10, 0] = inside
+    dist[7:, 1] = inside                   # from t = 7 to the end: 3 units, censored
+    z = np.tile(np.linspace(0, 1, 11)[:, None], (1, 3))
+    stay = D.longest_stay(t, dist, z, radius=0.1)
+    np.testing.assert_allclose(stay.duration, [3.0, 3.0, 0.0])
+    np.testing.assert_array_equal(stay.to_end, [False, True, False])
+    np.testing.assert_allclose(stay.z_in[:2], [0.6, 0.7]); np.testing.assert_allclose(stay.z_out[:2], [0.9, 1.0])
+    np.testing.assert_allclose(stay.drift[:2], [0.3, 0.3]); assert np.isnan(stay.drift[2])
+    np.testing.assert_array_equal(stay.captured(3.0), [True, True, False])
+    np.testing.assert_array_equal(stay.captured(3.5), [False, False, False])
+
+
+def test_capture_bad_inputs():
+    line = D.overlap_line(T)
+    with pytest.raises(ValueError, match="line"):
+        D.line_distance(torch.zeros(6), "line")
+    with pytest.raises(ValueError, match="theta"):
+        D.line_distance(torch.zeros(4), line)
+    with pytest.raises(ValueError, match="radius"):
+        D.longest_stay([0, 1], np.zeros((2, 1)), np.zeros((2, 1)), 0.0)
+    with pytest.raises(ValueError, match="dist and z"):
+        D.longest_stay([0, 1], np.zeros((3, 1)), np.zeros((3, 1)), 0.1)
+    with pytest.raises(ValueError, match="min_stay"):
+        D.longest_stay([0, 1], np.zeros((2, 1)), np.zeros((2, 1)), 0.1).captured(0)

@@ -136,3 +136,82 @@ def test_overlap_on_plateau():
     assert part2.overlap_on_plateau([1e-3, 1e-1, 1e-2], [1e-2, 1e-3, 1e-1]).verdict == UNRESOLVED
     with pytest.raises(ValueError, match="gap_on_plateau and gap_at_end"):
         part2.overlap_on_plateau([0.0, 1.0], [1.0, 1.0])
+
+
+# ---- capture by the overlap line ----------------------------------------------------------------------------
+
+RADII, STAYS = [0.1, 0.3], [50.0, 200.0]
+
+
+def _stays(durations, to_end=None, z_in=None, z_out=None):
+    """Stay arrays (R, B) for one student from durations (R, B)."""
+    dur = np.asarray(durations, dtype=float)
+    to_end = np.zeros_like(dur, dtype=bool) if to_end is None else np.asarray(to_end)
+    z_in = np.full_like(dur, 0.2) if z_in is None else np.asarray(z_in, dtype=float)
+    z_out = np.full_like(dur, 0.21) if z_out is None else np.asarray(z_out, dtype=float)
+    return dur, z_in, z_out, to_end
+
+
+def _stay_result(reader, per_arch: dict, t_max=1000.0, extra=None, summary=None):
+    arrays = {"arch": np.array(list(per_arch))}
+    for k, field in enumerate(("duration", "z_in", "z_out", "to_end")):
+        arrays[f"stay_{field}"] = np.stack([v[k] for v in per_arch.values()])
+    arrays |= extra or {}
+    config = {"radii": RADII, "min_stays": STAYS, "t_max": t_max, "kappa": 0.01}
+    return reader(results.Result("capture", "default", config, summary or {}, arrays, {}))
+
+
+def _capture(durations, to_end=None):
+    from skiplessons.experiments.toy import CaptureResult
+    return _stay_result(CaptureResult, {"plain": _stays(durations, to_end)},
+                        extra={"curvature": np.array([6e-4]), "final_loss": np.zeros(len(durations[0]))},
+                        summary={"attracting": "|z| < 1", "plateau": 1e-3})
+
+
+def test_line_captures_per_definition():
+    many = [[0] * 10 + [1000] * 10, [0] * 8 + [1000] * 12]          # half the runs stay to the end at both radii
+    v = part2.line_captures(_capture(many, to_end=np.array(many) == 1000))
+    assert v.verdict == HOLDS and "r = 0.1, stay ≥ 50: 50.0%" in v.numbers and "still there at t = 1000: 12/12" in v.numbers
+    few = [[0] * 19 + [100], [0] * 10 + [1000] * 10]                 # one run at the small radius: inside the margin
+    v = part2.line_captures(_capture(few))
+    assert v.verdict == PARTLY and "r = 0.1, stay ≥ 50 not resolved" in v.numbers
+    assert part2.captured_by_definition(_capture(few)) == {
+        "r = 0.1, stay ≥ 50": None, "r = 0.1, stay ≥ 200": None, "r = 0.3, stay ≥ 50": True, "r = 0.3, stay ≥ 200": True}
+    assert part2.line_captures(_capture([[0] * 20, [0] * 20])).verdict == UNRESOLVED
+
+
+def test_capture_plain_vs_skip_per_definition():
+    plain = _stays([[0] * 10 + [100] * 10, [0] * 5 + [300] * 15])
+    none = _stays([[0] * 20, [0] * 20])
+    r = _stay_result(PlateauResult, {"plain": plain, "skip": none})
+    by = part2.plain_vs_skip_by_definition(r)
+    assert by == {"r = 0.1, stay ≥ 50": True, "r = 0.1, stay ≥ 200": None, "r = 0.3, stay ≥ 50": True,
+                  "r = 0.3, stay ≥ 200": True}
+    v = part2.capture_plain_vs_skip(r)
+    assert v.verdict == PARTLY and "r = 0.3, stay ≥ 50: 75.0% vs 0.0%" in v.numbers
+    assert part2.capture_plain_vs_skip(_stay_result(PlateauResult, {"plain": none, "skip": plain})).verdict == FAILS
+    with pytest.raises(ValueError, match="radius=0.2 was not measured"):
+        r.stay("plain", 0.2)
+    with pytest.raises(ValueError, match="arch='hyper'"):
+        r.stay("hyper", 0.1)
+
+
+def test_capture_smoke_run_is_read_back(tmp_path, monkeypatch):
+    """A real smoke run: the stays recomputed by hand from a separate integration of the same starts."""
+    monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
+    r = load_or_run("capture", "smoke")
+    cfg = r.config
+    teacher = D.Teacher(np.array(cfg["teacher_K"]), np.array(cfg["teacher_v"]))
+    assert teacher.d == 1 and r.attracting == "|z| < 1" and r.curvature > 0
+    line = D.overlap_line(teacher)
+    theta0 = D.small_init(cfg["n_init"], cfg["init_scale"], n=2, d=1, seed=cfg["seed"])
+    flow = D.gradient_flow(theta0, teacher, 0.0, t_max=cfg["t_max"], n_eval=cfg["n_eval"])
+    dist, z = D.line_distance(flow.theta, line)
+    dt = cfg["t_max"] / (cfg["n_eval"] - 1)
+    for radius in r.radii:
+        np.testing.assert_allclose(r.stay("plain", radius).duration, D.longest_stay(flow.t, dist, z, radius).duration,
+                                   atol=2 * dt)
+    t, sample, _ = r.sample_distance()
+    np.testing.assert_allclose(sample, dist[:, :sample.shape[1]], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(r.final_loss(), flow.loss[-1], rtol=1e-4, atol=1e-10)
+    assert set(r.fractions("plain")) == {(a, b) for a in r.radii for b in r.min_stays}

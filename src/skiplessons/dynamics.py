@@ -566,6 +566,12 @@ def one_input_teacher() -> Teacher:
     return Teacher(K=np.array([[0.5], [4.0]]), v=np.array([1.0, 0.6]))
 
 
+def capture_teacher() -> Teacher:
+    """A teacher on one input whose overlap line attracts on ``|z| < 1`` (M > 0) with a plateau value well above
+    zero, ``f*(x) = erf(0.3 x/sqrt 2) - 2 erf(2 x/sqrt 2)``: our setting for measuring capture (chapter II.1)."""
+    return Teacher(K=np.array([[0.3], [2.0]]), v=np.array([1.0, -2.0]))
+
+
 def random_teacher(d: int = 2, seed: int = 0) -> Teacher:
     """A random two-unit teacher with ``K ~ N(0, 1)`` (2, d) and ``v ~ N(0, 1)``: for sampling where the overlap
     line attracts. Chapter II.1."""
@@ -611,3 +617,91 @@ def slice_velocity(teacher: Teacher, alpha: float, base, direction, z, s) -> tup
     dz = vel[:, 1].numpy().reshape(Z.shape)
     ds = (vel[:, 2:2 + teacher.d] @ direction).numpy().reshape(Z.shape)
     return dz, ds
+
+
+# ---- capture by the overlap line ------------------------------------------------------------------------------
+
+def line_distance(theta, line: OverlapLine) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance in parameter space from each student to the overlap line `line`, and the ratio z of its
+    nearest point: arrays of `theta`'s batch shape.
+
+    In the original weights the line is straight: ``J_1 = J_2 = m*``, ``w_1 = w*(1+z)/2``, ``w_2 = w*(1-z)/2``, so
+    the squared distance is ``|J_1 - m*|^2 + |J_2 - m*|^2 + (w_1 + w_2 - w*)^2 / 2`` at ``z = (w_1 - w_2)/w*``.
+    phi is odd, so flipping the signs of ``(J_i, w_i)`` leaves the network unchanged; the distance is the smallest
+    over the four sign images of the student (the images of the line). Introduced in chapter II.1 (capture).
+    """
+    if not isinstance(line, OverlapLine):
+        raise ValueError(f"line must be a skiplessons.dynamics.OverlapLine, got {type(line).__name__}")
+    theta = torch.as_tensor(theta, dtype=torch.float64)
+    d = line.M.shape[0]
+    if theta.ndim < 1 or theta.shape[-1] != n_params(2, d):
+        raise ValueError(f"theta must be two-unit students (..., {n_params(2, d)}) for this line, got "
+                         f"{tuple(theta.shape)}")
+    J, w = split(theta, 2, d)
+    J_line, w_line = split(line.theta, 2, d)
+    m, w_star = J_line[0], float(w_line.sum())
+    best_d2, best_z = None, None
+    for signs in ((1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)):
+        s = torch.tensor(signs, dtype=torch.float64)
+        Js, ws = J * s[:, None], w * s
+        d2 = ((Js - m) ** 2).sum((-1, -2)) + (ws.sum(-1) - w_star) ** 2 / 2
+        z = (ws[..., 0] - ws[..., 1]) / w_star
+        if best_d2 is None:
+            best_d2, best_z = d2, z
+        else:
+            closer = d2 < best_d2
+            best_d2, best_z = torch.where(closer, d2, best_d2), torch.where(closer, z, best_z)
+    return best_d2.sqrt().numpy(), best_z.numpy()
+
+
+@dataclass(frozen=True)
+class Stay:
+    """Each run's longest stay within a radius of the overlap line (all arrays (B,)): its `duration` (time between
+    its first and last recorded times inside, 0 if never inside), the ratio z of the nearest point of the line at
+    entry and at exit (`z_in`, `z_out`; nan if never inside), and whether it lasts to the end of the record
+    (`to_end`: censored, the run had not left when the integration stopped)."""
+
+    duration: np.ndarray
+    z_in: np.ndarray
+    z_out: np.ndarray
+    to_end: np.ndarray
+
+    def captured(self, min_stay: float) -> np.ndarray:
+        """Runs whose longest stay lasts at least `min_stay` time units: the book's definition of *captured*."""
+        if not min_stay > 0:
+            raise ValueError(f"min_stay={min_stay!r} must be a positive time")
+        return self.duration >= min_stay
+
+    @property
+    def drift(self) -> np.ndarray:
+        """How far each run moved along the line during its stay, ``|z_out - z_in|`` (nan if never inside)."""
+        return np.abs(self.z_out - self.z_in)
+
+
+def longest_stay(t, dist, z, radius: float) -> Stay:
+    """The longest contiguous stay of each run within `radius` of the line, from its recorded distance `dist`
+    (T, B) and nearest-point ratio `z` (T, B) at times `t` (T,) (`line_distance`). Introduced in chapter II.1.
+    """
+    t = np.asarray(t, dtype=float)
+    dist, z = np.asarray(dist, dtype=float), np.asarray(z, dtype=float)
+    if t.ndim != 1 or len(t) < 2 or np.any(np.diff(t) <= 0):
+        raise ValueError("t must be a 1-D increasing array of at least 2 times")
+    if dist.ndim != 2 or dist.shape[0] != len(t) or z.shape != dist.shape:
+        raise ValueError(f"dist and z must both have shape (T={len(t)}, B runs), got {dist.shape} and {z.shape}")
+    if not radius > 0:
+        raise ValueError(f"radius={radius!r} must be positive")
+    inside = dist < radius
+    B = dist.shape[1]
+    duration, z_in, z_out = np.zeros(B), np.full(B, np.nan), np.full(B, np.nan)
+    to_end = np.zeros(B, dtype=bool)
+    for b in range(B):
+        idx = np.flatnonzero(inside[:, b])
+        if not len(idx):
+            continue
+        breaks = np.flatnonzero(np.diff(idx) > 1)                 # contiguous runs of recorded times inside
+        starts, ends = idx[np.r_[0, breaks + 1]], idx[np.r_[breaks, len(idx) - 1]]
+        k = int(np.argmax(t[ends] - t[starts]))
+        duration[b] = t[ends[k]] - t[starts[k]]
+        z_in[b], z_out[b] = z[starts[k], b], z[ends[k], b]
+        to_end[b] = ends[k] == len(t) - 1
+    return Stay(duration=duration, z_in=z_in, z_out=z_out, to_end=to_end)

@@ -94,3 +94,32 @@ def ghost_curve(axs, alphas, speed, slow, color="k"):
     axs[1].set_xlabel("skip strength α")
     axs[1].set_ylabel("time on a plateau")
     axs[1].legend(fontsize=8)
+
+
+def line_distances(ax, t, dist, radii, color="k"):
+    """Distance of each run to the overlap line over time (columns of `dist`, log axis), with the capture radii
+    dashed. Chapter II.1."""
+    dist = np.asarray(dist)
+    for i in range(dist.shape[1]):
+        ax.plot(t, np.maximum(dist[:, i], 1e-6), color=color, alpha=0.5, lw=0.8)
+    for r in radii:
+        ax.axhline(r, ls="--", color="grey", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("time t")
+    ax.set_ylabel("distance to the overlap line")
+
+
+def capture_fractions(ax, fractions: dict, colors: dict):
+    """Grouped bars: for each definition (radius, minimum stay) the captured fraction of each labelled set of runs
+    (`fractions`: {label: {(radius, min_stay): fraction}}). Chapter II.1."""
+    labels = list(fractions)
+    keys = list(next(iter(fractions.values())))
+    x = np.arange(len(keys))
+    width = 0.8 / len(labels)
+    for i, label in enumerate(labels):
+        ax.bar(x + (i - (len(labels) - 1) / 2) * width, [fractions[label][k] for k in keys], width,
+               color=colors.get(label), label=label)
+    ax.set_xticks(x, [f"r={r:g}\n≥{m:g}" for r, m in keys], fontsize=7)
+    ax.set_ylabel("fraction captured")
+    ax.set_xlabel("definition: radius r, minimum stay")
+    ax.legend(fontsize=8)

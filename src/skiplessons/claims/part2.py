@@ -151,3 +151,72 @@ def overlap_on_plateau(gap_on_plateau, gap_at_end) -> Verdict:
     numbers = (f"{len(on)} runs: median 1 - |cos(J1, J2)| on the plateau {np.median(on):.2g}, at the end "
                f"{np.median(end):.2g}")
     return Verdict(numbers, verdict)
+
+
+def _captured_stays(result, arch: str):
+    """(radius, min_stay) -> (captured booleans, stays) for student `arch` of a `toy.StayReader` result."""
+    return {(r, m): (result.captured(arch, r, m), result.stay(arch, r)) for r in result.radii
+            for m in result.min_stays}
+
+
+def _stay_numbers(captured, stay, t_max: float) -> str:
+    """Median stay, how many captured runs were still near the line at the end, and their drift along z."""
+    if not captured.any():
+        return "none captured"
+    left = captured & ~stay.to_end
+    return (f"stay median {np.median(stay.duration[captured]):.0f} (still there at t = {t_max:.0f}: "
+            f"{int((captured & stay.to_end).sum())}/{int(captured.sum())}), drift along z median "
+            f"{np.nanmedian(stay.drift[captured]):.2g}, max {np.nanmax(stay.drift[captured]):.2g}"
+            + (f", left with |z| median {np.nanmedian(np.abs(stay.z_out[left])):.2f}" if left.any() else ""))
+
+
+def _definition(r: float, m: float) -> str:
+    return f"r = {r:g}, stay ≥ {m:g}"
+
+
+def captured_by_definition(result) -> dict[str, bool | None]:
+    """{definition: whether the plain runs' captured fraction exceeds zero by the margin rule (None: inside it)},
+    per (radius, minimum stay) of a `toy.StayReader` result; the parts `line_captures` judges."""
+    return {_definition(r, m): _larger(c.astype(float), np.zeros(len(c)))
+            for (r, m), (c, _) in _captured_stays(result, "plain").items()}
+
+
+def plain_vs_skip_by_definition(result) -> dict[str, bool | None]:
+    """{definition: whether the plain runs' captured fraction exceeds the skip runs' by the margin rule (False: the
+    reverse, None: inside it)}, per (radius, minimum stay); the parts `capture_plain_vs_skip` judges."""
+    plain, skip = _captured_stays(result, "plain"), _captured_stays(result, "skip")
+    return {_definition(*k): _larger(plain[k][0].astype(float), skip[k][0].astype(float)) for k in plain}
+
+
+def line_captures(result) -> Verdict:
+    """Capture by an attracting segment of the overlap line, from experiment `capture` (the plain student on a
+    one-input teacher whose curvature M is definite). A run is captured at (radius r, minimum stay s) when it stays
+    within r of the line (Euclidean, in parameter space) for at least s without a break. Per definition, the
+    captured fraction must exceed zero by the margin rule; holds when it does at every definition, partly holds
+    when at some. The stays (median length, how many were still near the line when the integration stopped) and
+    the drift along z during them are reported, not judged."""
+    per = _captured_stays(result, "plain")
+    verdict, said = _verdict(captured_by_definition(result))
+    r_mid = result.radii[len(result.radii) // 2]
+    c, st = per[(r_mid, result.min_stays[0])]
+    table = "; ".join(f"{_definition(r, m)}: {c.mean():.1%}" for (r, m), (c, _) in per.items())
+    numbers = (f"{len(c)} plain starts, curvature M = {result.curvature:+.2e} (attracting {result.attracting}); "
+               f"captured: {table}; at r = {r_mid:g}: {_stay_numbers(c, st, result.t_max)}; as claimed: {said}")
+    return Verdict(numbers, verdict)
+
+
+def capture_plain_vs_skip(result) -> Verdict:
+    """Plain vs skip students from the same starts, from experiment `plateaus` (our two-input teacher, whose overlap
+    line is a saddle everywhere): stays near the plain net's overlap line (for the skip student, where the line
+    was). Per definition (radius r, minimum stay s), the plain runs' captured fraction must exceed the skip runs'
+    by the margin rule: holds at every definition, partly holds at some, does not hold when none does and the
+    skip runs are captured more somewhere, not resolved otherwise. Stays and drift along z are reported."""
+    plain, skip = _captured_stays(result, "plain"), _captured_stays(result, "skip")
+    verdict, said = _verdict(plain_vs_skip_by_definition(result))
+    r_top, s_low = result.radii[-1], result.min_stays[0]
+    c, st = plain[(r_top, s_low)]
+    table = "; ".join(f"{_definition(r, m)}: {plain[(r, m)][0].mean():.1%} vs {skip[(r, m)][0].mean():.1%}"
+                      for (r, m) in plain)
+    numbers = (f"{len(c)} starts, captured plain vs skip: {table}; plain at r = {r_top:g}, stay ≥ {s_low:g}: "
+               f"{_stay_numbers(c, st, result.t_max)}; as claimed: {said}")
+    return Verdict(numbers, verdict)

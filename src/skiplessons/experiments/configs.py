@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field, replace
 
 from ..degeneracy import TOLS, SpectrumSettings
-from ..dynamics import default_teacher
+from ..dynamics import capture_teacher, default_teacher
 
 SCALES = ("smoke", "default", "paper")
 ARCHS = ("plain", "residual", "hyper")
@@ -236,7 +236,8 @@ class PartTwo:
     """Part II's sizes: random initializations per model (`n_init`), gradient-flow time and recorded times,
     the on-line SGD comparison (learning rate, steps, runs), the initialization scales whose starting points are
     drawn, the phase-portrait grid, the ghost curve (`ghost_n_init` starts at each skip strength in
-    `ghost_alphas`), and how many random 2-input teachers are sampled for the attracting-segment count."""
+    `ghost_alphas`), how many random 2-input teachers are sampled for the attracting-segment count, and the
+    on-line SGD run from where captured runs came to rest (learning rate `trap_lr`, `trap_steps` steps)."""
 
     n_init: int
     t_max: float
@@ -249,16 +250,19 @@ class PartTwo:
     ghost_n_init: int
     ghost_alphas: tuple
     teachers: int
+    trap_lr: float
+    trap_steps: int
 
 
 PART2 = per_scale(
     PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_scales=(0.01, 0.3),
-            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2),
+            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2, trap_lr=0.1, trap_steps=2_000),
     PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.1, sgd_steps=3_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
-            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16),
+            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16,
+            trap_lr=0.1, trap_steps=30_000),
     PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
             sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, ghost_n_init=256,
-            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64),
+            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64, trap_lr=0.02, trap_steps=500_000),
 )
 
 
@@ -276,6 +280,13 @@ class SingularCounts:
 
 SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PART1[s].seeds)),
                                      n_samples=PART1[s].n_samples) for s in SCALES}
+
+
+#: How "captured by the overlap line" is defined (our choice, varied): a run is captured when it stays within a
+#: radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least a time of
+#: `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); every verdict is given per pair.
+CAPTURE_RADII = (0.03, 0.1, 0.3)
+CAPTURE_STAYS = (50.0, 100.0, 200.0)
 
 
 @dataclass(frozen=True)
@@ -301,6 +312,8 @@ class Plateaus:
     z_span: float = 3.0
     z_points: int = 61
     n_show: int = 16
+    radii: tuple = CAPTURE_RADII
+    min_stays: tuple = CAPTURE_STAYS
 
 
 _TEACHER = default_teacher()
@@ -308,6 +321,31 @@ PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PAR
                         teacher_K=tuple(map(tuple, _TEACHER.K.tolist())), teacher_v=tuple(_TEACHER.v.tolist()),
                         ghost_n_init=PART2[s].ghost_n_init, ghost_alphas=PART2[s].ghost_alphas)
             for s in SCALES}
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Experiment `capture` (II.1): gradient flow of the plain student on the one-input teacher whose overlap line
+    attracts (`dynamics.capture_teacher`), `n_init` starts from N(0, init_scale^2) integrated to `t_max` and
+    recorded at `n_eval` times; capture measured at every radius in `radii` and minimum stay in `min_stays`;
+    the distance curves of the first `n_show` starts are kept for the figure."""
+
+    n_init: int
+    t_max: float
+    n_eval: int
+    teacher_K: tuple
+    teacher_v: tuple
+    init_scale: float = 0.01
+    seed: int = 0
+    radii: tuple = CAPTURE_RADII
+    min_stays: tuple = CAPTURE_STAYS
+    n_show: int = 24
+
+
+_ONE_INPUT = capture_teacher()
+CAPTURE = {s: Capture(n_init=n, t_max=t, n_eval=int(t / 5) + 1, teacher_K=tuple(map(tuple, _ONE_INPUT.K.tolist())),
+                      teacher_v=tuple(_ONE_INPUT.v.tolist()))
+           for s, (n, t) in per_scale((16, 400.0), (256, 3000.0), (2048, 10000.0)).items()}
 
 
 # ------------------------------------------------------------------------------------------ Part V

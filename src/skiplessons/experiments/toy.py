@@ -19,7 +19,7 @@ from .. import singular_points as sp
 from ..shallow import TwoLayerNet, gaussian_inputs
 from ..stats import quartiles
 from . import experiment
-from .configs import PLATEAUS, SINGULAR_COUNTS
+from .configs import CAPTURE, PLATEAUS, SINGULAR_COUNTS
 from .views import ResultView
 
 # ------------------------------------------------------------------------------------------ singular_counts
@@ -90,9 +90,71 @@ experiment("singular_counts", SINGULAR_COUNTS, CountsResult, "zero Fisher eigenv
 # ------------------------------------------------------------------------------------------------ plateaus
 
 FLOW_ARCHS = {"plain": 0.0, "skip": 1.0}
+STAY_FIELDS = ("duration", "z_in", "z_out", "to_end")
 
 
-class PlateauResult(ResultView):
+def measure_stays(t, theta, line: D.OverlapLine, radii) -> dict[str, np.ndarray]:
+    """Each run's longest stay near the overlap line `line` at every radius in `radii`: arrays ``stay_<field>``
+    (R, B) for the fields of `dynamics.Stay`, from a recorded flow ``theta`` (T, B, P) at times `t`."""
+    dist, z = D.line_distance(theta, line)
+    stays = [D.longest_stay(t, dist, z, r) for r in radii]
+    return {f"stay_{k}": np.stack([getattr(st, k) for st in stays]) for k in STAY_FIELDS}
+
+
+class StayReader(ResultView):
+    """Read capture by the overlap line: a run is *captured* at (radius, min_stay) when its longest stay within
+    `radius` of the line lasts at least `min_stay` (`dynamics.longest_stay`); per student ("plain", "skip")."""
+
+    @property
+    def radii(self) -> list[float]:
+        """The radii around the line at which stays were measured (`configs.CAPTURE_RADII`)."""
+        return [float(r) for r in self.config["radii"]]
+
+    @property
+    def min_stays(self) -> list[float]:
+        """The minimum stays that define capture (`configs.CAPTURE_STAYS`)."""
+        return [float(m) for m in self.config["min_stays"]]
+
+    def students(self) -> list[str]:
+        """The students of the result whose stays were measured, in the order they were run."""
+        return list(np.asarray(self.arrays["arch"]).astype(str))
+
+    def stay(self, arch: str, radius: float) -> D.Stay:
+        """The longest stays of student `arch`'s runs within `radius` of the line."""
+        archs = self.students()
+        if arch not in archs:
+            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
+        if not any(np.isclose(radius, r) for r in self.radii):
+            raise ValueError(f"radius={radius!r} was not measured in result {self.name!r}; its radii are "
+                             f"{', '.join(f'{r:g}' for r in self.radii)}")
+        i, j = archs.index(arch), int(np.argmin(np.abs(np.asarray(self.radii) - radius)))
+        return D.Stay(**{k: np.asarray(self.arrays[f"stay_{k}"])[i, j] for k in STAY_FIELDS})
+
+    def captured(self, arch: str, radius: float, min_stay: float) -> np.ndarray:
+        """One boolean per run of student `arch`: captured at (`radius`, `min_stay`)."""
+        return self.stay(arch, radius).captured(min_stay)
+
+    def fractions(self, arch: str) -> dict[tuple[float, float], float]:
+        """{(radius, min_stay): fraction of student `arch`'s runs captured}, over every definition measured."""
+        return {(r, m): float(self.captured(arch, r, m).mean()) for r in self.radii for m in self.min_stays}
+
+    @property
+    def t_max(self) -> float:
+        """The end of the integration: stays that reach it are censored (the run had not left)."""
+        return float(self.config["t_max"])
+
+    @property
+    def plateau(self) -> float:
+        """The plain net's plateau value: the loss on its overlap line (the best one-unit fit)."""
+        return float(self.summary["plateau"])
+
+    @property
+    def attracting(self) -> str:
+        """Where the plain net's overlap line attracts: "|z| < 1", "|z| > 1" or "nowhere"."""
+        return str(self.summary["attracting"])
+
+
+class PlateauResult(StayReader):
     """Plain and skip students from the same starts, read per student ("plain", "skip"), one number per start:
     time on a plateau at each rate threshold kappa (`slow`), time to the student's own loss threshold (`hit`,
     inf if never), the shorter effective row at the start (`start_len`); plus the plain net's overlap line
@@ -138,19 +200,9 @@ class PlateauResult(ResultView):
         return {arch: float(self.summary["threshold"][arch]) for arch in FLOW_ARCHS}
 
     @property
-    def plateau(self) -> float:
-        """The plain net's plateau value: the loss of the best one-unit fit."""
-        return float(self.summary["plateau"])
-
-    @property
     def curvature(self) -> np.ndarray:
         """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
         return np.asarray(self.arrays["curvature"], dtype=float)
-
-    @property
-    def attracting(self) -> str:
-        """Where the plain net's overlap line attracts: "|z| < 1", "|z| > 1" or "nowhere"."""
-        return str(self.summary["attracting"])
 
     def sample(self, arch: str) -> D.Trajectory:
         """The recorded flow (times, parameters, losses) of the first `n_show` starts of student `arch`."""
@@ -211,6 +263,9 @@ def run_plateaus(config, ctx):
                   sample_theta=np.stack([f.theta[:, :config.n_show] for f in flows]),
                   sample_loss=np.stack([f.loss[:, :config.n_show] for f in flows]),
                   ghost_alpha=alphas, ghost_speed=D.ghost_speed(line, teacher, alphas, z), ghost_slow=ghost_slow)
+    # stays near the plain net's overlap line, for both students (for the skip student: where the line was)
+    per_arch = [measure_stays(f.t, f.theta, line, config.radii) for f in flows]
+    arrays |= {k: np.stack([m[k] for m in per_arch]) for k in per_arch[0]}                  # (arch, R, B)
     summary = {"plateau": line.plateau, "attracting": line.attracting, "threshold": thresholds,
                "runs": int(theta0.shape[0])}
     for i, arch in enumerate(FLOW_ARCHS):
@@ -222,3 +277,47 @@ def run_plateaus(config, ctx):
 
 experiment("plateaus", PLATEAUS, PlateauResult, "two-unit teacher-student gradient flow: plateau times, "
            "plain vs skip, and the ghost over the skip strength", "06_ghosts")(run_plateaus)
+
+
+# ------------------------------------------------------------------------------------------------ capture
+
+class CaptureResult(StayReader):
+    """The plain student on the one-input teacher whose overlap line attracts: stays near the line per radius
+    (`stay`, `captured`), the line's curvature M, and the distance curves of the first `n_show` starts."""
+
+    @property
+    def curvature(self) -> float:
+        """The overlap line's curvature M (a number: one input)."""
+        return float(np.asarray(self.arrays["curvature"]).ravel()[0])
+
+    def final_loss(self) -> np.ndarray:
+        """Each run's loss at the end of the integration, (runs,)."""
+        return np.asarray(self.arrays["final_loss"], dtype=float)
+
+    def sample_distance(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times (T,), distances to the line (T, n_show) and nearest-point ratios z (T, n_show) of the first
+        starts."""
+        return (np.asarray(self.arrays["t"], dtype=float), np.asarray(self.arrays["sample_dist"], dtype=float),
+                np.asarray(self.arrays["sample_z"], dtype=float))
+
+
+def run_capture(config, ctx):
+    """As chapter II.1: `n_init` starts from N(0, init_scale^2) for the plain student on the one-input teacher,
+    integrated to `t_max`; per run and radius, its longest stay near the overlap line (duration, z at entry and
+    exit, censored or not)."""
+    teacher = D.Teacher(np.array(config.teacher_K), np.array(config.teacher_v))
+    line = D.overlap_line(teacher)
+    theta0 = D.small_init(config.n_init, config.init_scale, n=teacher.n, d=teacher.d, seed=config.seed)
+    flow = D.gradient_flow(theta0, teacher, 0.0, t_max=config.t_max, n_eval=config.n_eval)
+    dist, z = D.line_distance(flow.theta[:, :config.n_show], line)
+    stays = measure_stays(flow.t, flow.theta, line, config.radii)
+    arrays = dict(arch=np.array(["plain"]), t=flow.t, curvature=line.eigenvalues, sample_dist=dist, sample_z=z,
+                  final_loss=flow.loss[-1], **{k: v[None] for k, v in stays.items()})
+    summary = {"plateau": line.plateau, "attracting": line.attracting, "runs": int(config.n_init),
+               "captured": {f"{r:g}": {f"{m:g}": float(np.mean(stays["stay_duration"][i] >= m))
+                                        for m in config.min_stays} for i, r in enumerate(config.radii)}}
+    return summary, arrays
+
+
+experiment("capture", CAPTURE, CaptureResult, "one-input teacher-student gradient flow: capture of random starts "
+           "by the attracting segment of the overlap line", "05_plateaus")(run_capture)
