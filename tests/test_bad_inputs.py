@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skiplessons import data, models
+from skiplessons import data, degeneracy, models
 from skiplessons.curvature import degenerate_fraction, lanczos_eigs
 from skiplessons.curvature.stacked import stacked_flat_fn, stacked_hvp
 
@@ -29,6 +29,56 @@ def test_stacked_hvp_with_the_wrong_input_width_names_x():
     theta, f = stacked_flat_fn(net)
     with pytest.raises(ValueError, match=r"failed on x of shape \(5, 41\); x must have the nets' input width"):
         stacked_hvp(f, theta, torch.randn(5, 41), torch.zeros(5, dtype=torch.long))
+
+
+def small_batch(d_in=40):
+    spec = models.NetSpec(d_in, 3, depth=2, width=4)
+    return models.DeepMLPs(spec, [models.Member("plain", 0), models.Member("residual", 1)])
+
+
+def toy_data(d_in):
+    x = torch.randn(40, d_in)
+    y = torch.arange(40) % 3
+    return data.Dataset("toy", x[:30], y[:30], x[30:], y[30:], 3)
+
+
+WIDE = r"x has 41 features but the nets expect d_in=40"
+X_WIDE, Y = torch.randn(20, 41), torch.arange(20) % 3
+
+
+@pytest.mark.parametrize("call", [
+    lambda net: degeneracy.measure(net, X_WIDE, Y),
+    lambda net: degeneracy.measure(net, X_WIDE, Y, degeneracy.SpectrumSettings(method="slq", n_probes=1, n_steps=3)),
+    lambda net: degeneracy.hessian_spectrum(net.member(0), X_WIDE, Y),
+    lambda net: degeneracy.hessian_spectrum(net.member(0), X_WIDE, Y, degeneracy.SpectrumSettings(method="slq")),
+    lambda net: degeneracy.stacked_spectra(net, X_WIDE, Y),
+    lambda net: degeneracy.layer_singularities(net, X_WIDE),
+    lambda net: degeneracy.train_tracked(net, toy_data(40), 2, [0, 2], X_WIDE, Y),
+], ids=["measure", "measure-slq", "hessian_spectrum", "hessian_spectrum-slq", "stacked_spectra",
+        "layer_singularities", "train_tracked"])
+def test_degeneracy_refuses_data_of_another_width(call):
+    with pytest.raises(ValueError, match=WIDE):
+        call(small_batch())
+
+
+@pytest.mark.parametrize("x", [torch.randn(20), torch.randn(2, 20, 40), np.zeros((20, 40))])
+def test_degeneracy_refuses_data_that_is_not_a_matrix(x):
+    with pytest.raises(ValueError, match=r"x must be an \(N, d_in=40\) tensor of samples, got"):
+        degeneracy.measure(small_batch(), x, Y)
+
+
+def test_train_tracked_checks_the_training_data_before_measuring(monkeypatch):
+    measured = []
+    monkeypatch.setattr(degeneracy, "measure", lambda *args, **kwargs: measured.append(args))
+    with pytest.raises(ValueError, match="data has 41 features but the nets expect d_in=40"):
+        degeneracy.train_tracked(small_batch(), toy_data(41), 2, [0, 2], torch.randn(20, 40), Y)
+    assert not measured, "the step-0 measurement ran before the data was checked"
+
+
+def test_hessian_spectrum_of_any_module_names_x():
+    model = torch.nn.Sequential(torch.nn.Linear(40, 3))
+    with pytest.raises(ValueError, match=r"x of shape \(20, 41\) does not fit the model"):
+        degeneracy.hessian_spectrum(model, X_WIDE, Y)
 
 
 def cifar_file(tmp_path, batch):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import math
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -429,6 +431,12 @@ def test_plot_functions_draw_what_they_are_given():
     fig, ax = plt.subplots()
     html = ps.player(fig, lambda i: ax.plot([0, i]), 2)
     assert "<script" in html and not plt.fignum_exists(fig.number)
+    # offline: nothing from elsewhere (matplotlib links Font Awesome from a CDN), every button has a glyph
+    assert not re.search(r"https?://|font-awesome|class=\"fa", html), "the player still loads Font Awesome"
+    buttons = re.findall(r"<button\b.*?</button>", html, re.DOTALL)
+    assert len(buttons) == 9 and all(re.search(r'<span aria-hidden="true">[^<]+</span>', b) for b in buttons)
+    with pytest.raises(ValueError, match="'fa-rocket' has no glyph"):
+        ps.self_contained('<i class="fa fa-rocket"></i>')
     with pytest.raises(ValueError, match="n_frames"):
         ps.player(plt.figure(), lambda i: None, 21)
 

@@ -8,7 +8,12 @@ opens that `.ipynb` on the repository and branch of `_config.yml`, that math is 
 and that exercise solutions are folded (and unfold on a click) and were executed. Starting from
 `index.html`, the "next" links walk the table of contents in order. A screenshot of each page goes to
 `_build/screenshots/<page>.png`; `_build/screenshots/report.json` records what failed to load from
-outside (CDN scripts fail with no network: recorded, not a failure).
+outside (recorded here, not a failure: the offline tests below are the ones that fail on it).
+
+With the network off (issue 16): no page loads a script or stylesheet from another host, and every page with
+math, opened in a Chromium whose requests off the machine are all refused (served from 127.0.0.1, and opened
+from disk as `file://`), has MathJax (served from `_static/mathjax`) typeset every formula with its fonts,
+and asked no other host for anything.
 
 The site is served by `http.server` on 127.0.0.1 (a free port) rather than opened as `file://`:
 that is how readers get it (a web host), directories resolve to `index.html`, scripts run with a real
@@ -195,12 +200,30 @@ def _classify_log(entries: list[dict], base: str) -> tuple[list[str], list[str]]
     return js_errors, sorted(set(external))
 
 
+def _chromium(flags, logs: dict, script_timeout: int = 30):
+    """A headless Chromium (Debian's, through its chromedriver) with `flags`, the log types `logs`, and a
+    fresh profile folder; returns (driver, profile): quit the one and clean up the other."""
+    pytest.importorskip("selenium", reason="selenium is not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in flags:
+        options.add_argument(flag)
+    profile = tempfile.TemporaryDirectory(prefix="skiplessons-chromium-")
+    options.add_argument(f"--user-data-dir={profile.name}")
+    options.set_capability("goog:loggingPrefs", logs)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(script_timeout)
+    return driver, profile
+
+
 @pytest.fixture(scope="module")
 def site():
     """Visit `index.html` and then every page once in one browser; return what was seen."""
     pytest.importorskip("selenium", reason="selenium is not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -209,16 +232,7 @@ def site():
     server = _Server()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}/"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.TemporaryDirectory(prefix="skiplessons-chromium-")
-    options.add_argument(f"--user-data-dir={profile.name}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(30)
+    driver, profile = _chromium(FLAGS, {"browser": "ALL"})
     try:
         driver.get(base + "index.html")
         if REDIRECT.search((HTML / "index.html").read_text(errors="replace")):
@@ -407,3 +421,163 @@ def test_screenshots_saved(site):
     if external:
         print("resources from elsewhere that did not load (expected with no network):")
         print("\n".join(f"  {f}" for f in external))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The site with the network off (issue 16, item 7): a reader who opens the built pages from disk, or on a host
+# with no outside access, still gets typeset formulas and the notebooks' widgets, because MathJax and the
+# widget manager are served from the site (`_vendor/`, copied into `_static/`).
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Every request that is not to the loopback goes to a proxy that is not there (Chromium bypasses the proxy
+# for loopback), and no host name resolves: the browser is as good as offline whatever the machine's network.
+OFFLINE_FLAGS = ("--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
+MATH_IN_HTML = re.compile(r'class="[^"]*\bmath\b')
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{")
+
+# After the page loaded: wait for MathJax to finish typesetting (if it loaded at all), for its fonts, and for
+# the widget manager to draw every embedded widget view (if the page has any); then report what a reader sees.
+OFFLINE_JS = """
+const done = arguments[arguments.length - 1];
+const q = s => Array.from(document.querySelectorAll(s));
+const views = q('script[type="%s"]').length;
+const startup = window.MathJax && window.MathJax.startup;
+const typeset = startup && startup.promise ? startup.promise.then(() => 'typeset', e => 'failed: ' + e)
+                                           : Promise.resolve('did not load');
+const drawn = () => q('.widget-subarea').filter(w => w.children.length).length;
+const widgets = new Promise(r => { const poll = () => (drawn() >= views ? r() : setTimeout(poll, 100)); poll(); });
+const late = new Promise(r => setTimeout(r, 20000));
+Promise.all([Promise.race([typeset, late.then(() => 'timed out')]), Promise.race([widgets, late])])
+  .then(([state]) => document.fonts.ready.then(() => {
+    const math = q('span.math, div.math');
+    const left = m => { const c = m.cloneNode(true); c.querySelectorAll('mjx-container').forEach(x => x.remove());
+                        return c.textContent.trim(); };
+    done({
+      state: state,
+      math: math.length,
+      typeset: math.filter(m => m.querySelector('mjx-container')).length,
+      raw: math.map(left).filter(t => t),
+      errors: q('mjx-merror').length,
+      fonts: Array.from(document.fonts).filter(f => /^MJX/.test(f.family)).map(f => [f.family, f.status]),
+      views: views,
+      drawn: drawn(),
+      widget_errors: q('.widget-subarea').filter(w => /Error displaying widget/.test(w.textContent)).length,
+    });
+  }));
+""" % WIDGET_VIEW
+
+
+def _offline_pages() -> list[str]:
+    """The pages of the build that hold math (MathJax's input) or embedded widgets, from their HTML."""
+    return [p for p in _page_paths()
+            if MATH_IN_HTML.search(text := (HTML / p).read_text(errors="replace")) or WIDGET_VIEW in text]
+
+
+def _requests(performance_log: list[dict]) -> list[str]:
+    """Every URL the browser asked for, from chromedriver's performance log (DevTools network events)."""
+    urls = []
+    for entry in performance_log:
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _external(url: str) -> bool:
+    parts = urlparse(url)
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK
+
+
+def visit_offline(urls: dict[str, str]) -> dict[str, dict]:
+    """Open each URL (page -> url) in one headless Chromium with the network off; per page: what `OFFLINE_JS`
+    saw, the external requests the page attempted, every request's count, and the loads that failed."""
+    driver, profile = _chromium(FLAGS + OFFLINE_FLAGS, {"browser": "ALL", "performance": "ALL"}, script_timeout=40)
+    seen = {}
+    try:
+        for page, url in urls.items():
+            driver.get(url)
+            info = driver.execute_async_script(OFFLINE_JS)
+            requested = _requests(driver.get_log("performance"))
+            log = driver.get_log("browser")
+            failed = [e["message"] for e in log if e["source"] == "network"   # the browser asks for a favicon itself
+                      and not e["message"].split(" ", 1)[0].endswith("/favicon.ico")]
+            js_errors = [e["message"] for e in log if e["source"] == "javascript"
+                         and not any(k in e["message"] for k in KNOWN_JS_ERRORS)]
+            seen[page] = {**info, "external": sorted({u for u in requested if _external(u)}),
+                          "requested": len(requested), "failed": failed, "js_errors": js_errors}
+    finally:
+        driver.quit()
+        profile.cleanup()
+    return seen
+
+
+def _offline_problems(seen: dict[str, dict]) -> list[str]:
+    """What a reader without a network would miss on each page, in words; empty when nothing."""
+    problems = []
+    for page, info in seen.items():
+        if info["external"]:
+            problems.append(f"{page}: asked the network for {info['external']}")
+        if info["failed"] or info["js_errors"]:
+            problems.append(f"{page}: failed loads {info['failed']}, script errors {info['js_errors']}")
+        if info["math"]:
+            if info["state"] != "typeset":
+                problems.append(f"{page}: MathJax {info['state']}")
+            if info["typeset"] < info["math"]:
+                problems.append(f"{page}: {info['math'] - info['typeset']} of {info['math']} formulas not typeset")
+            raw = [t[:60] for t in info["raw"] if RAW_TEX.search(t)]
+            if raw:
+                problems.append(f"{page}: {len(raw)} formulas shown as TeX, e.g. {raw[:2]}")
+            if info["errors"]:
+                problems.append(f"{page}: {info['errors']} MathJax errors (mjx-merror)")
+            bad_fonts = sorted({family for family, status in info["fonts"] if status == "error"})
+            if bad_fonts or not any(status == "loaded" for _, status in info["fonts"]):
+                problems.append(f"{page}: MathJax fonts did not load (failed: {bad_fonts})")
+        if info["drawn"] < info["views"] or info["widget_errors"]:
+            problems.append(f"{page}: {info['drawn']} of {info['views']} widgets drawn, "
+                            f"{info['widget_errors']} show an error")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def offline_pages():
+    pages = _offline_pages()
+    assert any(MATH_IN_HTML.search((HTML / p).read_text(errors="replace")) for p in pages), "no page holds math"
+    return pages
+
+
+def test_built_pages_load_nothing_from_elsewhere():
+    """No page of the build loads a script or a stylesheet from another host (MathJax, the widget manager:
+    all from `_static`)."""
+    tag = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"((?:https?:)?//[^\"]+)\"[^>]*>", re.IGNORECASE)
+    bad = {}
+    for path in _page_paths():
+        for match in tag.finditer((HTML / path).read_text(errors="replace")):
+            if match.group(1).lower() == "link" and not re.search(r'rel="(?:stylesheet|preload|modulepreload)"',
+                                                                  match.group(0)):
+                continue  # a canonical or alternate link names an address; it loads nothing
+            bad.setdefault(path, []).append(match.group(2))
+    assert not bad, f"pages that load scripts or stylesheets from elsewhere: {bad}"
+
+
+@pytest.mark.parametrize("how", ["served", "from-disk"])
+def test_site_reads_offline(offline_pages, how):
+    """Every page with math or widgets, opened with the network off, served from 127.0.0.1 or opened as a
+    file from disk: MathJax loads from the site and typesets every formula (none left as TeX, no MathJax
+    error) with its fonts, the widget manager draws every embedded widget, nothing fails to load, no script
+    fails, and no request leaves the machine."""
+    if how == "served":
+        server = _Server()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_port}/"
+        try:
+            seen = visit_offline({p: base + p for p in offline_pages})
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert not server.failed, f"local requests that failed (path, status): {server.failed}"
+    else:
+        seen = visit_offline({p: (HTML / p).as_uri() for p in offline_pages})
+    problems = _offline_problems(seen)
+    assert not problems, "\n".join(problems)
+    assert all(info["requested"] for info in seen.values()), "the performance log recorded no request at all"

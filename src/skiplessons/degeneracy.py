@@ -35,9 +35,10 @@ from tqdm.auto import tqdm
 from . import layer_measures as lm
 from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
                         negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
+from .curvature.functional import outputs
 from .env import one_thread
 from .models import activation
-from .train import train
+from .train import check_width, train
 
 #: tolerances (relative to max|lambda|) at which degenerate fractions are reported
 TOLS = (1e-1, 1e-2, 1e-3)
@@ -84,6 +85,16 @@ class SpectrumSettings:
         return "dense" if n_params <= self.dense_max else "slq"
 
 
+def check_inputs(net, x, name: str = "x") -> None:
+    """Raise one ValueError naming `name` unless `x` is an (N, d_in) tensor of samples for `net` (a `DeepMLPs`
+    batch or one `MLP`: anything with a `spec.d_in`), in the words of `train.train` (`train.check_width`)."""
+    d_in = net.spec.d_in
+    if not isinstance(x, torch.Tensor) or x.ndim != 2:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be an (N, d_in={d_in}) tensor of samples, got {got}")
+    check_width(net, x.shape[1], name)
+
+
 def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      settings: SpectrumSettings = SpectrumSettings()) -> SpectralDensity:
     """The spectrum of the cross-entropy Hessian of one net on (x, y), in float64, as a `SpectralDensity`.
@@ -91,11 +102,13 @@ def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     Dense: the exact eigenvalues as one probe of uniform weights 1/P. SLQ: `settings.n_probes` probes of
     `settings.n_steps` Lanczos steps. Either way `n_samples`, `n_outputs` carry the rank bound. Chapter III.2.
     """
+    if getattr(getattr(model, "spec", None), "d_in", None) is not None:
+        check_inputs(model, x)
     model = model.to(torch.float64)
     theta, f = flat_fn(model)
-    x = x.to(torch.float64)
     p = theta.numel()
-    n, c = x.shape[0], model(x[:1]).shape[-1]
+    n, c = outputs(f, theta, x).shape          # any other module: a ValueError naming x and its shape
+    x = x.to(torch.float64)
     if settings.choose(p) == "dense":
         H = dense_hessian(f, theta, x, y, loss="ce", max_params=max(p, settings.dense_max), chunk_size=64)
         eigs = torch.linalg.eigvalsh(H).cpu().numpy()
@@ -110,6 +123,7 @@ def stacked_spectra(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSet
     nets' Lanczos recurrences in lockstep (`curvature.stacked_slq`): the same numbers as `hessian_spectrum`
     on each net alone, with one batched product per Lanczos step instead of one per net (the gain is on GPUs:
     see `curvature.stacked`). Returns (densities, the nets' losses on (x, y))."""
+    check_inputs(net, x)
     theta, f = stacked_flat_fn(net, rows=members, dtype=torch.float64)
     op = stacked_hvp(f, theta, x.to(torch.float64), y, loss="ce")
     return stacked_slq(op, n_probes=settings.n_probes, n_steps=settings.n_steps, seed=settings.seed), op.loss_values
@@ -143,6 +157,7 @@ def layer_singularities(net, x: torch.Tensor) -> dict[str, np.ndarray]:
     "branch_elimination" is the elimination fraction of the branch outputs (dead units whose skip may
     still carry a signal); "live_rank_deficit" the rank deficit of the outputs that are not eliminated.
     Needs more samples than units (rank). Chapter III.2."""
+    check_inputs(net, x)
     if x.shape[0] <= net.spec.width:
         raise ValueError(f"x has {x.shape[0]} samples; the rank measure needs more than width={net.spec.width}")
     hidden, branch = layer_outputs(net, x)
@@ -161,7 +176,8 @@ def measure(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = 
     "rank_bound", "max_abs", "loss" (M,), "nodes" and "weights" (M, probes, m) of the spectra (dense: one probe,
     m = P), and the per-layer measures of `layer_singularities` (M, L). Runs torch on one thread (tiny ops).
     """
-    if x.shape[0] != y.shape[0] or y.is_floating_point():
+    check_inputs(net, x)
+    if not isinstance(y, torch.Tensor) or y.shape[:1] != x.shape[:1] or y.is_floating_point():
         raise ValueError("y must hold one integer class label per row of x")
     members = list(range(len(net))) if members is None else list(members)
     bad = [m for m in members if not 0 <= m < len(net)]
@@ -240,6 +256,8 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
         raise ValueError(f"checkpoints={checkpoints!r} must be steps in [0, steps={steps}]")
     if "callback" in train_kwargs:
         raise ValueError("train_tracked sets train's callback itself; pass no callback")
+    check_inputs(net, x)                       # both checked before the first measurement, not after it
+    check_width(net, data.d_in)
     measured_file = None if checkpoint is None else Path(checkpoint).with_name(Path(checkpoint).stem + "-measured.pt")
     measured = (torch.load(measured_file, weights_only=False)
                 if measured_file is not None and measured_file.is_file() else {})

@@ -5,6 +5,8 @@ visible; the zero threshold of `fisher.fisher_zeros` is drawn as a dashed line.
 """
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
@@ -83,18 +85,40 @@ def loss_surface(ax, ts, ss, values, title: str = "", levels: int = 14):
     return im
 
 
+#: the player's button icons as text (matplotlib's Font Awesome 4 class -> glyph; U+FE0E asks for the text,
+#: not the emoji, form of the triangles)
+PLAYER_ICONS = {"fa-minus": "\u2212", "fa-fast-backward": "\u21e4", "fa-step-backward": "\u25c1",
+                "fa-play fa-flip-horizontal": "\u25c0\ufe0e", "fa-pause": "\u2016", "fa-play": "\u25b6\ufe0e",
+                "fa-step-forward": "\u25b7", "fa-fast-forward": "\u21e5", "fa-plus": "+"}
+_FONT_AWESOME_LINK = re.compile(r'<link\b[^>]*font-awesome[^>]*>\s*', re.IGNORECASE)
+_ICON = re.compile(r'<i class="fa ([^"]+)"></i>')
+
+
+def self_contained(html: str) -> str:
+    """matplotlib's `to_jshtml` player without its one outside resource: the Font Awesome stylesheet it links
+    from a CDN (so offline, and wherever that font is missing, its buttons are blank) is dropped and each icon
+    becomes a text glyph (`PLAYER_ICONS`). Raises ValueError on an icon it does not know."""
+    def glyph(match):
+        if match.group(1) not in PLAYER_ICONS:
+            raise ValueError(f"player icon {match.group(1)!r} has no glyph in PLAYER_ICONS")
+        return f'<span aria-hidden="true">{PLAYER_ICONS[match.group(1)]}</span>'
+
+    return _ICON.sub(glyph, _FONT_AWESOME_LINK.sub("", html))
+
+
 def player(fig, update, n_frames: int, interval: int = 500, dpi: int = 72) -> str:
     """A kernel-free HTML player (matplotlib `FuncAnimation.to_jshtml`) of `update(i)` for i < n_frames.
 
     Closes `fig` so that the notebook shows only the player. Keep n_frames <= 20 and the figure small: every
-    frame is embedded as an image. Chapters I.2, I.3."""
+    frame is embedded as an image. The player loads nothing from elsewhere (`self_contained`), so it works
+    offline. Chapters I.2, I.3."""
     if n_frames > 20:
         raise ValueError(f"n_frames={n_frames} is too many for a light page; use at most 20")
     anim = FuncAnimation(fig, update, frames=n_frames, interval=interval)
     with plt.rc_context({"savefig.dpi": dpi, "savefig.bbox": "standard"}):
         html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return html
+    return self_contained(html)
 
 
 def approach_player(fractions, spectra: dict, k: int, what: str) -> str:

@@ -106,6 +106,13 @@ def _atomic_save(obj, path: Path) -> None:
         raise
 
 
+def check_width(net, n_features: int, what: str = "data") -> None:
+    """Raise the ValueError "`what` has N features but the nets expect d_in=M" unless `n_features` is the
+    input width of `net` (anything with a `spec.d_in`: a `DeepMLPs` batch, one `MLP`)."""
+    if n_features != net.spec.d_in:
+        raise ValueError(f"{what} has {n_features} features but the nets expect d_in={net.spec.d_in}")
+
+
 def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 128, optimizer: str = "adam",
           record_every: int = 50, eval_size: int = 2000, data_seed: int = 0, regularizer=None,
           checkpoint=None, checkpoint_every: int = 500, checkpoint_seconds: float = 120.0,
@@ -142,8 +149,7 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
         raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}")
     if callback_at is not None:
         callback_at = {int(s) for s in callback_at}
-    if data.d_in != net.spec.d_in:
-        raise ValueError(f"data has {data.d_in} features but the nets expect d_in={net.spec.d_in}")
+    check_width(net, data.d_in)
 
     p0 = next(net.parameters())
     data = data.to(p0.device, p0.dtype)
