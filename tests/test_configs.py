@@ -19,12 +19,24 @@ def test_every_experiment_has_a_frozen_config_per_scale():
 
 
 def test_controls_share_the_degeneracy_settings():
-    """Part IV's nets, optimizer and Hessian batch are Part III's, so their conditions share one table."""
-    shared = [f.name for f in dataclasses.fields(configs.Controls) if f.name != "checkpoints"]   # Part IV's own
+    """Part IV's data, nets, optimizer and spectrum method are Part III's. Two kinds of field may differ:
+    `checkpoints` (Part IV's own: when its Hessians are measured) and the fields a scale names in
+    `CONTROLS_OVERRIDES`, which must be a training length or a Hessian batch size (the time budget; never the nets,
+    data, optimizer or spectrum method), must be set at `default` only (paper and smoke stay Part III's), and
+    must keep the Hessian batch above the rank bound (N(C-1) > P) where it shrinks it."""
+    overrides = configs.CONTROLS_OVERRIDES
+    assert set(overrides) == set(configs.SCALES) and not overrides["paper"] and not overrides["smoke"]
+    assert set(overrides["default"]) <= {"steps", "hessian_samples"}
     for table in (configs.INIT_CONTROLS, configs.REMEDIES, configs.SKIP_STRENGTH):
         for scale in configs.SCALES:
+            shared = [f.name for f in dataclasses.fields(configs.Controls)
+                      if f.name != "checkpoints" and f.name not in overrides[scale]]
             assert {k: getattr(table[scale], k) for k in shared} == \
                 {k: getattr(configs.DEGENERACY[scale], k) for k in shared}, scale
+            assert {k: getattr(table[scale], k) for k in overrides[scale]} == overrides[scale], scale
+    c = configs.INIT_CONTROLS["default"]
+    n_params = c.width * (40 + 1) + (c.depth - 1) * c.width * (c.width + 1) + 10 * (c.width + 1)   # MNIST-1D: 40 in, 10 out
+    assert c.hessian_samples * (10 - 1) > n_params, (c.hessian_samples, n_params)
 
 
 def test_sizes_grow_with_the_scale():

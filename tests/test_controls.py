@@ -305,18 +305,45 @@ def test_bad_probe():
 @pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
 @pytest.mark.parametrize("name", ["init_controls", "remedies", "skip_strength"])
 def test_configs_derive_from_degeneracy(name, scale):
-    """Part IV's nets, optimizer, steps and Hessian batch are Part III's `degeneracy` ones at every scale, so the
-    conditions of both share one table; CLI overrides still apply."""
+    """Part IV's data, nets, optimizer and spectrum method are Part III's `degeneracy` ones at every scale; only
+    the fields named in `CONTROLS_OVERRIDES` (steps and Hessian batch, at `default` only, for the time budget)
+    and `checkpoints` differ; CLI overrides still apply."""
     import dataclasses
 
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.configs import DEGENERACY, Controls
+    from skiplessons.experiments.configs import CONTROLS_OVERRIDES, DEGENERACY, Controls
 
     config, base = config_for(name, scale), DEGENERACY[scale]
     for f in dataclasses.fields(Controls):
-        if f.name != "checkpoints":        # Part IV measures Hessians less often (at the end, or start and end)
-            assert getattr(config, f.name) == getattr(base, f.name), f.name
+        if f.name == "checkpoints":        # Part IV measures Hessians less often (at the end, or start and end)
+            continue
+        want = CONTROLS_OVERRIDES[scale].get(f.name, getattr(base, f.name))
+        assert getattr(config, f.name) == want, f.name
     assert config_for(name, scale, data="mnist1d").data == "mnist1d"
+
+
+def test_init_growth_by_width_at_smoke():
+    """The activation-scale table: one growth per seed and condition at every width, equal to `hidden_rms` of
+    the same nets built by hand; the main malicious construction keeps the scale, the plain-draw one blows up."""
+    from skiplessons.claims import HOLDS, part4
+    from skiplessons.experiments import config_for
+    from skiplessons.experiments.controls import SCALE_CONDITIONS, init_growth_by_width
+    from skiplessons.experiments.deep import hessian_batch
+    from skiplessons.experiments.training import load_data
+
+    config = config_for("init_controls", "smoke", depth=30)
+    table = init_growth_by_width(config, (8, 32), seeds=4)
+    assert sorted(table) == [8, 32]
+    assert all(list(g) == [c[0] for c in SCALE_CONDITIONS] and all(v.shape == (4,) for v in g.values())
+               for g in table.values())
+    d = load_data(config)
+    x, _ = hessian_batch(config, d)
+    rms = hidden_rms(DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=30, width=32),
+                              [Member("residual", s, init="malicious") for s in range(4)]), x).detach()
+    assert np.allclose(table[32][part4.MALICIOUS], (rms[:, -1] / rms[:, 0]).numpy(), rtol=1e-6)
+    assert part4.malicious_scale(table).verdict == HOLDS
+    with pytest.raises(ValueError, match="seeds"):
+        init_growth_by_width(config, (8,), seeds=0)
 
 
 def test_experiments_run_at_smoke(tmp_path, monkeypatch):
@@ -433,6 +460,29 @@ def test_part4_checks_on_known_numbers():
     assert part4.remedies_recover(rem).verdict == UNRESOLVED
     rem.acc[both] = [0.2, 0.21, 0.22]
     assert part4.remedy_gains(rem)[both]["accuracy"] == FAILS
+
+
+def test_within_factor_and_malicious_scale_on_known_numbers():
+    from skiplessons.claims import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED
+    from skiplessons.claims import part4
+
+    one = np.array([1.0, 1.01, 0.99, 1.0])
+    assert part4.within_factor(one, 1.5 * one) == HOLDS
+    assert part4.within_factor(one, 1.5 * one, factor=1.2) == FAILS          # 1.5x apart, clearly
+    assert part4.within_factor(one, 0.05 * one) == FAILS                     # far above
+    assert part4.within_factor(one, np.array([0.1, 1.0, 2.0, 0.6])) == UNRESOLVED   # too noisy to say
+    assert part4.within_factor(one[:1], one) == UNTESTED
+    with pytest.raises(ValueError, match="factor"):
+        part4.within_factor(one, one, factor=1.0)
+    table = {8: {"plain": 0.02 * one, "residual": 1.5 * one, part4.MALICIOUS: one, part4.BLOWUP: 1000 * one},
+             64: {"plain": 0.9 * one, "residual": 1.5 * one, part4.MALICIOUS: one, part4.BLOWUP: 3000 * one}}
+    v = part4.malicious_scale(table)
+    assert v.verdict == HOLDS and "width 8 does not hold" in v.numbers and "width 64 holds" in v.numbers
+    assert {w: v.verdict for w, v in part4.malicious_vs_plain(table).items()} == {8: FAILS, 64: HOLDS}
+    table[64][part4.BLOWUP] = one                                          # no blow-up of the plain-draw row
+    assert part4.malicious_scale(table).verdict == PARTLY
+    with pytest.raises(ValueError, match="no nets"):
+        part4.malicious_scale({8: {"plain": one}})
 
 
 def test_summary_rows_from_stored_results(tmp_path, monkeypatch):

@@ -7,6 +7,8 @@ margin is "not resolved at this size", never "does not hold".
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..degeneracy import HEADLINE_TOL
 from ..report import mean_spread
 from ..stats import exceeds
@@ -64,6 +66,58 @@ def malicious_init(result, tol: float = HEADLINE_TOL) -> Verdict:
                f"{mean_spread(acc[BLOWUP])}); activation growth over depth at init: "
                f"{_growth(result, ['plain', MALICIOUS, BLOWUP])}; malicious above plain by > 2 SE: {verdict}")
     return Verdict(numbers, verdict)
+
+
+def within_factor(a, b, factor: float = 2.0) -> str:
+    """The verdict on "mean(a) is within `factor` of mean(b)", by the margin rule on both bounds: holds when
+    mean(a) is above mean(b) / factor and below factor * mean(b), each by the margin (`stats.exceeds`); does not
+    hold when it is beyond either bound by the margin; not resolved otherwise (not yet tested with fewer than 2
+    runs a side)."""
+    if factor <= 1:
+        raise ValueError(f"factor={factor!r} must be > 1")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    inside = [exceeds(a, b / factor), exceeds(factor * b, a)]
+    if None in inside:
+        return UNTESTED
+    if all(inside):
+        return HOLDS
+    return FAILS if exceeds(b / factor, a) or exceeds(a, factor * b) else UNRESOLVED
+
+
+def _growth_cells(table: dict, width: int) -> str:
+    g = table[width]
+    return ", ".join(f"{c} {mean_spread(g[c], 2)}" for c in ("plain", "residual", MALICIOUS, BLOWUP))
+
+
+def malicious_scale(table: dict, factor: float = 2.0) -> Verdict:
+    """The main malicious construction starts without an activation blow-up (`controls.init_growth_by_width`:
+    activation growth RMS(h_D) / RMS(h_1) at initialization, per width), two parts, each required at every width:
+    its growth is within `factor` of the residual nets' it is built from (`within_factor`), and the plain-draw
+    construction's growth is above it by the margin rule. The comparison with plain nets is a third number per
+    width (`malicious_vs_plain`), reported, not required: narrow plain ReLU nets lose their own activation
+    scale over depth at initialization, so "within 2x of the plain nets'" is informative only where they keep it."""
+    for w, g in table.items():
+        missing = [c for c in ("plain", "residual", MALICIOUS, BLOWUP) if c not in g]
+        if missing:
+            raise ValueError(f"the width-{w} activation table has no nets {missing}; its conditions are {list(g)}")
+    kept = {w: within_factor(g[MALICIOUS], g["residual"], factor) for w, g in table.items()}
+    below = {w: direction(g[BLOWUP], g[MALICIOUS]) for w, g in table.items()}
+    verdict, said = combine({f"within {factor:g}x of residual nets at width {w}": v for w, v in kept.items()} |
+                            {f"below the plain-draw construction at width {w}": v for w, v in below.items()})
+    versus = malicious_vs_plain(table, factor)
+    numbers = ("activation growth over depth at init (mean ± sd over seeds): "
+               + "; ".join(f"width {w}: {_growth_cells(table, w)}" for w in table)
+               + f"; {said}; within {factor:g}x of plain nets: "
+               + ", ".join(f"width {w} {v.verdict}" for w, v in versus.items()))
+    return Verdict(numbers, verdict)
+
+
+def malicious_vs_plain(table: dict, factor: float = 2.0) -> dict[int, Verdict]:
+    """{width: the verdict on "the main malicious construction's activation growth at initialization is within
+    `factor` of default plain nets'"} (`within_factor`, on `controls.init_growth_by_width`'s table)."""
+    return {w: Verdict(f"width {w}, activation growth at init: malicious {mean_spread(g[MALICIOUS], 2)}, plain "
+                       f"{mean_spread(g['plain'], 2)}", within_factor(g[MALICIOUS], g["plain"], factor))
+            for w, g in table.items()}
 
 
 def malicious_blowup(result) -> Verdict:

@@ -10,9 +10,11 @@
 - `skip_strength` (IV.2): residual nets with skip strength alpha from 0 (plain) to 1 (residual), and the
   pure-mean hyper-residual form (`models.VARIANTS`, the forking path disclosed in `models`), one batch.
 
-Every setting is ours (the paper gives none of them). The nets, optimizer and Hessian measurement are those of
+Every setting is ours (the paper gives none of them). The data, nets, optimizer and spectrum method are those of
 Part III's `degeneracy` experiment: the configs derive from it (`configs.INIT_CONTROLS`, ...), so its
-conditions and ours can share one table.
+conditions and ours can share one table; at `default` Part IV trains half as long on half the Hessian batch
+(`configs.CONTROLS_OVERRIDES`, the time budget). `init_growth_by_width` measures the activation scale at
+initialization of the malicious constructions against plain and residual nets at several widths (IV.1).
 """
 from __future__ import annotations
 
@@ -136,6 +138,31 @@ def _finish(labels, arrays, config, d, spec) -> tuple[dict, dict]:
                "n_params": DeepMLPs(spec, [Member("plain")]).n_params(),
                "rank_bound": float(arrays["ckpt_rank_bound"][-1, 0])}
     return summary, arrays
+
+
+#: the conditions of the activation-scale table at initialization (IV.1): the references and both malicious inits
+SCALE_CONDITIONS = INIT_CONDITIONS[:4]
+
+
+def init_growth_by_width(config, widths, seeds: int) -> dict[int, dict[str, np.ndarray]]:
+    """{width: {condition: per seed}} activation growth at initialization, RMS(h_D) / RMS(h_1), of every
+    condition in `SCALE_CONDITIONS` (plain, residual and the two malicious constructions), `seeds` seeds
+    (0 .. seeds-1) each, at `config`'s depth and on its Hessian batch (an `init_controls` config). No training:
+    the table of chapter IV.1 that shows where a malicious start keeps the activation scale (sizes:
+    `configs.INIT_SCALE`). A net whose last hidden layer is all zero has growth 0."""
+    if not widths or seeds < 1:
+        raise ValueError(f"widths={widths!r} must name at least one width and seeds={seeds!r} must be >= 1")
+    d = load_data(config)
+    x, _ = hessian_batch(config, d)
+    out = {}
+    for width in widths:
+        spec = NetSpec(d.d_in, d.n_classes, depth=config.depth, width=int(width))
+        members = [Member(arch, s, init=init) for _, arch, init in SCALE_CONDITIONS for s in range(seeds)]
+        with torch.no_grad(), one_thread():      # small ops: faster on one thread than on two busy ones
+            rms = hidden_rms(DeepMLPs(spec, members), x).cpu().numpy()
+        growth = (rms[:, -1] / rms[:, 0]).reshape(len(SCALE_CONDITIONS), seeds)
+        out[int(width)] = {label: g for (label, _, _), g in zip(SCALE_CONDITIONS, growth)}
+    return out
 
 
 def run_init_controls(config, ctx):
