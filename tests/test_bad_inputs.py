@@ -122,3 +122,9 @@ def test_truncated_or_random_cifar_files(tmp_path, content):
         (folder / name).write_bytes(content)
     with pytest.raises(ValueError, match="train is not a CIFAR batch in the python-pickle format"):
         data.read_cifar(tmp_path, "cifar100")
+
+
+@pytest.mark.parametrize("kwarg", [dict(callback=print), dict(callback_at={1})])
+def test_train_tracked_keeps_its_callback(kwarg):
+    with pytest.raises(ValueError, match="train_tracked sets train's callback and callback_at itself"):
+        degeneracy.train_tracked(small_batch(), toy_data(40), 2, [0, 2], torch.randn(20, 40), Y, **kwarg)

@@ -254,8 +254,8 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
     checkpoints = sorted(set(int(s) for s in checkpoints))
     if not checkpoints or checkpoints[0] < 0 or checkpoints[-1] > steps:
         raise ValueError(f"checkpoints={checkpoints!r} must be steps in [0, steps={steps}]")
-    if "callback" in train_kwargs:
-        raise ValueError("train_tracked sets train's callback itself; pass no callback")
+    if {"callback", "callback_at"} & set(train_kwargs):
+        raise ValueError("train_tracked sets train's callback and callback_at itself; pass neither")
     check_inputs(net, x)                       # both checked before the first measurement, not after it
     check_width(net, data.d_in)
     measured_file = None if checkpoint is None else Path(checkpoint).with_name(Path(checkpoint).stem + "-measured.pt")
