@@ -70,10 +70,8 @@ def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cac
         raise ValueError(f"n_samples={n_samples} must be >= 20")
     key = ("x", "y", "x_test", "y_test")
     path = None if cache is None else Path(cache) / f"mnist1d-{int(n_samples)}-{int(seed)}-{float(train_split)}.npz"
-    try:
-        with np.load(path) as f:
-            d = {k: f[k] for k in key}
-    except (TypeError, OSError, KeyError, ValueError, zipfile.BadZipFile):    # no cache, none yet, or damaged
+    d = None if path is None else _read_npz(path, key)
+    if d is None:
         from mnist1d.data import get_dataset_args, make_dataset
 
         args = get_dataset_args()
@@ -82,6 +80,15 @@ def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cac
         if path is not None:
             _save_atomic(path, {k: np.asarray(d[k]) for k in key})
     return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], 10)
+
+
+def _read_npz(path: Path, keys) -> dict | None:
+    """The arrays `keys` of the .npz at `path`, or None if there is none yet or it is damaged."""
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in keys}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def _save_atomic(path: Path, arrays: dict) -> None:

@@ -33,11 +33,17 @@ def check_probe(x_probe) -> torch.Tensor:
     return x_probe
 
 
+def check_net(net):
+    """Return `net` if it is a `DeepMLPs` batch or one `MLP`, else raise a ValueError naming its type."""
+    if not isinstance(net, (DeepMLPs, MLP)):
+        raise ValueError(f"net must be a DeepMLPs or an MLP, got {type(net).__name__}")
+    return net
+
+
 def mean_preactivations(net, x_probe: torch.Tensor) -> torch.Tensor:
     """m_li = mean over the probe batch of each hidden unit's pre-activation: (L, M, n) for `DeepMLPs`,
     (L, n) for one `MLP`. Chapter IV.2."""
-    if not isinstance(net, (DeepMLPs, MLP)):
-        raise ValueError(f"net must be a DeepMLPs or an MLP, got {type(net).__name__}")
+    check_net(net)
     p0 = next(net.parameters())
     _, preacts = net(check_probe(x_probe).to(p0.device, p0.dtype), return_preacts=True)
     return torch.stack([z.mean(-2) for z in preacts])
@@ -94,8 +100,6 @@ class BiasRegularizer:
         return self._placed[1:]
 
     def __call__(self, net) -> torch.Tensor:
-        if not isinstance(net, (DeepMLPs, MLP)):
-            raise ValueError(f"net must be a DeepMLPs or an MLP, got {type(net).__name__}")
-        probe, mask = self._on(net)
+        probe, mask = self._on(check_net(net))
         penalty = self.strength * hinge_penalty(mean_preactivations(net, probe), self.margin)
         return penalty if mask is None else penalty * mask
