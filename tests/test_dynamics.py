@@ -222,10 +222,39 @@ def test_curvature_has_a_zero_eigenvalue_off_the_teachers_plane():
     assert line.attracting == "nowhere"
 
 
+def test_curvature_kind_on_hand_made_spectra():
+    assert D.curvature_kind([1e-3, 2e-3]) == "|z| < 1" and D.curvature_kind([-2.0, -1.0]) == "|z| > 1"
+    assert D.curvature_kind([-1e-3, 2e-3]) == "nowhere"
+    assert D.curvature_kind([1e-12, 1e-3]) == "undecided" and D.curvature_kind([-1e-12, 1e-3]) == "undecided"
+    assert D.curvature_kind([0.0, 0.0]) == "undecided" and D.curvature_kind([-1e-3, 0.0, 1e-3]) == "nowhere"
+    for bad in ([], [[1.0]], [np.nan, 1.0]):
+        with pytest.raises(ValueError, match="eigenvalues"):
+            D.curvature_kind(bad)
+
+
+def test_capture_teacher_curvature_is_the_one_input_curvature_plus_a_zero():
+    """Independent computation: the same teacher on one input (its units read input 1 only) gives M's nonzero
+    eigenvalue; the unread input 2 adds the zero of the d >= 3 argument. Tilting the two units apart, in either
+    sense, turns that zero negative: M becomes indefinite."""
+    teacher = D.capture_teacher()
+    line = D.overlap_line(teacher)
+    one = D.overlap_line(D.Teacher(teacher.K[:, :1], teacher.v))
+    np.testing.assert_allclose(line.eigenvalues[1], one.M.item(), rtol=1e-6)
+    assert abs(line.eigenvalues[0]) < 1e-8 * line.eigenvalues[1] and line.attracting == "undecided"
+    assert abs(line.M[1, 1].item()) < 1e-10 and abs(line.M[0, 1].item()) < 1e-10
+    for angle in (0.05, -0.05):
+        bent = D.tilted(teacher, angle)
+        np.testing.assert_allclose(bent.K[0], [0.3 * math.cos(angle), 0.3 * math.sin(angle)])
+        np.testing.assert_allclose(bent.K[1], [2.0 * math.cos(angle), -2.0 * math.sin(angle)])
+        assert D.overlap_line(bent).attracting == "nowhere"
+    with pytest.raises(ValueError, match="two units on two inputs"):
+        D.tilted(D.Teacher(teacher.K[:, :1], teacher.v), 0.1)
+
+
 def test_default_teacher_line_is_a_saddle_and_one_input_line_attracts():
     line = D.overlap_line(T)
     assert line.eigenvalues[0] < 0 < line.eigenvalues[1] and line.attracting == "nowhere"
-    one = D.overlap_line(D.one_input_teacher())
+    one = D.overlap_line(D.Teacher(np.array([[0.5], [4.0]]), np.array([1.0, 0.6])))     # one input: M a number
     assert one.M.shape == (1, 1) and one.attracting == ("|z| < 1" if one.M.item() > 0 else "|z| > 1")
 
 

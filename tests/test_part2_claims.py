@@ -164,7 +164,7 @@ def _stay_result(reader, per_arch: dict, t_max=1000.0, extra=None, summary=None)
 def _capture(durations, to_end=None):
     from skiplessons.experiments.toy import CaptureResult
     return _stay_result(CaptureResult, {"plain": _stays(durations, to_end)},
-                        extra={"curvature": np.array([6e-4]), "final_loss": np.zeros(len(durations[0]))},
+                        extra={"curvature": np.array([0.0, 6e-4]), "final_loss": np.zeros((1, len(durations[0])))},
                         summary={"attracting": "|z| < 1", "plateau": 1e-3})
 
 
@@ -197,21 +197,23 @@ def test_capture_plain_vs_skip_per_definition():
 
 
 def test_capture_smoke_run_is_read_back(tmp_path, monkeypatch):
-    """A real smoke run: the stays recomputed by hand from a separate integration of the same starts."""
+    """A real smoke run: the stays of both students recomputed by hand from separate integrations of the same
+    starts (each student on the teacher of its own architecture)."""
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     r = load_or_run("capture", "smoke")
     cfg = r.config
     teacher = D.Teacher(np.array(cfg["teacher_K"]), np.array(cfg["teacher_v"]))
-    assert teacher.d == 1 and r.attracting == "|z| < 1" and r.curvature > 0
+    assert teacher.d == 2 and r.attracting == "undecided" and r.curvature[-1] > 0
+    assert r.students() == ["plain", "skip"]
     line = D.overlap_line(teacher)
-    theta0 = D.small_init(cfg["n_init"], cfg["init_scale"], n=2, d=1, seed=cfg["seed"])
-    flow = D.gradient_flow(theta0, teacher, 0.0, t_max=cfg["t_max"], n_eval=cfg["n_eval"])
-    dist, z = D.line_distance(flow.theta, line)
+    theta0 = D.small_init(cfg["n_init"], cfg["init_scale"], n=2, d=2, seed=cfg["seed"])
     dt = cfg["t_max"] / (cfg["n_eval"] - 1)
-    for radius in r.radii:
-        np.testing.assert_allclose(r.stay("plain", radius).duration, D.longest_stay(flow.t, dist, z, radius).duration,
-                                   atol=2 * dt)
-    t, sample, _ = r.sample_distance()
-    np.testing.assert_allclose(sample, dist[:, :sample.shape[1]], rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(r.final_loss(), flow.loss[-1], rtol=1e-4, atol=1e-10)
-    assert set(r.fractions("plain")) == {(a, b) for a in r.radii for b in r.min_stays}
+    for arch, alpha in (("plain", 0.0), ("skip", 1.0)):
+        flow = D.gradient_flow(theta0, teacher, alpha, t_max=cfg["t_max"], n_eval=cfg["n_eval"])
+        dist, z = D.line_distance(flow.theta, line)
+        for radius in r.radii:
+            np.testing.assert_allclose(r.stay(arch, radius).duration,
+                                       D.longest_stay(flow.t, dist, z, radius).duration, atol=2 * dt)
+        t, sample, _ = r.sample_distance(arch)
+        np.testing.assert_allclose(sample, dist[:, :sample.shape[1]], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(r.final_loss(arch), flow.loss[-1], rtol=1e-4, atol=1e-10)

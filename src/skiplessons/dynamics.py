@@ -505,6 +505,30 @@ def _check_curve(t, loss):
 
 # ---- the overlap line: stability and a 2-D slice of the flow ------------------------------------------------
 
+#: eigenvalues of M smaller than this times its largest |eigenvalue| count as zero (`curvature_kind`): a zero
+#: forced by the model (an input no teacher unit reads) comes out of autograd at ~1e-9 relative, not exactly 0
+ZERO_EIGENVALUE = 1e-6
+
+
+def curvature_kind(eigenvalues) -> str:
+    """Where the overlap line attracts to second order, from the eigenvalues of its curvature M (Fukumizu &
+    Amari 2000): "|z| < 1" (M positive definite), "|z| > 1" (negative definite), "nowhere" (indefinite: every
+    point a saddle), or "undecided" (semidefinite: some direction of u has zero curvature, so the second order
+    does not decide it). Eigenvalues below `ZERO_EIGENVALUE` times the largest |eigenvalue| count as zero."""
+    eig = np.asarray(eigenvalues, dtype=float)
+    if eig.ndim != 1 or not eig.size or not np.all(np.isfinite(eig)):
+        raise ValueError("eigenvalues must be a non-empty 1-D array of finite numbers (one matrix M)")
+    scale = np.abs(eig).max()
+    if scale == 0:
+        return "undecided"
+    pos, neg = eig > ZERO_EIGENVALUE * scale, eig < -ZERO_EIGENVALUE * scale
+    if pos.any() and neg.any():
+        return "nowhere"
+    if not (pos | neg).all():
+        return "undecided"
+    return "|z| < 1" if pos.all() else "|z| > 1"
+
+
 @dataclass(frozen=True)
 class OverlapLine:
     """Wei et al.'s line of critical points of the plain net at the best one-unit fit ``(w*, m*)``, and its
@@ -515,7 +539,8 @@ class OverlapLine:
     ``f = w phi(m.x) + w (1 - z^2)/8 phi''(m.x) (u.x)^2 + O(u^3)`` gives the ``u``-block
     ``(1 - z^2) M`` with ``M = (w*/4) E[(f - f*) phi''(m*.x) x x^T]`` (Fukumizu & Amari 2000). A segment of
     the line attracts an open set of starts only where ``(1 - z^2) M`` is positive definite: ``|z| < 1`` when
-    `M` is positive definite, ``|z| > 1`` when it is negative definite, nowhere when it is indefinite.
+    `M` is positive definite, ``|z| > 1`` when it is negative definite, nowhere when it is indefinite; when M
+    is semidefinite the second order leaves a direction undecided.
     Introduced in chapter II.1.
     """
 
@@ -534,9 +559,8 @@ class OverlapLine:
 
     @property
     def attracting(self) -> str:
-        """Where the line attracts: "|z| < 1", "|z| > 1", or "nowhere" (M indefinite or singular: a saddle)."""
-        lo, hi = self.eigenvalues[0], self.eigenvalues[-1]
-        return "|z| < 1" if lo > 0 else "|z| > 1" if hi < 0 else "nowhere"
+        """Where the line attracts to second order (`curvature_kind` of M's eigenvalues)."""
+        return curvature_kind(self.eigenvalues)
 
     def point(self, z: float) -> torch.Tensor:
         """Student parameters at the point of the line with ratio `z`."""
@@ -560,16 +584,22 @@ def overlap_line(teacher: Teacher) -> OverlapLine:
     return OverlapLine(plateau=plateau, theta=theta, M=M)
 
 
-def one_input_teacher() -> Teacher:
-    """A teacher on one input, ``f*(x) = erf(0.5 x/sqrt 2) + 0.6 erf(4 x/sqrt 2)``: with d = 1 the curvature M
-    of the overlap line is a number, so a segment of the line attracts (Fukumizu & Amari 2000). Chapter II.1."""
-    return Teacher(K=np.array([[0.5], [4.0]]), v=np.array([1.0, 0.6]))
-
-
 def capture_teacher() -> Teacher:
-    """A teacher on one input whose overlap line attracts on ``|z| < 1`` (M > 0) with a plateau value well above
-    zero, ``f*(x) = erf(0.3 x/sqrt 2) - 2 erf(2 x/sqrt 2)``: our setting for measuring capture (chapter II.1)."""
-    return Teacher(K=np.array([[0.3], [2.0]]), v=np.array([1.0, -2.0]))
+    """A two-input teacher whose units both read input 1 only, ``f*(x) = phi(0.3 x_1) - 2 phi(2 x_1)``: our setting
+    for measuring capture (chapter II.1). Along input 1 its overlap line has the one-input curvature M > 0 (the
+    segment ``|z| < 1`` attracts, plateau value well above zero); along the unread input 2 the curvature is zero
+    (the argument for ``d >= 3``). With two inputs the paper's skip net (input i added to unit i) exists."""
+    return Teacher(K=np.array([[0.3, 0.0], [2.0, 0.0]]), v=np.array([1.0, -2.0]))
+
+
+def tilted(teacher: Teacher, angle: float) -> Teacher:
+    """`teacher` (two units, two inputs) with unit 1 turned by `angle` (radians) and unit 2 by ``-angle`` in the
+    input plane: how the boundary teacher `capture_teacher` leaves its boundary (chapter II.1)."""
+    teacher = _single_teacher(teacher)
+    if (teacher.n, teacher.d) != (2, 2):
+        raise ValueError(f"teacher must have two units on two inputs, got n={teacher.n}, d={teacher.d}")
+    K = np.stack([teacher.K[0] @ rotation(angle).T, teacher.K[1] @ rotation(-angle).T])
+    return Teacher(K=K, v=teacher.v, alpha=teacher.alpha)
 
 
 def random_teacher(d: int = 2, seed: int = 0) -> Teacher:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dynamics import curvature_kind
 from ..stats import Z_MARGIN, exceeds, quartiles
 from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, Verdict
 
@@ -124,12 +125,12 @@ def escape_time_law(distance, plateau_time) -> Verdict:
 
 def line_attracts(eigenvalues) -> Verdict:
     """Whether the overlap line has an attracting segment (the Fukumizu-Amari condition: its curvature matrix M
-    definite), over teachers: `eigenvalues` holds M's eigenvalues, one row per teacher. Holds when every
+    definite, `dynamics.curvature_kind`), over teachers: `eigenvalues` holds M's eigenvalues, one row per teacher. Holds when every
     teacher's line attracts somewhere, partly holds when some do, does not hold when every line is a saddle."""
     eig = np.atleast_2d(np.asarray(eigenvalues, dtype=float))
     if eig.ndim != 2 or not eig.size or not np.all(np.isfinite(eig)):
         raise ValueError("eigenvalues must be finite, one row of M's eigenvalues per teacher")
-    definite = (eig.min(axis=1) > 0) | (eig.max(axis=1) < 0)
+    definite = np.array([curvature_kind(row) in ("|z| < 1", "|z| > 1") for row in eig])
     n, k = len(eig), int(definite.sum())
     verdict = HOLDS if k == n else PARTLY if k else FAILS
     ratio = np.abs(eig).min(axis=1) / np.abs(eig).max(axis=1)
@@ -190,7 +191,7 @@ def plain_vs_skip_by_definition(result) -> dict[str, bool | None]:
 
 def line_captures(result) -> Verdict:
     """Capture by an attracting segment of the overlap line, from experiment `capture` (the plain student on a
-    one-input teacher whose curvature M is definite). A run is captured at (radius r, minimum stay s) when it stays
+    teacher whose curvature M is positive along the input its units read). A run is captured at (radius r, minimum stay s) when it stays
     within r of the line (Euclidean, in parameter space) for at least s without a break. Per definition, the
     captured fraction must exceed zero by the margin rule; holds when it does at every definition, partly holds
     when at some. The stays (median length, how many were still near the line when the integration stopped) and
@@ -200,15 +201,16 @@ def line_captures(result) -> Verdict:
     r_mid = result.radii[len(result.radii) // 2]
     c, st = per[(r_mid, result.min_stays[0])]
     table = "; ".join(f"{_definition(r, m)}: {c.mean():.1%}" for (r, m), (c, _) in per.items())
-    numbers = (f"{len(c)} plain starts, curvature M = {result.curvature:+.2e} (attracting {result.attracting}); "
+    eig = ", ".join(f"{e:+.2e}" for e in result.curvature)
+    numbers = (f"{len(c)} plain starts, curvature M eigenvalues ({eig}): attracting {result.attracting}; "
                f"captured: {table}; at r = {r_mid:g}: {_stay_numbers(c, st, result.t_max)}; as claimed: {said}")
     return Verdict(numbers, verdict)
 
 
 def capture_plain_vs_skip(result) -> Verdict:
-    """Plain vs skip students from the same starts, from experiment `plateaus` (our two-input teacher, whose overlap
-    line is a saddle everywhere): stays near the plain net's overlap line (for the skip student, where the line
-    was). Per definition (radius r, minimum stay s), the plain runs' captured fraction must exceed the skip runs'
+    """Plain vs skip students from the same starts, from experiment `capture` (a teacher whose line attracts) or
+    `plateaus` (our teacher, whose overlap line is a saddle everywhere): stays near the plain net's overlap line
+    (for the skip student, where the line was). Per definition (radius r, minimum stay s), the plain runs' captured fraction must exceed the skip runs'
     by the margin rule: holds at every definition, partly holds at some, does not hold when none does and the
     skip runs are captured more somewhere, not resolved otherwise. Stays and drift along z are reported."""
     plain, skip = _captured_stays(result, "plain"), _captured_stays(result, "skip")

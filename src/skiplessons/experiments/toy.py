@@ -119,15 +119,19 @@ class StayReader(ResultView):
         """The students of the result whose stays were measured, in the order they were run."""
         return list(np.asarray(self.arrays["arch"]).astype(str))
 
-    def stay(self, arch: str, radius: float) -> D.Stay:
-        """The longest stays of student `arch`'s runs within `radius` of the line."""
+    def _index(self, arch: str) -> int:
         archs = self.students()
         if arch not in archs:
             raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
+        return archs.index(arch)
+
+    def stay(self, arch: str, radius: float) -> D.Stay:
+        """The longest stays of student `arch`'s runs within `radius` of the line."""
+        i = self._index(arch)
         if not any(np.isclose(radius, r) for r in self.radii):
             raise ValueError(f"radius={radius!r} was not measured in result {self.name!r}; its radii are "
                              f"{', '.join(f'{r:g}' for r in self.radii)}")
-        i, j = archs.index(arch), int(np.argmin(np.abs(np.asarray(self.radii) - radius)))
+        j = int(np.argmin(np.abs(np.asarray(self.radii) - radius)))
         return D.Stay(**{k: np.asarray(self.arrays[f"stay_{k}"])[i, j] for k in STAY_FIELDS})
 
     def captured(self, arch: str, radius: float, min_stay: float) -> np.ndarray:
@@ -150,8 +154,13 @@ class StayReader(ResultView):
 
     @property
     def attracting(self) -> str:
-        """Where the plain net's overlap line attracts: "|z| < 1", "|z| > 1" or "nowhere"."""
+        """Where the plain net's overlap line attracts to second order (`dynamics.curvature_kind`)."""
         return str(self.summary["attracting"])
+
+    @property
+    def curvature(self) -> np.ndarray:
+        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
+        return np.asarray(self.arrays["curvature"], dtype=float)
 
 
 class PlateauResult(StayReader):
@@ -199,17 +208,9 @@ class PlateauResult(StayReader):
         """{student: its loss threshold}, `threshold_factor` times its own loss at zero weights (optimum 0)."""
         return {arch: float(self.summary["threshold"][arch]) for arch in FLOW_ARCHS}
 
-    @property
-    def curvature(self) -> np.ndarray:
-        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
-        return np.asarray(self.arrays["curvature"], dtype=float)
-
     def sample(self, arch: str) -> D.Trajectory:
         """The recorded flow (times, parameters, losses) of the first `n_show` starts of student `arch`."""
-        archs = list(np.asarray(self.arrays["arch"]).astype(str))
-        if arch not in archs:
-            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
-        i = archs.index(arch)
+        i = self._index(arch)
         return D.Trajectory(t=np.asarray(self.arrays["t"], dtype=float),
                             theta=np.asarray(self.arrays["sample_theta"], dtype=float)[i],
                             loss=np.asarray(self.arrays["sample_loss"], dtype=float)[i])
@@ -282,42 +283,42 @@ experiment("plateaus", PLATEAUS, PlateauResult, "two-unit teacher-student gradie
 # ------------------------------------------------------------------------------------------------ capture
 
 class CaptureResult(StayReader):
-    """The plain student on the one-input teacher whose overlap line attracts: stays near the line per radius
-    (`stay`, `captured`), the line's curvature M, and the distance curves of the first `n_show` starts."""
+    """Plain and skip students from the same starts on the teacher whose overlap line attracts along the input it
+    reads: stays near the plain net's overlap line per student and radius (`stay`, `captured`; for the skip
+    student, where the line was), the line's curvature M, and the distance curves of the first `n_show` starts."""
 
-    @property
-    def curvature(self) -> float:
-        """The overlap line's curvature M (a number: one input)."""
-        return float(np.asarray(self.arrays["curvature"]).ravel()[0])
+    def final_loss(self, arch: str = "plain") -> np.ndarray:
+        """Each run's loss at the end of the integration, (runs,), for student `arch`."""
+        return np.asarray(self.arrays["final_loss"], dtype=float)[self._index(arch)]
 
-    def final_loss(self) -> np.ndarray:
-        """Each run's loss at the end of the integration, (runs,)."""
-        return np.asarray(self.arrays["final_loss"], dtype=float)
-
-    def sample_distance(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Times (T,), distances to the line (T, n_show) and nearest-point ratios z (T, n_show) of the first
-        starts."""
-        return (np.asarray(self.arrays["t"], dtype=float), np.asarray(self.arrays["sample_dist"], dtype=float),
-                np.asarray(self.arrays["sample_z"], dtype=float))
+    def sample_distance(self, arch: str = "plain") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times (T,), distances to the line (T, n_show) and nearest-point ratios z (T, n_show) of student
+        `arch`'s first starts."""
+        i = self._index(arch)
+        return (np.asarray(self.arrays["t"], dtype=float), np.asarray(self.arrays["sample_dist"], dtype=float)[i],
+                np.asarray(self.arrays["sample_z"], dtype=float)[i])
 
 
 def run_capture(config, ctx):
-    """As chapter II.1: `n_init` starts from N(0, init_scale^2) for the plain student on the one-input teacher,
-    integrated to `t_max`; per run and radius, its longest stay near the overlap line (duration, z at entry and
-    exit, censored or not)."""
+    """As chapter II.1: `n_init` starts from N(0, init_scale^2), the plain and the skip student from the same starts,
+    each learning the teacher of its own architecture, integrated to `t_max`; per student, run and radius, its
+    longest stay near the plain net's overlap line (duration, z at entry and exit, censored or not)."""
     teacher = D.Teacher(np.array(config.teacher_K), np.array(config.teacher_v))
     line = D.overlap_line(teacher)
     theta0 = D.small_init(config.n_init, config.init_scale, n=teacher.n, d=teacher.d, seed=config.seed)
-    flow = D.gradient_flow(theta0, teacher, 0.0, t_max=config.t_max, n_eval=config.n_eval)
-    dist, z = D.line_distance(flow.theta[:, :config.n_show], line)
-    stays = measure_stays(flow.t, flow.theta, line, config.radii)
-    arrays = dict(arch=np.array(["plain"]), t=flow.t, curvature=line.eigenvalues, sample_dist=dist, sample_z=z,
-                  final_loss=flow.loss[-1], **{k: v[None] for k, v in stays.items()})
+    flows = D.flows_per_alpha(theta0, teacher, list(FLOW_ARCHS.values()), t_max=config.t_max, n_eval=config.n_eval)
+    per_arch = [measure_stays(f.t, f.theta, line, config.radii) for f in flows]
+    samples = [D.line_distance(f.theta[:, :config.n_show], line) for f in flows]
+    arrays = dict(arch=np.array(list(FLOW_ARCHS)), t=flows[0].t, curvature=line.eigenvalues,
+                  sample_dist=np.stack([s[0] for s in samples]), sample_z=np.stack([s[1] for s in samples]),
+                  final_loss=np.stack([f.loss[-1] for f in flows]),
+                  **{k: np.stack([m[k] for m in per_arch]) for k in per_arch[0]})              # (arch, R, B)
     summary = {"plateau": line.plateau, "attracting": line.attracting, "runs": int(config.n_init),
-               "captured": {f"{r:g}": {f"{m:g}": float(np.mean(stays["stay_duration"][i] >= m))
-                                        for m in config.min_stays} for i, r in enumerate(config.radii)}}
+               "captured": {arch: {f"{r:g}": {f"{m:g}": float(np.mean(stays["stay_duration"][i] >= m))
+                                              for m in config.min_stays} for i, r in enumerate(config.radii)}
+                            for arch, stays in zip(FLOW_ARCHS, per_arch)}}
     return summary, arrays
 
 
-experiment("capture", CAPTURE, CaptureResult, "one-input teacher-student gradient flow: capture of random starts "
-           "by the attracting segment of the overlap line", "05_plateaus")(run_capture)
+experiment("capture", CAPTURE, CaptureResult, "teacher-student gradient flow, plain and skip from the same starts: "
+           "capture by the attracting segment of the overlap line", "05_plateaus")(run_capture)
