@@ -40,7 +40,7 @@ run() {   # run NAME: one experiment at paper scale, stopped at the deadline
     echo "$1: exit $? after $((SECONDS - start)) s"
 }
 
-ORDER=(degeneracy init_controls depth_sweep remedies skip_strength training_digits)
+ORDER=(degeneracy init_controls malicious_wide depth_sweep remedies skip_strength training_digits)
 registered=$("$py" -m skiplessons list | awk 'NF == 0 {exit} {print $1}' | tr '\n' ' ')
 rest=()
 for name in $registered; do

@@ -1,5 +1,5 @@
-"""Part IV claims: is the benefit of skip connections just initialization? (experiments `init_controls`,
-`remedies`, `skip_strength`; typed results of `experiments.controls`).
+"""Part IV claims: is the benefit of skip connections just initialization? (experiments `malicious_wide`,
+`init_controls`, `remedies`, `skip_strength`; typed results of `experiments.controls`).
 
 Every comparison is the shared margin rule (`stats.exceeds`); comparisons of degenerate fractions add the SLQ
 error over probes (`ControlsResult.degenerate_error`) in quadrature. A comparison that goes neither way by the
@@ -18,6 +18,8 @@ from .part3 import need, spread
 #: the condition labels of `experiments.controls` the checks compare
 MALICIOUS, BLOWUP, IDENTITY = "residual, malicious", "residual, malicious (plain draw)", "plain, identity+noise"
 BOTH_REMEDIES = "plain + BN + bias reg."
+#: the conditions of `malicious_wide`, the main malicious comparison
+WIDE = ("plain", "residual", MALICIOUS)
 
 
 def direction(a, b, error_a: float = 0.0, error_b: float = 0.0) -> str:
@@ -53,11 +55,42 @@ def _growth(result, names) -> str:
     return "; ".join(f"{g} {mean_spread(growth[g], 2)}" for g in names)
 
 
+def malicious_wide_scale(result, factor: float = 2.0) -> Verdict:
+    """The main malicious construction starts within `factor` of default plain nets' activation scale (experiment
+    `malicious_wide`, nets wide enough that plain nets keep theirs): its activation growth at initialization,
+    RMS(h_D) / RMS(h_1) on a fixed batch, within `factor` of the plain nets' by the margin rule on both bounds
+    (`within_factor`)."""
+    growth = result.init_growth()
+    need(growth, WIDE, result)
+    verdict = within_factor(growth[MALICIOUS], growth["plain"], factor)
+    numbers = (f"activation growth over depth at init (width {result.config['width']}): {_growth(result, WIDE)}; "
+               f"malicious within {factor:g}x of plain: {verdict}")
+    return Verdict(numbers, verdict)
+
+
+def malicious_wide_init(result) -> Verdict:
+    """Malicious initialization, the main comparison (experiment `malicious_wide`: depth-30 nets as wide as Part
+    III's `training` nets, where plain nets keep their activation scale at initialization): residual nets started
+    with the main construction (the skip subtracted from their own small branch weights) must end with a higher
+    training accuracy than default plain nets, by the margin rule. The row also reports default residual nets'
+    accuracy and whether the malicious start is within 2x of the plain nets' activation scale
+    (`malicious_wide_scale`), the condition for a fair control."""
+    acc = result.final("acc")
+    need(acc, WIDE, result)
+    verdict = direction(acc[MALICIOUS], acc["plain"])
+    numbers = (f"final training accuracy: {spread(acc, WIDE)}; {malicious_wide_scale(result).numbers}; "
+               f"malicious above plain by > 2 SE: {verdict}")
+    return Verdict(numbers, verdict)
+
+
 def malicious_init(result, tol: float = HEADLINE_TOL) -> Verdict:
-    """Malicious initialization (experiment `init_controls`), judged on the main construction (the skip subtracted
-    from the residual net's own small branch weights: no activation blow-up): these residual nets must end with
-    a higher training accuracy than default plain nets, by the margin rule. The activation growth at
-    initialization is reported for both malicious constructions, so the row says which start it judges."""
+    """Malicious initialization, second evidence (experiment `init_controls`: Part III's narrow width-8 nets,
+    whose Hessian degeneracy is tracked), judged on the main construction (the skip subtracted from the residual
+    net's own small branch weights: no activation blow-up): these residual nets must end with a higher training
+    accuracy than default plain nets, by the margin rule. At this width plain nets' own activations vanish over
+    depth at initialization, so the malicious start keeps the residual nets' scale, not the plain nets'. The
+    activation growth at initialization is reported for both malicious constructions, so the row says which
+    start it judges."""
     acc = result.final("acc")
     names = ["plain", "residual", MALICIOUS]
     need(acc, names + [BLOWUP], result)

@@ -31,6 +31,13 @@ def per_scale(smoke, default, paper) -> dict:
     return {"smoke": smoke, "default": default, "paper": paper}
 
 
+def derive(cls, base, **extra):
+    """A `cls` config with every field that `base` (another experiment's config) also has copied from it, then
+    `extra`: how a config shares another's settings without repeating them."""
+    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls) if hasattr(base, f.name)}
+    return cls(**(shared | extra))
+
+
 # ------------------------------------------------------------------------------------------ shared parts
 
 @dataclass(frozen=True)
@@ -218,6 +225,28 @@ REMEDIES = {s: Remedies(**_controls(s, bn_layer=max(DEGENERACY[s].depth // 2, 1)
 #: its time budget), six at `paper`
 SKIP_STRENGTH = {s: SkipStrength(**_controls(s, alphas=a)) for s, a in per_scale(
     (0.0, 1.0), (0.0, 0.5, 1.0), (0.0, 0.125, 0.25, 0.5, 0.75, 1.0)).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaliciousWide(Deep):
+    """Experiment `malicious_wide` (IV.1): plain, residual and maliciously started residual nets (the main
+    construction) at the data, depth, width, seeds and optimizer of Part III's `training` experiment, wide enough
+    that plain ReLU nets keep their activation scale at initialization, so that "the malicious start is within 2x
+    of the plain net's scale" can hold. No Hessians (too many parameters for SLQ on a CPU). The activation scale
+    at initialization is measured on the first `scale_samples` training points: `init_controls`'s Hessian batch,
+    the inputs of chapter IV.1's width table."""
+
+    depth: int = 30
+    record_every: int
+    scale_samples: int
+
+
+#: what `malicious_wide` changes of `training`'s settings, per scale: at `default`, half the training steps
+#: (600 of 1,200), so that chapter IV.1 stays within Part IV's time budget (12 width-64 nets take about a minute
+#: for `training`'s 1,200 steps on 2 cores); plain and residual nets are far apart by then (chapter 0's curves).
+MALICIOUS_WIDE_OVERRIDES = per_scale({}, {"steps": 600}, {})
+MALICIOUS_WIDE = {s: derive(MaliciousWide, TRAINING[s], scale_samples=INIT_CONTROLS[s].hessian_samples,
+                            **MALICIOUS_WIDE_OVERRIDES[s]) for s in SCALES}
 
 
 @dataclass(frozen=True)
@@ -418,14 +447,8 @@ class LLCDeep(Deep):
     sgld_batch: int = 256
 
 
-def _llc_deep(scale: str, **extra) -> LLCDeep:
-    base = DEGENERACY[scale]
-    shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(LLCDeep) if hasattr(base, f.name)}
-    return LLCDeep(**(shared | extra))
-
-
-LLC_DEEP = {s: _llc_deep(s, sgld_steps=n, burn_in=b) for s, (n, b) in per_scale((30, 10), (300, 100),
-                                                                             (2000, 500)).items()}
+LLC_DEEP = {s: derive(LLCDeep, DEGENERACY[s], sgld_steps=n, burn_in=b)
+            for s, (n, b) in per_scale((30, 10), (300, 100), (2000, 500)).items()}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,9 +9,13 @@
   without either (two batches: nets with and without the BN layer differ in shape).
 - `skip_strength` (IV.2): residual nets with skip strength alpha from 0 (plain) to 1 (residual), and the
   pure-mean hyper-residual form (`models.VARIANTS`, the forking path disclosed in `models`), one batch.
+- `malicious_wide` (IV.1, the main malicious comparison): plain, residual and maliciously started residual nets
+  at the width of Part III's `training` experiment, where plain nets keep their activation scale at
+  initialization; training curves and the activation scale at initialization, no Hessians (one batch).
 
 Every setting is ours (the paper gives none of them). The data, nets, optimizer and spectrum method are those of
-Part III's `degeneracy` experiment: the configs derive from it (`configs.INIT_CONTROLS`, ...), so its
+Part III's `degeneracy` experiment: the configs derive from it (`configs.INIT_CONTROLS`, ...; `malicious_wide`'s
+from `training`, `configs.MALICIOUS_WIDE`), so its
 conditions and ours can share one table; at `default` Part IV trains half as long on half the Hessian batch
 (`configs.CONTROLS_OVERRIDES`, the time budget). `init_growth_by_width` measures the activation scale at
 initialization of the malicious constructions against plain and residual nets at several widths (IV.1).
@@ -26,9 +30,10 @@ from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec, hidden_rms
 from ..regularizers import BiasRegularizer
 from . import experiment
-from .configs import INIT_CONTROLS, REMEDIES, SKIP_STRENGTH
+from .configs import INIT_CONTROLS, MALICIOUS_WIDE, REMEDIES, SKIP_STRENGTH
 from .deep import DegeneracyResult, hessian_batch
-from .training import load_data
+from .training import load_data, train_batch
+from .views import ResultView
 
 #: the conditions of `init_controls`: (label, arch, init)
 INIT_CONDITIONS = [("plain", "plain", "default"), ("residual", "residual", "default"),
@@ -64,7 +69,24 @@ def probe_errors(tracked: dict, tols) -> np.ndarray:
                       for m in range(nodes.shape[1])] for t in range(nodes.shape[0])])
 
 
-class ControlsResult(DegeneracyResult):
+class InitScaleResult(ResultView):
+    """A Part IV result of nets grouped by condition, with training curves and the activation scale at
+    initialization (the reader of `malicious_wide`; `ControlsResult` adds the Hessian measures)."""
+
+    default_by = "condition"
+
+    def init_rms(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, layers)} RMS activation of every hidden layer at initialization, on the experiment's
+        fixed batch (the Hessian batch of `init_controls`)."""
+        return self.split(self._array("init_rms"), by)
+
+    def init_growth(self, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: per net} activation growth at initialization, RMS(h_D) / RMS(h_1): the blow-up (>> 1) or
+        vanishing (<< 1) a condition starts with."""
+        return {g: v[:, -1] / v[:, 0] for g, v in self.init_rms(by).items()}
+
+
+class ControlsResult(DegeneracyResult, InitScaleResult):
     """A Part IV result: the accessors of `DegeneracyResult`, grouped by condition, plus the activation scale at
     initialization, the SLQ error of the degenerate fractions and the skip-strength sweep."""
 
@@ -74,15 +96,6 @@ class ControlsResult(DegeneracyResult):
     def alphas(self) -> np.ndarray:
         """The skip strength of every net (experiment `skip_strength` only)."""
         return np.asarray(self.arrays["alpha"])
-
-    def init_rms(self, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: (nets, layers)} RMS activation of every hidden layer at initialization, on the Hessian batch."""
-        return self.split(self._array("init_rms"), by)
-
-    def init_growth(self, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: per net} activation growth at initialization, RMS(h_D) / RMS(h_1): the blow-up (>> 1) or
-        vanishing (<< 1) a condition starts with."""
-        return {g: v[:, -1] / v[:, 0] for g, v in self.init_rms(by).items()}
 
     def degenerate_error(self, tol: float = dg.HEADLINE_TOL, step: int = -1, by: str | None = None) -> dict:
         """{group: standard error of the group's mean degenerate fraction from the SLQ probes alone}:
@@ -176,6 +189,35 @@ def run_init_controls(config, ctx):
 
 experiment("init_controls", INIT_CONTROLS, ControlsResult, "malicious inits of residual nets (without and with an "
            "activation blow-up); identity and orthogonal init of plain nets", "09_initialization")(run_init_controls)
+
+#: the conditions of `malicious_wide`: the references and the main malicious construction (no blow-up)
+WIDE_CONDITIONS = INIT_CONDITIONS[:3]
+
+
+def scale_batch(config, d):
+    """The first `config.scale_samples` training inputs: the fixed batch the activation scale is measured on."""
+    n = config.scale_samples
+    if not 1 <= n <= len(d.x_train):
+        raise ValueError(f"scale_samples={n} must be between 1 and the {len(d.x_train)} training examples of {d.name}")
+    return d.x_train[:n]
+
+
+def run_malicious_wide(config, ctx):
+    """Train plain, residual and maliciously started residual nets (`WIDE_CONDITIONS` x seeds) in one batch, as
+    `training` trains; the curves, the conditions and every net's RMS activation per hidden layer at
+    initialization ("init_rms", (nets, layers))."""
+    d = load_data(config)
+    members = [Member(arch, seed, init=init) for _, arch, init in WIDE_CONDITIONS for seed in config.seeds]
+    net = DeepMLPs(_spec(config, d), members, device=ctx.device)
+    init_rms = hidden_rms(net, scale_batch(config, d)).cpu().numpy()
+    summary, arrays = train_batch(net, d, config, ctx)
+    arrays["condition"] = np.array([lab for lab, _, _ in WIDE_CONDITIONS for _ in config.seeds])
+    return summary, arrays | {"init_rms": init_rms}
+
+
+experiment("malicious_wide", MALICIOUS_WIDE, InitScaleResult, "the main malicious init of residual nets against "
+           "plain and residual nets at training's width, where plain nets keep their activation scale",
+           "09_initialization")(run_malicious_wide)
 
 
 def run_remedies(config, ctx):

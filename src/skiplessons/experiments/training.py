@@ -48,6 +48,12 @@ def run_training(config, ctx) -> tuple[dict, dict]:
     d = load_data(config)
     spec = NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width)
     net = DeepMLPs(spec, members(config), dtype=getattr(torch, config.dtype), device=ctx.device)
+    return train_batch(net, d, config, ctx)
+
+
+def train_batch(net: DeepMLPs, d: _data.Dataset, config, ctx) -> tuple[dict, dict]:
+    """Train the nets of `net` together on `d` with `config`'s steps, rate, minibatches and recording (a net
+    whose loss turns non-finite is dropped and named in the summary); (summary, arrays) of curves and labels."""
     with one_thread():              # 10x faster than two threads on a busy 2-core machine (bench/threads.py)
         hist = train(net, d, steps=config.steps, lr=config.lr, batch_size=config.batch_size,
                      record_every=config.record_every, progress=ctx.progress, on_nonfinite="drop",
