@@ -377,27 +377,25 @@ def test_experiments_run_at_smoke(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
 def test_malicious_wide_config_derives_from_training(scale):
-    """The main malicious comparison has Part III's `training` data, nets, seeds and optimizer at every scale; only
-    the fields in `MALICIOUS_WIDE_OVERRIDES` differ (the training length at `default`, the time budget), and the
-    activation scale is measured on `init_controls`'s Hessian batch (the inputs of chapter IV.1's width table)."""
+    """The main malicious comparison has Part III's `training` data, nets, seeds, steps and optimizer at every
+    scale, and the activation scale is measured on `init_controls`'s Hessian batch (the inputs of chapter IV.1's
+    width table)."""
     import dataclasses
 
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.configs import INIT_CONTROLS, MALICIOUS_WIDE_OVERRIDES, TRAINING
+    from skiplessons.experiments.configs import INIT_CONTROLS, TRAINING
 
     config, base = config_for("malicious_wide", scale), TRAINING[scale]
-    overrides = MALICIOUS_WIDE_OVERRIDES[scale]
-    assert set(overrides) <= {"steps"} and (not overrides or scale == "default")
     shared = [f.name for f in dataclasses.fields(config) if hasattr(base, f.name)]
-    assert {"data", "n_samples", "depth", "width", "seeds", "lr", "batch_size", "record_every"} <= set(shared)
+    assert {"data", "n_samples", "depth", "width", "seeds", "steps", "lr", "batch_size", "record_every"} <= set(shared)
     for name in shared:
-        assert getattr(config, name) == overrides.get(name, getattr(base, name)), name
+        assert getattr(config, name) == getattr(base, name), name
     assert config.scale_samples == INIT_CONTROLS[scale].hessian_samples
     assert config.width >= 64 or scale == "smoke"          # wide enough that plain nets keep their scale
 
 
 def test_malicious_wide_runs_at_smoke(tmp_path, monkeypatch):
-    """One batch of the three conditions: curves per seed, the activation scale at init equal to `hidden_rms` of
+    """One batch of the two conditions: curves per seed, the activation scale at init equal to `hidden_rms` of
     the same nets built by hand on the first `scale_samples` training inputs, stored once, judged by its checks."""
     from skiplessons.claims import VERDICTS, part4
     from skiplessons.experiments import config_for, load_or_run
@@ -422,6 +420,11 @@ def test_malicious_wide_runs_at_smoke(tmp_path, monkeypatch):
     assert load_or_run("malicious_wide", "smoke").provenance == res.provenance   # cached: not run again
     for check in (part4.malicious_wide_scale, part4.malicious_wide_init):
         assert check(res).verdict in VERDICTS
+    first = int(res.record_steps[0])
+    assert f"training accuracy at step {first}:" in part4.malicious_wide_init(res, step=first).numbers
+    assert all(np.array_equal(v, res.curves("acc")[g][:, 0]) for g, v in res.at_step(first).items())
+    with pytest.raises(ValueError, match="step=7 was not recorded"):
+        res.at_step(7)
     with pytest.raises(ValueError, match="scale_samples=0"):
         scale_batch(config_for("malicious_wide", "smoke", scale_samples=0), d)
 
@@ -450,22 +453,20 @@ def test_malicious_wide_checks_on_known_numbers():
              FAILS: [0.04, 0.05, 0.03, 0.04],          # narrow plain nets lose it: the malicious start is far above
              UNRESOLVED: [0.3, 1.4, 0.5, 0.9]}         # too spread to tell whether 2x plain clears 1
     for verdict, plain in cases.items():
-        r = wide_result({"plain": plain, "residual": [1.5] * 4, part4.MALICIOUS: mal},
-                        {"plain": [0.7] * 4, "residual": [0.9] * 4, part4.MALICIOUS: [0.7] * 4})
+        r = wide_result({"plain": plain, part4.MALICIOUS: mal}, {"plain": [0.7] * 4, part4.MALICIOUS: [0.7] * 4})
         v = part4.malicious_wide_scale(r)
         assert v.verdict == verdict, v.numbers
         assert "(width 64)" in v.numbers and f"malicious within 2x of plain: {verdict}" in v.numbers
     plain = [0.75, 0.76, 0.755]
     for verdict, m in {HOLDS: [0.83, 0.84, 0.82], FAILS: [0.6, 0.61, 0.62], UNRESOLVED: [0.74, 0.77, 0.76]}.items():
-        r = wide_result({c: [1.0] * 3 for c in part4.WIDE}, {"plain": plain, "residual": [0.96] * 3, part4.MALICIOUS: m})
+        r = wide_result({c: [1.0] * 3 for c in part4.WIDE}, {"plain": plain, part4.MALICIOUS: m})
         v = part4.malicious_wide_init(r)
         assert v.verdict == verdict, v.numbers
         assert "plain 0.755 ± 0.005 (n=3)" in v.numbers and "malicious within 2x of plain" in v.numbers
     one = wide_result({c: [1.0] for c in part4.WIDE}, {c: [0.5] for c in part4.WIDE})
     assert part4.malicious_wide_init(one).verdict == UNTESTED == part4.malicious_wide_scale(one).verdict
     with pytest.raises(ValueError, match=r"no nets \['residual, malicious'\]"):
-        part4.malicious_wide_init(wide_result({"plain": [1.0] * 2, "residual": [1.0] * 2},
-                                              {"plain": [0.5] * 2, "residual": [0.6] * 2}))
+        part4.malicious_wide_init(wide_result({"plain": [1.0] * 2}, {"plain": [0.5] * 2}))
 
 
 # ------------------------------------------------------------------------------------ SLQ error, checks

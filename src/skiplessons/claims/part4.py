@@ -19,7 +19,7 @@ from .part3 import need, spread
 MALICIOUS, BLOWUP, IDENTITY = "residual, malicious", "residual, malicious (plain draw)", "plain, identity+noise"
 BOTH_REMEDIES = "plain + BN + bias reg."
 #: the conditions of `malicious_wide`, the main malicious comparison
-WIDE = ("plain", "residual", MALICIOUS)
+WIDE = ("plain", MALICIOUS)
 
 
 def direction(a, b, error_a: float = 0.0, error_b: float = 0.0) -> str:
@@ -68,17 +68,19 @@ def malicious_wide_scale(result, factor: float = 2.0) -> Verdict:
     return Verdict(numbers, verdict)
 
 
-def malicious_wide_init(result) -> Verdict:
-    """Malicious initialization, the main comparison (experiment `malicious_wide`: depth-30 nets as wide as Part
-    III's `training` nets, where plain nets keep their activation scale at initialization): residual nets started
-    with the main construction (the skip subtracted from their own small branch weights) must end with a higher
-    training accuracy than default plain nets, by the margin rule. The row also reports default residual nets'
-    accuracy and whether the malicious start is within 2x of the plain nets' activation scale
-    (`malicious_wide_scale`), the condition for a fair control."""
-    acc = result.final("acc")
+def malicious_wide_init(result, step: int | None = None) -> Verdict:
+    """Malicious initialization, the main comparison (experiment `malicious_wide`: depth-30 nets as wide and as
+    long trained as Part III's `training` nets, where plain nets keep their activation scale at initialization):
+    residual nets started with the main construction (the skip subtracted from their own small branch weights)
+    must end with a higher training accuracy than default plain nets, by the margin rule; at recorded step `step`
+    when given (the verdict per training length), else at the end. The row also reports whether the malicious
+    start is within 2x of the plain nets' activation scale (`malicious_wide_scale`), the condition for a fair
+    control."""
+    acc = result.final("acc") if step is None else result.at_step(step, "acc")
     need(acc, WIDE, result)
     verdict = direction(acc[MALICIOUS], acc["plain"])
-    numbers = (f"final training accuracy: {spread(acc, WIDE)}; {malicious_wide_scale(result).numbers}; "
+    when = "final training accuracy" if step is None else f"training accuracy at step {step:,}"
+    numbers = (f"{when}: {spread(acc, WIDE)}; {malicious_wide_scale(result).numbers}; "
                f"malicious above plain by > 2 SE: {verdict}")
     return Verdict(numbers, verdict)
 

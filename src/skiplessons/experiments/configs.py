@@ -229,8 +229,8 @@ SKIP_STRENGTH = {s: SkipStrength(**_controls(s, alphas=a)) for s, a in per_scale
 
 @dataclass(frozen=True, kw_only=True)
 class MaliciousWide(Deep):
-    """Experiment `malicious_wide` (IV.1): plain, residual and maliciously started residual nets (the main
-    construction) at the data, depth, width, seeds and optimizer of Part III's `training` experiment, wide enough
+    """Experiment `malicious_wide` (IV.1): plain and maliciously started residual nets (the main construction) at
+    the data, depth, width, seeds, steps and optimizer of Part III's `training` experiment, wide enough
     that plain ReLU nets keep their activation scale at initialization, so that "the malicious start is within 2x
     of the plain net's scale" can hold. No Hessians (too many parameters for SLQ on a CPU). The activation scale
     at initialization is measured on the first `scale_samples` training points: `init_controls`'s Hessian batch,
@@ -241,12 +241,8 @@ class MaliciousWide(Deep):
     scale_samples: int
 
 
-#: what `malicious_wide` changes of `training`'s settings, per scale: at `default`, half the training steps
-#: (600 of 1,200), so that chapter IV.1 stays within Part IV's time budget (12 width-64 nets take about a minute
-#: for `training`'s 1,200 steps on 2 cores); plain and residual nets are far apart by then (chapter 0's curves).
-MALICIOUS_WIDE_OVERRIDES = per_scale({}, {"steps": 600}, {})
-MALICIOUS_WIDE = {s: derive(MaliciousWide, TRAINING[s], scale_samples=INIT_CONTROLS[s].hessian_samples,
-                            **MALICIOUS_WIDE_OVERRIDES[s]) for s in SCALES}
+MALICIOUS_WIDE = {s: derive(MaliciousWide, TRAINING[s], scale_samples=INIT_CONTROLS[s].hessian_samples)
+                  for s in SCALES}
 
 
 @dataclass(frozen=True)

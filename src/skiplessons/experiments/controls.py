@@ -9,7 +9,7 @@
   without either (two batches: nets with and without the BN layer differ in shape).
 - `skip_strength` (IV.2): residual nets with skip strength alpha from 0 (plain) to 1 (residual), and the
   pure-mean hyper-residual form (`models.VARIANTS`, the forking path disclosed in `models`), one batch.
-- `malicious_wide` (IV.1, the main malicious comparison): plain, residual and maliciously started residual nets
+- `malicious_wide` (IV.1, the main malicious comparison): plain and maliciously started residual nets
   at the width of Part III's `training` experiment, where plain nets keep their activation scale at
   initialization; training curves and the activation scale at initialization, no Hessians (one batch).
 
@@ -190,8 +190,9 @@ def run_init_controls(config, ctx):
 experiment("init_controls", INIT_CONTROLS, ControlsResult, "malicious inits of residual nets (without and with an "
            "activation blow-up); identity and orthogonal init of plain nets", "09_initialization")(run_init_controls)
 
-#: the conditions of `malicious_wide`: the references and the main malicious construction (no blow-up)
-WIDE_CONDITIONS = INIT_CONDITIONS[:3]
+#: the conditions of `malicious_wide`: plain nets and the main malicious construction (no blow-up); default residual
+#: nets of this size are `training`'s, trained once (chapters 0 and III.1)
+WIDE_CONDITIONS = [INIT_CONDITIONS[0], INIT_CONDITIONS[2]]
 
 
 def scale_batch(config, d):
@@ -203,7 +204,7 @@ def scale_batch(config, d):
 
 
 def run_malicious_wide(config, ctx):
-    """Train plain, residual and maliciously started residual nets (`WIDE_CONDITIONS` x seeds) in one batch, as
+    """Train plain and maliciously started residual nets (`WIDE_CONDITIONS` x seeds) in one batch, as
     `training` trains; the curves, the conditions and every net's RMS activation per hidden layer at
     initialization ("init_rms", (nets, layers))."""
     d = load_data(config)
@@ -216,7 +217,7 @@ def run_malicious_wide(config, ctx):
 
 
 experiment("malicious_wide", MALICIOUS_WIDE, InitScaleResult, "the main malicious init of residual nets against "
-           "plain and residual nets at training's width, where plain nets keep their activation scale",
+           "plain nets at training's width and length, where plain nets keep their activation scale",
            "09_initialization")(run_malicious_wide)
 
 

@@ -66,6 +66,14 @@ class ResultView:
         """{group: (nets,)} the last recorded value of training curve `key`."""
         return self.split(self._array(key)[:, -1], by)
 
+    def at_step(self, step: int, key: str = "acc", by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets,)} training curve `key` at recorded step `step` (a verdict judged at a shorter training)."""
+        steps = self.record_steps
+        if step not in steps:
+            raise ValueError(f"step={step!r} was not recorded in result {self.name!r}; recorded steps run from "
+                             f"{steps[0]} to {steps[-1]} every {steps[1] - steps[0] if len(steps) > 1 else 0}")
+        return self.split(self._array(key)[:, int(np.flatnonzero(steps == step)[0])], by)
+
     def _array(self, key: str) -> np.ndarray:
         if key not in self.arrays:
             raise ValueError(f"key={key!r} is not stored in result {self.name!r}; stored: "
