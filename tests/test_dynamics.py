@@ -251,6 +251,28 @@ def test_capture_teacher_curvature_is_the_one_input_curvature_plus_a_zero():
         D.tilted(D.Teacher(teacher.K[:, :1], teacher.v), 0.1)
 
 
+def test_teacher_grid_covers_the_space_up_to_symmetries():
+    """The symmetries `teacher_grid` relies on, checked on the curvature M of a generic teacher: rotating the inputs
+    rotates M, swapping the units or flipping one's signs leaves it, scaling v by c scales it by c^2."""
+    grid = D.teacher_grid([0.5, 2.0, 1.0], 3, [-1.0, 0.5])
+    assert len(grid) == 3 * 2 * 3 * 2                          # pairs r1 <= r2 of 3 norms, 3 angles, 2 ratios
+    angles = {round(math.atan2(t.K[1, 1], t.K[1, 0]), 6) for t in grid}
+    assert angles == {round(math.pi * k / 4, 6) for k in (1, 2, 3)}
+    assert all(t.K[0, 1] == 0 and np.linalg.norm(t.K[0]) <= np.linalg.norm(t.K[1]) + 1e-12 for t in grid)
+    K, v = np.array([[0.7, -0.4], [0.2, 1.3]]), np.array([1.1, -0.5])
+    eig = D.overlap_line(D.Teacher(K, v)).eigenvalues
+    images = {"rotated": (K @ D.rotation(0.8).T, v, 1.0), "swapped": (K[::-1], v[::-1], 1.0),
+              "sign-flipped": (K * np.array([[1.0], [-1.0]]), v * np.array([1.0, -1.0]), 1.0),
+              "v scaled by -2": (K, -2.0 * v, 4.0)}
+    for name, (K2, v2, factor) in images.items():
+        np.testing.assert_allclose(D.overlap_line(D.Teacher(K2, v2)).eigenvalues, factor * eig, rtol=1e-5,
+                                   atol=1e-9, err_msg=name)
+    for norms, angles, ratios, name in (([], 2, [1.0], "norms"), ([1.0], 0, [1.0], "angles"),
+                                        ([-1.0], 2, [1.0], "norms"), ([1.0], 2, [np.inf], "ratios")):
+        with pytest.raises(ValueError, match=f"^{name}="):
+            D.teacher_grid(norms, angles, ratios)
+
+
 def test_default_teacher_line_is_a_saddle_and_one_input_line_attracts():
     line = D.overlap_line(T)
     assert line.eigenvalues[0] < 0 < line.eigenvalues[1] and line.attracting == "nowhere"

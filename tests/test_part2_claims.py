@@ -119,15 +119,20 @@ def test_line_attracts_counts_definite_curvatures():
     assert part2.line_attracts([[0.1, 0.2]]).verdict == HOLDS
     assert part2.line_attracts([[-0.2, -0.1], [-0.1, 0.3]]).verdict == PARTLY
     v = part2.line_attracts([[-0.1, 0.3], [-0.2, 0.05]])
-    assert v.verdict == FAILS and "2 teachers: M definite for 0" in v.numbers
+    assert v.verdict == FAILS and "2 teachers: M definite for 0, semidefinite (a zero eigenvalue) for 0" in v.numbers
     with pytest.raises(ValueError, match="eigenvalues must be finite"):
         part2.line_attracts([[np.nan, 1.0]])
 
 
-def test_random_two_input_teachers_have_saddle_lines():
-    """The computation chapter II.1 shows, at a small size: no sampled 2-input teacher's line attracts."""
-    eig = [D.overlap_line(D.random_teacher(2, seed)).eigenvalues for seed in range(4)]
-    assert part2.line_attracts(eig).verdict == FAILS
+def test_scanned_two_input_teachers_have_no_definite_curvature():
+    """The computation chapter II.1 shows, at a small size: no scanned 2-input teacher's line attracts to second
+    order; the symmetric teachers (equal norms, output weights of equal size) have a zero eigenvalue."""
+    teachers = D.teacher_grid([0.5, 2.0], 2, [-1.0, 1.0, 2.0])
+    eig = [D.overlap_line(t).eigenvalues for t in teachers]
+    v = part2.line_attracts(eig)
+    assert v.verdict == FAILS and "18 teachers: M definite for 0, semidefinite (a zero eigenvalue) for 8" in v.numbers
+    symmetric = [np.isclose(*np.linalg.norm(t.K, axis=1)) and abs(t.v[1]) == 1.0 for t in teachers]
+    assert [D.curvature_kind(e) == "undecided" for e in eig] == symmetric
 
 
 def test_overlap_on_plateau():

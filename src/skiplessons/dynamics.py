@@ -39,8 +39,8 @@ class Teacher:
     alpha: float | None = None
 
     def __post_init__(self):
-        K = np.asarray(self.K, dtype=float)
-        v = np.asarray(self.v, dtype=float)
+        K = np.array(self.K, dtype=float)           # copies: a view (e.g. K[::-1]) must not change under it
+        v = np.array(self.v, dtype=float)
         if K.ndim not in (2, 3):
             raise ValueError(f"K must be (n units, d inputs) or a batch (B, n, d), got shape {K.shape}")
         if v.shape != K.shape[:-1]:
@@ -602,13 +602,24 @@ def tilted(teacher: Teacher, angle: float) -> Teacher:
     return Teacher(K=K, v=teacher.v, alpha=teacher.alpha)
 
 
-def random_teacher(d: int = 2, seed: int = 0) -> Teacher:
-    """A random two-unit teacher with ``K ~ N(0, 1)`` (2, d) and ``v ~ N(0, 1)``: for sampling where the overlap
-    line attracts. Chapter II.1."""
-    if not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d={d!r} must be a positive integer (the input dimension)")
-    rng = np.random.default_rng(seed)
-    return Teacher(K=rng.standard_normal((2, d)), v=rng.standard_normal(2))
+def teacher_grid(norms, angles: int, ratios) -> list[Teacher]:
+    """Two-unit teachers on two inputs covering the teacher space up to its symmetries, for scanning where the
+    overlap line attracts: unit 1 along x_1 with norm r_1, unit 2 at angle theta from it with norm r_2 >= r_1,
+    output weights (1, rho), for r_1 <= r_2 in `norms`, `angles` angles spread evenly in (0, pi) and rho in
+    `ratios`. Rotating the inputs rotates M, swapping the units or flipping one's signs (phi is odd) leaves the
+    teacher's function unchanged, and scaling v by c scales M by c^2: none changes whether M is definite, so
+    (r_1, r_2, theta, rho) is the whole space (tested). Chapter II.1."""
+    norms, ratios = np.asarray(norms, dtype=float), np.asarray(ratios, dtype=float)
+    if norms.ndim != 1 or not len(norms) or np.any(norms <= 0):
+        raise ValueError(f"norms={norms.tolist()!r} must be a non-empty list of positive numbers")
+    if not isinstance(angles, (int, np.integer)) or angles < 1:
+        raise ValueError(f"angles={angles!r} must be a positive integer (how many angles in (0, pi))")
+    if ratios.ndim != 1 or not len(ratios) or not np.all(np.isfinite(ratios)):
+        raise ValueError(f"ratios={ratios.tolist()!r} must be a non-empty list of finite numbers")
+    thetas = np.pi * np.arange(1, angles + 1) / (angles + 1)
+    norms = np.unique(norms)
+    return [Teacher(K=np.array([[r1, 0.0], [r2 * math.cos(th), r2 * math.sin(th)]]), v=np.array([1.0, rho]))
+            for i, r1 in enumerate(norms) for r2 in norms[i:] for th in thetas for rho in ratios]
 
 
 def ghost_speed(line: OverlapLine, teacher: Teacher, alphas, z) -> np.ndarray:

@@ -130,12 +130,13 @@ def line_attracts(eigenvalues) -> Verdict:
     eig = np.atleast_2d(np.asarray(eigenvalues, dtype=float))
     if eig.ndim != 2 or not eig.size or not np.all(np.isfinite(eig)):
         raise ValueError("eigenvalues must be finite, one row of M's eigenvalues per teacher")
-    definite = np.array([curvature_kind(row) in ("|z| < 1", "|z| > 1") for row in eig])
-    n, k = len(eig), int(definite.sum())
+    kinds = [curvature_kind(row) for row in eig]
+    n, k, semi = len(eig), sum(c in ("|z| < 1", "|z| > 1") for c in kinds), kinds.count("undecided")
     verdict = HOLDS if k == n else PARTLY if k else FAILS
     ratio = np.abs(eig).min(axis=1) / np.abs(eig).max(axis=1)
-    numbers = (f"{n} teacher{'s' if n > 1 else ''}: M definite for {k}; smallest |eigenvalue| / largest "
-               f"from {ratio.min():.2g} to {ratio.max():.2g}")
+    numbers = (f"{n} teacher{'s' if n > 1 else ''}: M definite for {k}, semidefinite (a zero eigenvalue) for "
+               f"{semi}, indefinite for {n - k - semi}; smallest |eigenvalue| / largest from {ratio.min():.2g} to "
+               f"{ratio.max():.2g}")
     return Verdict(numbers, verdict)
 
 

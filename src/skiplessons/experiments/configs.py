@@ -289,8 +289,8 @@ class PartTwo:
     """Part II's sizes: random initializations per model (`n_init`), gradient-flow time and recorded times,
     the on-line SGD comparison (learning rate, steps, runs), the initialization scales whose starting points are
     drawn, the phase-portrait grid, the ghost curve (`ghost_n_init` starts at each skip strength in
-    `ghost_alphas`), how many random 2-input teachers are sampled for the attracting-segment count, and the
-    on-line SGD run from where captured runs came to rest (learning rate `trap_lr`, `trap_steps` steps)."""
+    `ghost_alphas`), the grid of 2-input teachers scanned for an attracting line (`dynamics.teacher_grid`: unit
+    norms, how many angles between the units, output-weight ratios), and the on-line SGD run from where captured runs came to rest (learning rate `trap_lr`, `trap_steps` steps)."""
 
     n_init: int
     t_max: float
@@ -302,20 +302,25 @@ class PartTwo:
     grid: int
     ghost_n_init: int
     ghost_alphas: tuple
-    teachers: int
+    scan_norms: tuple
+    scan_angles: int
+    scan_ratios: tuple
     trap_lr: float
     trap_steps: int
 
 
 PART2 = per_scale(
     PartTwo(n_init=8, t_max=150.0, n_eval=76, sgd_lr=0.05, sgd_steps=500, sgd_runs=4, sweep_scales=(0.01, 0.3),
-            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), teachers=2, trap_lr=0.1, trap_steps=2_000),
+            grid=7, ghost_n_init=4, ghost_alphas=(0.0, 1.0), scan_norms=(1.0,), scan_angles=2, scan_ratios=(-1.0, 0.5),
+            trap_lr=0.1, trap_steps=2_000),
     PartTwo(n_init=256, t_max=500.0, n_eval=251, sgd_lr=0.1, sgd_steps=3_000, sgd_runs=16, sweep_scales=(0.01, 0.3),
-            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), teachers=16,
-            trap_lr=0.1, trap_steps=30_000),
+            grid=15, ghost_n_init=32, ghost_alphas=(0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), scan_norms=(0.5, 1.0, 2.0),
+            scan_angles=5, scan_ratios=(-2.0, -1.0, -0.5, 0.5, 1.0, 2.0), trap_lr=0.1, trap_steps=30_000),
     PartTwo(n_init=2048, t_max=4000.0, n_eval=2001, sgd_lr=0.005, sgd_steps=400_000, sgd_runs=256,
             sweep_scales=(1e-3, 1e-2, 0.1, 0.3, 1.0), grid=25, ghost_n_init=256,
-            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), teachers=64, trap_lr=0.02, trap_steps=500_000),
+            ghost_alphas=tuple(round(0.1 * i, 1) for i in range(11)), scan_norms=(0.25, 0.5, 1.0, 2.0, 4.0),
+            scan_angles=11, scan_ratios=(-4.0, -2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0, 4.0), trap_lr=0.02,
+            trap_steps=500_000),
 )
 
 
