@@ -604,11 +604,11 @@ def tilted(teacher: Teacher, angle: float) -> Teacher:
 
 def teacher_grid(norms, angles: int, ratios) -> list[Teacher]:
     """Two-unit teachers on two inputs covering the teacher space up to its symmetries, for scanning where the
-    overlap line attracts: unit 1 along x_1 with norm r_1, unit 2 at angle theta from it with norm r_2 >= r_1,
+    overlap line attracts: unit 1 along x_1 with norm r_1, unit 2 at angle beta from it with norm r_2 >= r_1,
     output weights (1, rho), for r_1 <= r_2 in `norms`, `angles` angles spread evenly in (0, pi) and rho in
     `ratios`. Rotating the inputs rotates M, swapping the units or flipping one's signs (phi is odd) leaves the
     teacher's function unchanged, and scaling v by c scales M by c^2: none changes whether M is definite, so
-    (r_1, r_2, theta, rho) is the whole space (tested). Chapter II.1."""
+    (r_1, r_2, beta, rho) is the whole space (tested). Chapter II.1."""
     norms, ratios = np.asarray(norms, dtype=float), np.asarray(ratios, dtype=float)
     if norms.ndim != 1 or not len(norms) or np.any(norms <= 0):
         raise ValueError(f"norms={norms.tolist()!r} must be a non-empty list of positive numbers")
@@ -616,10 +616,10 @@ def teacher_grid(norms, angles: int, ratios) -> list[Teacher]:
         raise ValueError(f"angles={angles!r} must be a positive integer (how many angles in (0, pi))")
     if ratios.ndim != 1 or not len(ratios) or not np.all(np.isfinite(ratios)):
         raise ValueError(f"ratios={ratios.tolist()!r} must be a non-empty list of finite numbers")
-    thetas = np.pi * np.arange(1, angles + 1) / (angles + 1)
+    betas = np.pi * np.arange(1, angles + 1) / (angles + 1)
     norms = np.unique(norms)
-    return [Teacher(K=np.array([[r1, 0.0], [r2 * math.cos(th), r2 * math.sin(th)]]), v=np.array([1.0, rho]))
-            for i, r1 in enumerate(norms) for r2 in norms[i:] for th in thetas for rho in ratios]
+    return [Teacher(K=np.array([[r1, 0.0], [r2 * math.cos(b), r2 * math.sin(b)]]), v=np.array([1.0, rho]))
+            for i, r1 in enumerate(norms) for r2 in norms[i:] for b in betas for rho in ratios]
 
 
 def ghost_speed(line: OverlapLine, teacher: Teacher, alphas, z) -> np.ndarray:
