@@ -463,6 +463,13 @@ def test_malicious_wide_checks_on_known_numbers():
         v = part4.malicious_wide_init(r)
         assert v.verdict == verdict, v.numbers
         assert "plain 0.755 ± 0.005 (n=3)" in v.numbers and "malicious within 2x of plain" in v.numbers
+    r = wide_result({c: [1.0] * 3 for c in part4.WIDE}, {"plain": plain, part4.MALICIOUS: [0.83, 0.84, 0.82]})
+    mid = {"plain": [0.6, 0.62, 0.61], part4.MALICIOUS: [0.61, 0.6, 0.62]}       # level half-way: a flip to report
+    r.arrays["acc"] = np.insert(r.arrays["acc"], 1, np.concatenate(list(mid.values())), axis=1)
+    r.arrays["step"] = np.array([0, 5, 10])
+    v = part4.malicious_wide_init(r)
+    assert v.verdict == HOLDS and v.numbers.endswith("(judged at step 5 instead: not resolved at this size)")
+    assert part4.malicious_wide_init(r, step=5).verdict == UNRESOLVED
     one = wide_result({c: [1.0] for c in part4.WIDE}, {c: [0.5] for c in part4.WIDE})
     assert part4.malicious_wide_init(one).verdict == UNTESTED == part4.malicious_wide_scale(one).verdict
     with pytest.raises(ValueError, match=r"no nets \['residual, malicious'\]"):

@@ -73,15 +73,19 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     long trained as Part III's `training` nets, where plain nets keep their activation scale at initialization):
     residual nets started with the main construction (the skip subtracted from their own small branch weights)
     must end with a higher training accuracy than default plain nets, by the margin rule; at recorded step `step`
-    when given (the verdict per training length), else at the end. The row also reports whether the malicious
-    start is within 2x of the plain nets' activation scale (`malicious_wide_scale`), the condition for a fair
-    control."""
+    when given, else at the end, with the verdict at the middle recorded step reported beside it (the verdict per
+    training length). The row also reports whether the malicious start is within 2x of the plain nets' activation
+    scale (`malicious_wide_scale`), the condition for a fair control."""
     acc = result.final("acc") if step is None else result.at_step(step, "acc")
     need(acc, WIDE, result)
     verdict = direction(acc[MALICIOUS], acc["plain"])
     when = "final training accuracy" if step is None else f"training accuracy at step {step:,}"
     numbers = (f"{when}: {spread(acc, WIDE)}; {malicious_wide_scale(result).numbers}; "
                f"malicious above plain by > 2 SE: {verdict}")
+    steps = result.record_steps
+    if step is None and len(steps) > 2:           # the verdict per training length: also at the middle record
+        half = int(steps[len(steps) // 2])
+        numbers += f" (judged at step {half:,} instead: {malicious_wide_init(result, half).verdict})"
     return Verdict(numbers, verdict)
 
 
