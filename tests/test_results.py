@@ -257,7 +257,7 @@ def fake_cifar(root, kind):
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     for f in ("train", "test"):
-        (folder / f).write_bytes(os.urandom(500) if kind == "random" else b"\x80\x04\x95")
+        (folder / f).write_bytes(np.random.default_rng(0).bytes(500) if kind == "random" else b"\x80\x04\x95")
 
 
 @pytest.mark.parametrize("args,env_scale,match", [

@@ -8,9 +8,12 @@
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import pickletools
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,12 +173,17 @@ class _ArraysOnly(pickle.Unpickler):
 def _cifar_batch(path: Path, label_key: bytes, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR batch file as (x (N, 3072) float32 in [0, 255], y (N,) int64), checked: a dict with 8-bit
     images of 3,072 values and as many labels in [0, n_classes). Anything else is a ValueError naming the file."""
+    raw = Path(path).read_bytes()
     try:
-        with open(path, "rb") as fh:
-            batch = _ArraysOnly(fh, encoding="bytes").load()
+        with warnings.catch_warnings():         # the opcodes first: a corrupt file fails here, before the
+            warnings.simplefilter("ignore", DeprecationWarning)     # unpickler allocates what a garbage length
+            for _ in pickletools.genops(raw):                       # asks for (a MemoryError); its escapes in
+                pass                                                # text opcodes are not worth a warning
+        batch = _ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
         x, y = batch[b"data"], batch[label_key]
         x, y = np.asarray(x), np.asarray(y)
-    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, IndexError, AttributeError, ValueError,
+            OverflowError) as e:
         raise ValueError(f"{path} is not a CIFAR batch in the python-pickle format ({type(e).__name__}: {e}); "
                          f"delete it and download again") from None
     if x.ndim != 2 or x.shape[1] != 3072 or not np.issubdtype(x.dtype, np.integer):
