@@ -125,8 +125,9 @@ def escape_time_law(distance, plateau_time) -> Verdict:
 
 def line_attracts(eigenvalues) -> Verdict:
     """Whether the overlap line has an attracting segment (the Fukumizu-Amari condition: its curvature matrix M
-    definite, `dynamics.curvature_kind`), over teachers: `eigenvalues` holds M's eigenvalues, one row per teacher. Holds when every
-    teacher's line attracts somewhere, partly holds when some do, does not hold when every line is a saddle."""
+    definite, `dynamics.curvature_kind`), over teachers: `eigenvalues` holds M's eigenvalues, one row per
+    teacher. Holds when every teacher's line attracts somewhere, partly holds when some do, does not hold when
+    none does (every line a saddle, or semidefinite: not attracting to second order)."""
     eig = np.atleast_2d(np.asarray(eigenvalues, dtype=float))
     if eig.ndim != 2 or not eig.size or not np.all(np.isfinite(eig)):
         raise ValueError("eigenvalues must be finite, one row of M's eigenvalues per teacher")
@@ -192,8 +193,9 @@ def plain_vs_skip_by_definition(result) -> dict[str, bool | None]:
 
 def line_captures(result) -> Verdict:
     """Capture by an attracting segment of the overlap line, from experiment `capture` (the plain student on a
-    teacher whose curvature M is positive along the input its units read). A run is captured at (radius r, minimum stay s) when it stays
-    within r of the line (Euclidean, in parameter space) for at least s without a break. Per definition, the
+    teacher whose curvature M is positive along the input its units read). A run is captured at (radius r,
+    minimum stay s) when it stays within r of the line (Euclidean, in parameter space) for at least s without a
+    break. Per definition, the
     captured fraction must exceed zero by the margin rule; holds when it does at every definition, partly holds
     when at some. The stays (median length, how many were still near the line when the integration stopped) and
     the drift along z during them are reported, not judged."""
@@ -211,8 +213,8 @@ def line_captures(result) -> Verdict:
 def capture_plain_vs_skip(result) -> Verdict:
     """Plain vs skip students from the same starts, from experiment `capture` (a teacher whose line attracts) or
     `plateaus` (our teacher, whose overlap line is a saddle everywhere): stays near the plain net's overlap line
-    (for the skip student, where the line was). Per definition (radius r, minimum stay s), the plain runs' captured fraction must exceed the skip runs'
-    by the margin rule: holds at every definition, partly holds at some, does not hold when none does and the
+    (for the skip student, where the line was). Per definition (radius r, minimum stay s), the plain runs'
+    captured fraction must exceed the skip runs' by the margin rule: holds at every definition, partly holds at some, does not hold when none does and the
     skip runs are captured more somewhere, not resolved otherwise. Stays and drift along z are reported."""
     plain, skip = _captured_stays(result, "plain"), _captured_stays(result, "skip")
     verdict, said = _verdict(plain_vs_skip_by_definition(result))

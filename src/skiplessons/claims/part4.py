@@ -82,9 +82,8 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     when = "final training accuracy" if step is None else f"training accuracy at step {step:,}"
     numbers = (f"{when}: {spread(acc, WIDE)}; {malicious_wide_scale(result).numbers}; "
                f"malicious above plain by > 2 SE: {verdict}")
-    steps = result.record_steps
-    if step is None and len(steps) > 2:           # the verdict per training length: also at the middle record
-        half = int(steps[len(steps) // 2])
+    if step is None and len(result.record_steps) > 2:    # the verdict per training length: also half-way
+        half = result.middle_step
         numbers += f" (judged at step {half:,} instead: {malicious_wide_init(result, half).verdict})"
     return Verdict(numbers, verdict)
 

@@ -170,7 +170,7 @@ class PlateauResult(StayReader):
     (plateau value, curvature eigenvalues) and the ghost curve over the skip strength alpha (`ghost`)."""
 
     def _per_arch(self, key: str) -> dict[str, np.ndarray]:
-        archs = list(np.asarray(self.arrays["arch"]).astype(str))
+        archs = self.students()
         if {"plain", "skip"} - set(archs):
             raise ValueError(f"result {self.name!r} needs plain and skip runs; its students are {archs}")
         return {arch: np.asarray(self.arrays[key], dtype=float)[archs.index(arch)] for arch in FLOW_ARCHS}

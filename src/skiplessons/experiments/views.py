@@ -66,6 +66,11 @@ class ResultView:
         """{group: (nets,)} the last recorded value of training curve `key`."""
         return self.split(self._array(key)[:, -1], by)
 
+    @property
+    def middle_step(self) -> int:
+        """The recorded step half-way through training: where a verdict is judged again at a shorter training."""
+        return int(self.record_steps[len(self.record_steps) // 2])
+
     def at_step(self, step: int, key: str = "acc", by: str | None = None) -> dict[str, np.ndarray]:
         """{group: (nets,)} training curve `key` at recorded step `step` (a verdict judged at a shorter training)."""
         steps = self.record_steps
