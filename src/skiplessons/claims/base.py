@@ -1,48 +1,130 @@
-"""What a claim is, what a verdict is, and the rules that turn comparisons into verdicts.
+"""What a claim is, what a verdict is, and the one rule that turns comparisons into verdicts.
 
 A check is a function `(typed result) -> Verdict`; a chapter calls it and asserts its verdict with `expect`,
 and the claims ledger tabulates the same function's verdict for the claims of the paper (`Claim`), so a page
-and the ledger can never disagree. Differences are judged with the shared margin rule (`stats.exceeds`).
+and the ledger can never disagree.
+
+The rule (`judge`, the only combiner): every check names one *primary* comparison before it is run (a
+`stats.Comparison`, judged by `stats.Comparison.outcome`) and may report *secondary* ones (other
+normalizations, definitions, depths, architectures), corrected for their number by Holm (`stats.holm`).
+
+- primary shown: **holds**; primary reversed: **does not hold at our settings**;
+- primary inside its interval and at least one secondary shown after the correction: **partly holds**;
+- primary inside, no secondary shown: **not resolved**, of one of two kinds: *no effect larger than δ* (the 90 %
+  interval of the primary difference lies inside ±δ, δ stated with the claim) or *too imprecise at this size*
+  (with the runs a side that would resolve a gap of the observed size, or the statement that more runs cannot
+  because the measurement's own bound is as large as the gap);
+- fewer than two runs a side: **not yet tested** at this size.
+
+A claim of *agreement* ("the estimate recovers its target", "within 2x of") inverts it: holds when the 90 %
+interval lies inside ±δ, does not hold when the 95 % interval lies wholly beyond ±δ, else too imprecise.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..report import glue
-from ..stats import exceeds
+from ..stats import REVERSED, SHOWN, Comparison, holm
 
 HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly holds", "does not hold at our settings", "not yet tested"
-#: a comparison whose margin is inside its errors: neither shown nor refuted at this size
-UNRESOLVED = "not resolved at this size"
-VERDICTS = (HOLDS, PARTLY, FAILS, UNRESOLVED, UNTESTED)
+#: the two kinds of "not resolved": the difference is bounded below δ, or the measurement is too imprecise
+SMALL = "not resolved: no effect larger than δ"
+IMPRECISE = "not resolved: too imprecise at this size"
+#: either kind of "not resolved" (for `expect`)
+UNRESOLVED = "not resolved"
+VERDICTS = (HOLDS, PARTLY, FAILS, SMALL, IMPRECISE, UNTESTED)
+#: what a claim expects of its primary comparison: A larger than B, or A equal to B within δ
+GREATER, EQUAL = "greater", "equal"
+
+
+@dataclass(frozen=True)
+class Secondary:
+    """A secondary comparison of a verdict: its name, the comparison, and its outcome after Holm's correction."""
+
+    name: str
+    comparison: Comparison
+    outcome: str
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a check measured (`numbers`, formatted for a table cell) and what it concludes (`verdict`)."""
+    """What a check measured (`numbers`, for a table cell) and what it concludes (`verdict`), with the primary
+    comparison it was judged on (`primary` names it, `comparison` is it), the secondary comparisons and the
+    expectation (`GREATER` or `EQUAL`). Checks build it with `judge`."""
 
     numbers: str
     verdict: str
+    primary: str = ""
+    comparison: Comparison | None = None
+    secondary: tuple[Secondary, ...] = ()
+    expectation: str = GREATER
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict={self.verdict!r} is not valid; choose one of {', '.join(VERDICTS)}")
+        if self.expectation not in (GREATER, EQUAL):
+            raise ValueError(f"expectation={self.expectation!r} must be {GREATER!r} or {EQUAL!r}")
 
     @property
     def holds(self) -> bool:
         return self.verdict == HOLDS
 
+    @property
+    def why(self) -> str:
+        """The reason behind a "not resolved" or "not yet tested" verdict in words ("" for the others)."""
+        c = self.comparison
+        if c is None or self.verdict not in (SMALL, IMPRECISE, UNTESTED):
+            return ""
+        if self.verdict == UNTESTED:
+            return f"fewer than {c.min_runs} runs a side (n = {c.n[0]}, {c.n[1]})"
+        lo, hi = c.interval(0.1)
+        if self.verdict == SMALL:
+            return f"the 90% interval of the difference, {lo:+.3g} to {hi:+.3g}, lies inside ±δ = ±{c.delta:.3g}"
+        if c.bound >= abs(c.estimate):
+            return ("more runs cannot resolve it: the measurement's own bound "
+                    f"(±{c.bound:.3g}) is as large as the observed gap ({c.estimate:+.3g})")
+        if c.se == 0:
+            return "an exact computation that decides neither way (its value is zero)"
+        if c.runs_needed is None:
+            return f"the 95% interval, {lo:+.3g} to {hi:+.3g}, is too wide to tell (no run count for this measure)"
+        return f"about {c.runs_needed} runs a side would resolve a gap of the observed size ({c.estimate:+.3g})"
+
+
+def judge(primary: str, comparison: Comparison, numbers: str, secondary: Mapping[str, Comparison] | None = None,
+          expectation: str = GREATER) -> Verdict:
+    """The one combination rule (module docstring): the verdict on a claim from its primary comparison, named
+    `primary`, and its `secondary` comparisons (Holm-corrected); `numbers` describes the measurement. The
+    outcomes are appended to `numbers`."""
+    secondary = dict(secondary or {})
+    corrected = holm(secondary) if secondary else {}
+    second = tuple(Secondary(k, c, corrected[k]) for k, c in secondary.items())
+    c = comparison
+    if not c.enough:
+        verdict = UNTESTED
+    elif expectation == EQUAL:
+        lo, hi = c.interval()
+        verdict = HOLDS if c.negligible else FAILS if (lo > c.delta or hi < -c.delta) else IMPRECISE
+    else:
+        verdict = {SHOWN: HOLDS, REVERSED: FAILS}.get(c.outcome)
+        if verdict is None:
+            verdict = PARTLY if SHOWN in corrected.values() else SMALL if c.negligible else IMPRECISE
+    text = f"{numbers}; primary, {primary}: {c} → {c.outcome}"
+    if second:
+        text += "; secondary (Holm): " + ", ".join(f"{s.name} {s.comparison.estimate:+.3g} → {s.outcome}"
+                                                   for s in second)
+    return Verdict(text, verdict, primary, c, second, expectation)
+
 
 def expect(verdict: Verdict, *allowed: str) -> Verdict:
-    """Assert (in a chapter) that a check's verdict is one of `allowed` (default: "holds"); returns it."""
+    """Assert (in a chapter) that a check's verdict is one of `allowed` (default: "holds"; `UNRESOLVED` allows
+    either kind of "not resolved"); returns it."""
     allowed = allowed or (HOLDS,)
-    bad = [a for a in allowed if a not in VERDICTS]
+    bad = [a for a in allowed if a not in VERDICTS + (UNRESOLVED,)]
     if bad:
-        raise ValueError(f"allowed={bad!r} are not verdicts; choose from {', '.join(VERDICTS)}")
-    if verdict.verdict not in allowed:
+        raise ValueError(f"allowed={bad!r} are not verdicts; choose from {', '.join(VERDICTS + (UNRESOLVED,))}")
+    ok = verdict.verdict in allowed or (UNRESOLVED in allowed and verdict.verdict in (SMALL, IMPRECISE))
+    if not ok:
         raise AssertionError(f"expected {' or '.join(allowed)}, measured '{verdict.verdict}': {verdict.numbers}")
     return verdict
 
@@ -88,7 +170,7 @@ class Claim:
         return f"Part {self.part} (chapter not yet written)"
 
 
-COLUMNS = ("claim", "where tested", "measured", "scale", "verdict")
+COLUMNS = ("claim", "where tested", "verdict", "primary comparison", "why", "secondary", "scale", "measured")
 
 
 def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], object]) -> dict[str, str]:
@@ -99,35 +181,18 @@ def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], obje
     """
     row = {"claim": claim.claim, "where tested": claim.where()}
     if claim.doc is None or claim.experiment is None or claim.experiment not in registry:
-        return row | {"measured": "—", "scale": "—", "verdict": UNTESTED}
+        return row | {k: "—" for k in COLUMNS[2:]} | {"verdict": UNTESTED}
     result = load(claim.experiment)
-    verdict = claim.assess(result)
-    return row | {"measured": verdict.numbers, "scale": result.scale, "verdict": verdict.verdict}
+    return row | verdict_cells(claim.assess(result)) | {"scale": result.scale}
 
 
-def gap_verdict(better: Mapping[str, np.ndarray], worse: np.ndarray) -> str:
-    """Whether every group in `better` beats `worse` by the margin rule (`stats.exceeds`): "holds" when all
-    do, "partly holds" when some do, "does not hold at our settings" otherwise."""
-    if not better:
-        raise ValueError("better must name at least one group")
-    wins = [exceeds(values, worse) for values in better.values()]
-    if any(w is None for w in wins):
-        return UNTESTED
-    return HOLDS if all(wins) else PARTLY if any(wins) else FAILS
-
-
-def parts_verdict(parts: Mapping[str, bool | None]) -> tuple[str, str]:
-    """The verdict on a claim made of several comparisons, and a 'name yes/no' list of them for the table.
-
-    "holds" when every part came out as claimed, "partly holds" when some did, "does not hold at our
-    settings" when none did; a part that could not be tested (None: too few runs) counts as not shown, and when
-    no part could be tested the claim is "not yet tested" at this scale (e.g. one seed at `smoke`).
-    """
-    if not parts:
-        raise ValueError("parts must name at least one comparison")
-    said = {True: "yes", False: "no", None: "too few runs to tell"}
-    text = ", ".join(f"{name} {said[v]}" for name, v in parts.items())
-    if all(v is None for v in parts.values()):
-        return UNTESTED, text
-    wins = [v is True for v in parts.values()]
-    return (HOLDS if all(wins) else PARTLY if any(wins) else FAILS), text
+def verdict_cells(verdict: Verdict) -> dict[str, str]:
+    """The ledger's cells of one verdict: the verdict word, the primary comparison with its outcome and
+    interval, the reason behind a "not resolved", the secondary comparisons after Holm, and the numbers."""
+    c = verdict.comparison
+    primary = "—" if c is None else f"{verdict.primary}: {c} → {c.outcome}"
+    if c is not None and c.delta:
+        primary += f" (δ = {c.delta:.3g})"
+    second = "; ".join(f"{s.name}: {s.comparison.estimate:+.3g} → {s.outcome}" for s in verdict.secondary) or "—"
+    return {"verdict": verdict.verdict, "primary comparison": primary, "why": verdict.why or "—",
+            "secondary": second, "measured": verdict.numbers}
