@@ -28,14 +28,19 @@ PROV = {"commit": "0123456789abcdef", "date": "2026-12-01T00:00:00+00:00", "devi
         "seeds": []}
 
 
-def key_of(command: str) -> str:
-    """The result key a printed `python -m skiplessons run ...` resolves to, through the CLI's own parser."""
+def resolve(command: str) -> tuple[str, str, dict]:
+    """(experiment, scale, config) of a printed `python -m skiplessons run ...`, through the CLI's own parser."""
     words = shlex.split(command)
     assert words[:3] == ["python", "-m", "skiplessons"], command
     args = _parser().parse_args(words[3:])
     scale, overrides = run_settings(args)
     assert scale is not None, f"{command} leaves the scale to the environment"
-    return results.key(args.name, scale, as_dict(experiments.config_for(args.name, scale, **overrides)))
+    return args.name, scale, as_dict(experiments.config_for(args.name, scale, **overrides))
+
+
+def key_of(command: str) -> str:
+    """The result key a printed command resolves to."""
+    return results.key(*resolve(command))
 
 
 def printed_command(text: str) -> str:
@@ -146,6 +151,8 @@ def test_every_chapter_prints_the_command_of_the_result_it_shows(chapter, tmp_pa
         shown = found.stored.key if found is not None else results.key(
             name, "paper", reproduce.registered(name, "paper"))
         assert key_of(cmd) == shown, (chapter.name, name, cmd)
+        if found is not None:           # what `load_or_run` looks up first when the command runs: the result shown
+            assert results.load(*resolve(cmd)).source == found.stored.source
 
 
 def test_the_chapters_show_every_committed_result():
