@@ -73,9 +73,10 @@ def test_depth_sweep_smoke(results):
 def test_training_digits_smoke_via_cli(results, monkeypatch, capsys):
     monkeypatch.setenv("SKIPLESSONS_SCALE", "smoke")
     assert cli.main(["run", "training_digits", "--scale", "smoke", "--seeds", "1"]) == 0
-    r = experiments.stored("training_digits", "smoke")
+    assert experiments.stored("training_digits", "smoke") is None     # not the registered seeds: never substituted
+    r = experiments.load_or_run("training_digits", "smoke", seeds=[1])   # the result the command stored
     assert r.summary["data"] == "digits" and r.arrays["seed"].tolist() == [1, 1, 1]
-    assert "stored training_digits-smoke-" in capsys.readouterr().out
+    assert f"stored {r.stored.key}: " in capsys.readouterr().out
 
 
 def test_paper_scale_without_cifar_says_what_is_missing(results, tmp_path, monkeypatch, capsys):
