@@ -5,7 +5,7 @@ makes it again (the chapters' paper-scale sections, the reproduction page).
 config of its experiment at its scale (else every field that differs), and the exact `python -m skiplessons
 run` command whose config it is, or why no command of this version makes it. `stored_or_say` returns the
 result of the registered config; another config's result only with that statement printed. `paper_status`
-says, per registered experiment, whether its committed paper result is current, stale or missing.
+says, per registered experiment, whether its committed paper result is current, from older code, stale or missing.
 
 A config hash cannot see the code: a committed result computed by older code with today's config is marked in
 `OLDER_CODE` with what it lacks, and the tests compare that with a run of today's code.
