@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from skiplessons.experiments.controls import ControlsResult
 from skiplessons.experiments.deep import DegeneracyResult
 from skiplessons.experiments.toy import CountsResult
 from skiplessons.experiments.training import TrainingResult
-from skiplessons.__main__ import _parser
 from skiplessons.experiments import load_or_run, registry
 from skiplessons.claims import CLAIMS, COLUMNS, Claim, Verdict
 from skiplessons.degeneracy import LAYER_KEYS
@@ -342,24 +340,6 @@ def test_provenance_rows_from_files(tmp_path):
     assert rows[0]["peak memory"] == "not recorded"          # results stored before peak memory was recorded
     results.save("exp_d", "paper", {}, {}, {"x": np.arange(2)}, prov | {"peak_memory_bytes": 3 * 2**29}, tmp_path)
     assert report.provenance_rows([results.load("exp_d", "paper", folder=tmp_path)])[0]["peak memory"] == "1.5 GiB"
-
-
-def test_reproduce_rows_commands_parse():
-    """Every command on the reproduction page is accepted by the CLI as a paper-scale run of that experiment."""
-    rows = report.reproduce_rows(registry(), lambda name: None, pages=[])
-    assert [r["experiment"] for r in rows] == sorted(registry())
-    for row in rows:
-        args = _parser().parse_args(shlex.split(row["command"].strip("`"))[3:])
-        assert (args.command, args.name, args.scale) == ("run", row["experiment"], "paper")
-        assert row["ran on"] == "not yet run at paper scale"
-
-
-def test_reproduce_rows_use_stored_provenance():
-    name = sorted(registry())[0]
-    chapter = registry()[name].chapter
-    stored = results.Result(name, "paper", {}, {}, {}, {"device": "NVIDIA H100", "wall_time_s": 30.0})
-    row = report.reproduce_rows({name: registry()[name]}, lambda n: stored, pages=[chapter])[0]
-    assert (row["ran on"], row["took"], row["chapter"]) == ("NVIDIA H100", "30.0 s", f"{{doc}}`{chapter}`")
 
 
 def test_claims_cover_the_paper():

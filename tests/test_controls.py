@@ -319,7 +319,7 @@ def test_configs_derive_from_degeneracy(name, scale):
             continue
         want = CONTROLS_OVERRIDES[scale].get(f.name, getattr(base, f.name))
         assert getattr(config, f.name) == want, f.name
-    assert config_for(name, scale, data="mnist1d").data == "mnist1d"
+    assert config_for(name, scale, data="cifar100").data == "cifar100"
 
 
 def test_init_growth_by_width_at_smoke():

@@ -50,14 +50,21 @@ def _list() -> None:
               f"{duration(p['wall_time_s'])} on {p['device']}, {p['date']}, commit {p['commit'][:12]}  ({r.source})")
 
 
-def _run(args) -> None:
-    from . import experiments
+def run_settings(args) -> tuple[str | None, dict]:
+    """The scale (None: from SKIPLESSONS_SCALE) and the config overrides a parsed `run` command line sets (the
+    config settings of `experiments.reproduce.CLI_FLAGS`), so that a printed command resolves to one config."""
     from .env import check_scale
-    from .experiments.configs import as_dict
+    from .experiments.reproduce import CLI_FLAGS
 
     scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
-    overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return scale, {k: getattr(args, k) for k in CLI_FLAGS if getattr(args, k) is not None}
+
+
+def _run(args) -> None:
+    from . import experiments
+    from .experiments.configs import as_dict
+
+    scale, overrides = run_settings(args)
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
     print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(as_dict(config))}",
