@@ -16,6 +16,10 @@ parameter space, built from the net's weights and its units' states on the batch
 - "eliminated outputs": a layer output h_j that is robustly zero (its unit dead, nothing through the skip)
   makes its fan_out outgoing weights flat: chapter I.2's outgoing elimination. A skip usually keeps h_j alive
   although its unit is dead.
+- "restricted elimination": a weight W[i, j] whose input u_i is zero on every sample where the receiving unit j
+  is active (z_j > 0): moving it changes z_j only where j is off, so it is flat on this batch, although neither
+  unit is dead (chapter I.2's elimination, restricted to the data). A skip keeps the input u_i non-zero almost
+  everywhere, which is why skip nets have almost none.
 - "constant outputs" (Gauss-Newton only): an output constant over the inputs but not zero (downstream of a
   collapse: relu(b)) makes its outgoing weights redundant with the next bias (W_next[j] += v, b_next -= h_j v);
   since the constant itself moves with the parameters, this is exact for the function, not for the loss's
@@ -29,7 +33,7 @@ parameter space, built from the net's weights and its units' states on the batch
   mix M of k such units (incoming W M, outgoing M^-1 W_next) is a symmetry: k^2 - k directions beyond the
   rescalings.
 
-The first four leave the loss unchanged along a straight line in parameter space, exactly, so they are zeros of
+The first five leave the loss unchanged along a straight line in parameter space, exactly, so they are zeros of
 the Hessian too. Rescalings and mixes act multiplicatively: they are zeros of the Gauss-Newton matrix (J v = 0)
 but of the Hessian only at a critical point (H v = -(generator)^T grad). Each cause's count is the number of
 *new* independent directions it adds (the rank of the union grows cause by cause, so overlaps are not counted
@@ -42,18 +46,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .curvature import dense_hessian, flat_fn, output_jacobian
-from .curvature.functional import output_hessian_factor
+from .layered_curvature import assemble
 from .models import MLP
 
 #: eigenvalues below this * max|lambda| are candidates for exact zeros (float64 eigensolvers leave ~1e-13)
 ROUNDOFF_CEILING = 1e-7
 EPS = float(np.finfo(np.float64).eps)
 #: the causes, in the order they are credited
-CAUSES = ("softmax shift", "collapse", "dead units", "eliminated outputs", "constant outputs", "rescaling",
-          "linear units")
+CAUSES = ("softmax shift", "collapse", "dead units", "eliminated outputs", "restricted elimination",
+          "constant outputs", "rescaling", "linear units")
 #: the causes that are exact zeros of the Hessian as well (linear flat directions)
-HESSIAN_CAUSES = CAUSES[:4]
+HESSIAN_CAUSES = CAUSES[:5]
 MATRICES = ("hessian", "ggn")
 
 
@@ -68,19 +71,17 @@ class ZeroGap:
     above: float
 
 
-def zero_gap(eigs, squared: bool = False) -> ZeroGap:
+def zero_gap(eigs) -> ZeroGap:
     """Count the exact zeros of a dense spectrum by the widest gap in log10 |lambda| / max|lambda| whose lower
     side lies below `ROUNDOFF_CEILING` (none there: count 0, decades nan). Values below machine epsilon are
-    one cluster (their spread is round-off). `squared`: the eigenvalues are squared singular values (the
-    Gauss-Newton matrix of `exact_spectra`), accurate to epsilon^2, so floor and ceiling are squared too.
+    one cluster (their spread is round-off).
     Chapter III.2."""
     eigs = np.asarray(eigs, dtype=np.float64).ravel()
     if eigs.size < 2 or not np.isfinite(eigs).all():
         raise ValueError(f"eigs must be at least two finite eigenvalues, got shape {eigs.shape}")
-    power = 2 if squared else 1
     r = np.sort(np.abs(eigs)) / np.abs(eigs).max()
-    logs = np.log10(np.maximum(r, EPS**power))     # below machine epsilon every value is the same zero
-    candidates = np.flatnonzero(r[:-1] <= ROUNDOFF_CEILING**power)
+    logs = np.log10(np.maximum(r, EPS))     # below machine epsilon every value is the same zero
+    candidates = np.flatnonzero(r[:-1] <= ROUNDOFF_CEILING)
     if not candidates.size:
         return ZeroGap(0, float("nan"), float("nan"), float(r[0]))
     jumps = logs[candidates + 1] - logs[candidates]
@@ -181,6 +182,22 @@ class _Layout:
                [self.index(b, *pre, j) for j in range(n)]
 
 
+@torch.no_grad()
+def restricted_weights(model: MLP, x: torch.Tensor) -> list[np.ndarray]:
+    """Per hidden layer, a (fan_in, n) bool array: incoming weight W[i, j] whose input u_i is zero on every sample
+    of `x` where unit j is active (its pre-activation > 0), for units j active on some sample (a dead unit's
+    weights are counted as "dead units")."""
+    _check_mlp(model)
+    _, hidden, pre = model(x.to(model.W_in.dtype), return_hidden=True, return_preacts=True)
+    out = []
+    for l, z in enumerate(pre):
+        u = (x.to(z.dtype) if l == 0 else hidden[l - 1]) != 0
+        active = z > 0
+        both = (u.T.double() @ active.double()) > 0                    # (fan_in, n): some sample has both
+        out.append((~both & active.any(0)).cpu().numpy())
+    return out
+
+
 def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
     """{cause: (k, P) array} of explicit flat directions of each cause in `CAUSES` (see the module doc), in the
     parameter order of `curvature.flat_fn(model)`. Chapter III.2."""
@@ -194,6 +211,10 @@ def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
         for i, val in pairs:
             v[i] += val
         return v
+
+    for l, restricted in enumerate(restricted_weights(model, x)):
+        w, _, pre = lay.incoming(l)
+        out["restricted elimination"] += [unit((lay.index(w, *pre, i, j), 1.0)) for i, j in zip(*np.nonzero(restricted))]
 
     n_last, n_out = lay.p["W_out"].shape
     for k in range(n_last):                                  # W_out[k, :] += 1
@@ -292,25 +313,9 @@ def credit(directions: dict[str, np.ndarray], matrix: str = "ggn") -> dict[str, 
 
 def exact_spectra(model: MLP, x: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
     """Dense float64 eigenvalues of the mean cross-entropy Hessian and Gauss-Newton matrix of one net on (x, y):
-    {"hessian": (P,), "ggn": (P,)}, ascending. For nets up to a few thousand parameters.
-
-    The Gauss-Newton matrix is G = B^T B / N with B = A^(1/2) J (N*C, P); its eigenvalues are computed as the
-    squared singular values of B, which keeps zeros at epsilon^2 instead of the epsilon of eigvalsh(G)."""
-    _check_mlp(model)
-    model = model.double()
-    theta, f = flat_fn(model)
-    x = x.double()
-    p = theta.numel()
-    H = dense_hessian(f, theta, x, y, loss="ce", max_params=p, chunk_size=64)
-    with torch.no_grad():
-        out = f(theta, x)
-    n, c = out.shape
-    J = output_jacobian(f, theta, x, chunk_size=64).reshape(n, c, p)
-    B = torch.einsum("nck,ncp->nkp", output_hessian_factor(out, "ce"), J).reshape(n * c, p)
-    sv = torch.linalg.svdvals(B).cpu().numpy()
-    ggn = np.zeros(p)
-    ggn[:sv.size] = sv[:p] ** 2 / n
-    return {"hessian": torch.linalg.eigvalsh(H).cpu().numpy(), "ggn": np.sort(ggn)}
+    {"hessian": (P,), "ggn": (P,)}, ascending, by `eigvalsh` of the matrices `layered_curvature.assemble` builds
+    (the paper's depth-30 width-16 nets, P = 8,714, included)."""
+    return {k: torch.linalg.eigvalsh(m).numpy() for k, m in zip(MATRICES, assemble(model, x, y))}
 
 
 def attribute(model: MLP, x: torch.Tensor, eigs: dict[str, np.ndarray]) -> dict[str, Attribution]:
@@ -320,6 +325,6 @@ def attribute(model: MLP, x: torch.Tensor, eigs: dict[str, np.ndarray]) -> dict[
     collapsed = unit_states(model, x).collapsed
     out = {}
     for matrix, values in eigs.items():
-        gap = zero_gap(values, squared=matrix == "ggn")
+        gap = zero_gap(values)
         out[matrix] = Attribution(matrix, gap.count, credit(directions, matrix), gap, collapsed)
     return out

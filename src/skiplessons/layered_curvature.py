@@ -107,9 +107,10 @@ def assemble(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -
     p = {k: v.detach().to("cpu", torch.float64) for k, v in model.named_parameters()}
     layers, (a, c) = _layers(p), model.member.skip
     x, y = x.to("cpu", torch.float64), y.to("cpu", torch.long)
-    idx = _index(model)
-    size = sum(v.numel() for v in p.values())
-    hess, ggn = torch.zeros(size, size, dtype=torch.float64), torch.zeros(size, size, dtype=torch.float64)
+    idx = _index(model)                              # built layer by layer (contiguous blocks), reordered at the end
+    ends = np.cumsum([0] + [i.size for i in idx])
+    span = [slice(ends[k], ends[k + 1]) for k in range(len(idx))]
+    hess, ggn = torch.zeros(ends[-1], ends[-1], dtype=torch.float64), torch.zeros(ends[-1], ends[-1], dtype=torch.float64)
     for start in range(0, len(x), chunk):
         xs, ys = x[start:start + chunk], y[start:start + chunk]
         logits, u, dt, g, transfer = _chunk_terms(layers, xs, ys, a, c)
@@ -119,22 +120,15 @@ def assemble(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -
                 uu = (u[k].unsqueeze(2) * u[m].unsqueeze(1)).flatten(1)                  # (N, i a)
                 dd = torch.einsum("ncj,nco->njo", dt[k], dt[m]).flatten(1)              # (N, j o)
                 block = (uu.T @ dd).reshape(u[k].shape[1], u[m].shape[1], dt[k].shape[2], dt[m].shape[2])
-                block = block.permute(0, 2, 1, 3) / len(x)
-                _add(ggn, idx[k], idx[m], block)
-                if m > k:
-                    _add(ggn, idx[m], idx[k], block.permute(2, 3, 0, 1))
+                ggn[span[k], span[m]] += block.permute(0, 2, 1, 3).reshape(idx[k].size, idx[m].size) / len(x)
         for k in range(len(layers) - 1):
-            cols = transfer(k)
-            for m, t in cols.items():                                                  # t: (N, a, j)
+            for m, t in transfer(k).items():                                            # t: (N, a, j)
                 gt = (g[m].unsqueeze(2).unsqueeze(3) * t.unsqueeze(1)).flatten(1)       # (N, o a j)
                 block = (gt.T @ u[k]).reshape(g[m].shape[1], t.shape[1], t.shape[2], u[k].shape[1])
-                block = block.permute(1, 0, 3, 2) / len(x)                             # (a, o, i, j)
-                _add(hess, idx[m][:-1], idx[k], block)
-                _add(hess, idx[k], idx[m][:-1], block.permute(2, 3, 0, 1))
-    return hess + ggn, ggn
-
-
-def _add(matrix, rows, cols, block):
-    """matrix[rows, cols] += block, with rows (r1, r2) and cols (c1, c2) index arrays and block (r1, r2, c1, c2)."""
-    r, q = torch.as_tensor(rows.ravel()), torch.as_tensor(cols.ravel())
-    matrix[r.unsqueeze(1), q.unsqueeze(0)] += block.reshape(r.numel(), q.numel())
+                rows = slice(span[m].start, span[m].stop - idx[m].shape[1])             # not layer m's bias
+                hess[rows, span[k]] += block.permute(1, 0, 3, 2).reshape(-1, idx[k].size) / len(x)
+    ggn = torch.triu(ggn) + torch.triu(ggn, 1).T                 # the blocks above the diagonal, mirrored
+    hess += hess.T.clone()
+    hess += ggn
+    order = torch.as_tensor(np.argsort(np.concatenate([i.ravel() for i in idx])))   # flat position -> layer order
+    return tuple(m[order][:, order] for m in (hess, ggn))
