@@ -10,11 +10,13 @@ that bound is well above the parameter count P. At `default` the nets are deep a
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .. import degeneracy as dg
 from .. import exact_zeros as ez
-from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq, hvp_operator, flat_fn
+from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
 from ..env import one_thread
+from ..layered_curvature import assemble
 from ..models import DeepMLPs, NetSpec
 from ..stats import mean_error
 from ..train import train
@@ -240,29 +242,51 @@ experiment("depth_sweep", DEPTH_SWEEP, DepthSweepResult,
 
 
 class ExactZerosResult(ResultView):
-    """Dense Hessian and Gauss-Newton spectra of small deep nets at the end of training, their exact zeros
-    counted by the spectral gap and attributed to causes (`exact_zeros.CAUSES`), and an SLQ estimate of each
-    Hessian spectrum with the settings of `degeneracy`, to measure SLQ's error against the dense one."""
+    """Dense Hessian and Gauss-Newton spectra of deep nets at initialization and at the end of training
+    (`at` = "init" or "end"), their exact zeros counted by the spectral gap and attributed to causes
+    (`exact_zeros.CAUSES`), and SLQ estimates of each Hessian spectrum at several sizes, to measure SLQ's error
+    against the dense one."""
 
     causes = ez.CAUSES
 
-    def eigenvalues(self, net: int, matrix: str = "hessian") -> np.ndarray:
-        """The dense eigenvalues (P,) of net number `net` ("hessian" or "ggn")."""
-        return np.asarray(self.arrays[f"eigs_{self._matrix(matrix)}"][net])
-
-    def _matrix(self, matrix):
+    def _key(self, what: str, matrix: str, at: str) -> np.ndarray:
         if matrix not in ez.MATRICES:
             raise ValueError(f"matrix={matrix!r} is not valid; choose one of {', '.join(ez.MATRICES)}")
-        return matrix
+        if at not in STAGES:
+            raise ValueError(f"at={at!r} is not valid; choose one of {', '.join(STAGES)}")
+        values = np.asarray(self.arrays[f"{what}_{matrix}"][STAGES.index(at)])
+        if values.dtype.kind == "f" and np.isnan(values).all():
+            raise ValueError(f"the {matrix} spectrum was not computed at {at!r} in this result (config "
+                             f"ggn_at_init={self.config.get('ggn_at_init')})")
+        return values
 
-    def density(self, net: int, matrix: str = "hessian", method: str = "dense") -> SpectralDensity:
-        """Net `net`'s spectrum as a density: dense (one probe) or, for the Hessian, its SLQ estimate."""
+    def eigenvalues(self, net: int, matrix: str = "hessian", at: str = "end") -> np.ndarray:
+        """The dense eigenvalues (P,) of net number `net` ("hessian" or "ggn")."""
+        return self._key("eigs", matrix, at)[net]
+
+    @property
+    def slq_sizes(self) -> list[tuple[int, int]]:
+        """Every (probes, Lanczos steps) with a stored SLQ estimate; the first is `spectrum`'s, the chapter's."""
+        spec = self.config["spectrum"]
+        return [(spec["n_probes"], spec["n_steps"])] + [tuple(s) for s in self.config["slq_sizes"]]
+
+    def density(self, net: int, matrix: str = "hessian", method: str = "dense", at: str = "end",
+                size: tuple | None = None) -> SpectralDensity:
+        """Net `net`'s spectrum as a density: dense (one probe) or, for the Hessian, its SLQ estimate at `size`
+        (probes, steps; default the first of `slq_sizes`)."""
         if method == "slq":
             if matrix != "hessian":
                 raise ValueError("only the Hessian has an SLQ estimate in this result")
-            return SpectralDensity(self.arrays["slq_nodes"][net], self.arrays["slq_weights"][net], self.n_params,
-                                   self.hessian_samples, self.n_classes)
-        eigs = self.eigenvalues(net, matrix)
+            size = self.slq_sizes[0] if size is None else tuple(size)
+            if size not in self.slq_sizes:
+                raise ValueError(f"size={size!r} has no SLQ estimate; choose one of {self.slq_sizes}")
+            k = self.slq_sizes.index(size)
+            i = STAGES.index(at)
+            return SpectralDensity(self.arrays[f"slq{k}_nodes"][i, net], self.arrays[f"slq{k}_weights"][i, net],
+                                   self.n_params, self.hessian_samples, self.n_classes)
+        if method != "dense":
+            raise ValueError(f"method={method!r} is not valid; choose one of dense, slq")
+        eigs = self.eigenvalues(net, matrix, at)
         return SpectralDensity(eigs[None], np.full((1, eigs.size), 1.0 / eigs.size), eigs.size,
                                self.hessian_samples, self.n_classes)
 
@@ -270,94 +294,132 @@ class ExactZerosResult(ResultView):
     def hessian_samples(self) -> int:
         return int(self.config["hessian_samples"])
 
-    def measured(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+    def measured(self, matrix: str = "hessian", by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
         """{group: exact-zero fraction per net}: the count below the spectral gap / P."""
-        return self.split(np.asarray(self.arrays[f"zeros_{self._matrix(matrix)}"]) / self.n_params, by)
+        return self.split(self._key("zeros", matrix, at) / self.n_params, by)
 
-    def gap_decades(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+    def functional_dimension(self, by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
+        """{group: batch functional dimension per net}: the rank of the Gauss-Newton matrix, i.e. of the output
+        Jacobian over the Hessian batch modulo the softmax's common logit shift (Grigsby et al. 2022)."""
+        return self.split(self.n_params - self._key("zeros", "ggn", at), by)
+
+    def gap_decades(self, matrix: str = "hessian", by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
         """{group: width of the gap in decades per net} (nan where no eigenvalue is at round-off level)."""
-        return self.split(np.asarray(self.arrays[f"gap_{self._matrix(matrix)}"]), by)
+        return self.split(self._key("gap", matrix, at), by)
 
-    def attribution(self, matrix: str = "hessian", by: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    def attribution(self, matrix: str = "hessian", by: str | None = None, at: str = "end"
+                    ) -> dict[str, dict[str, np.ndarray]]:
         """{group: {cause: count per net}} with "unexplained" last (measured minus the causes' total)."""
-        counts = np.asarray(self.arrays[f"causes_{self._matrix(matrix)}"])
-        measured = np.asarray(self.arrays[f"zeros_{matrix}"])
+        counts, measured = self._key("causes", matrix, at), self._key("zeros", matrix, at)
         out = {}
         for g, idx in self.split(np.arange(len(measured)), by).items():
             out[g] = {c: counts[idx, k] for k, c in enumerate(self.causes)}
             out[g]["unexplained"] = measured[idx] - counts[idx].sum(1)
         return out
 
-    def collapsed(self, by: str | None = None) -> dict[str, np.ndarray]:
+    def collapsed(self, by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
         """{group: bool per net} whether the net's output no longer depends on its input."""
-        return self.split(np.asarray(self.arrays["collapsed"], dtype=bool), by)
+        return self.split(np.asarray(self.arrays["collapsed"][STAGES.index(at)], dtype=bool), by)
 
     def near_zero(self, normalization: str = "max", threshold: float | None = None, matrix: str = "hessian",
-                  method: str = "dense", by: str | None = None) -> dict[str, np.ndarray]:
+                  method: str = "dense", by: str | None = None, at: str = "end", size: tuple | None = None
+                  ) -> dict[str, np.ndarray]:
         """{group: near-zero fraction per net} as `DegeneracyResult.near_zero`, from the dense spectra (or the
-        Hessian's SLQ estimate with `method="slq"`)."""
+        Hessian's SLQ estimate at `size` with `method="slq"`)."""
         threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
         n = len(self.labels())
-        return self.split(np.array([near_zero_fraction(self.density(m, matrix, method), threshold,
+        return self.split(np.array([near_zero_fraction(self.density(m, matrix, method, at, size), threshold,
                                                        normalization).fraction for m in range(n)]), by)
 
     def sweep(self, normalization: str = "max", thresholds=None, matrix: str = "hessian", method: str = "dense",
-              by: str | None = None) -> dict[str, np.ndarray]:
+              by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
         """{group: (nets, thresholds)} near-zero fractions over `thresholds` (default `degeneracy.SWEEP`)."""
         thresholds = dg.SWEEP[normalization] if thresholds is None else np.asarray(thresholds)
-        values = [self.near_zero(normalization, t, matrix, method) for t in thresholds]
+        values = [self.near_zero(normalization, t, matrix, method, by, at) for t in thresholds]
         return {g: np.stack([v[g] for v in values], axis=1) for g in values[0]}
 
-    def negative(self, matrix: str = "hessian", by: str | None = None) -> dict[str, np.ndarray]:
+    def negative(self, matrix: str = "hessian", by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
         """{group: fraction of eigenvalues below -(round-off) per net}: |λ| above the spectral gap and λ < 0."""
-        out = []
+        zeros, out = self._key("zeros", matrix, at), []
         for m in range(len(self.labels())):
-            eigs = self.eigenvalues(m, matrix)
-            nonzero = eigs[np.argsort(np.abs(eigs))[int(self.arrays[f"zeros_{matrix}"][m]):]]
+            eigs = self.eigenvalues(m, matrix, at)
+            nonzero = eigs[np.argsort(np.abs(eigs))[int(zeros[m]):]]
             out.append(float((nonzero < 0).sum()) / eigs.size)
         return self.split(np.array(out), by)
 
-    def slq_error(self, normalization: str = "max", threshold: float | None = None) -> dict[str, np.ndarray]:
-        """Per net: "error" |SLQ - dense| of the Hessian's near-zero fraction, and the errors SLQ states for
-        itself: "se" (the spread over probes) and "bound" (the quadrature's resolution), for comparing them."""
+    def slq_error(self, normalization: str = "max", threshold: float | None = None, at: str = "end",
+                  size: tuple | None = None) -> dict[str, np.ndarray]:
+        """Per net: "error" |SLQ - dense| of the Hessian's near-zero fraction at SLQ size `size`, and the errors
+        SLQ states for itself: "se" (the spread over probes) and "bound" (the quadrature's resolution)."""
         threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
         n = len(self.labels())
-        slq_v = [near_zero_fraction(self.density(m, "hessian", "slq"), threshold, normalization) for m in range(n)]
-        dense = [near_zero_fraction(self.density(m), threshold, normalization).fraction for m in range(n)]
+        slq_v = [near_zero_fraction(self.density(m, "hessian", "slq", at, size), threshold, normalization)
+                 for m in range(n)]
+        dense = [near_zero_fraction(self.density(m, at=at), threshold, normalization).fraction for m in range(n)]
         return {"error": np.abs(np.array([v.fraction for v in slq_v]) - dense),
                 "se": np.array([v.error for v in slq_v]), "bound": np.array([v.resolution for v in slq_v])}
+
+
+#: when `exact_zeros` measures: at initialization and at the end of training
+STAGES = ("init", "end")
+
+
+def measure_exact(model, x, y, config, ggn: bool = True) -> dict:
+    """One net's dense spectra, exact-zero counts, attribution and SLQ estimates of its Hessian at every size
+    of `config` (SLQ run on the assembled Hessian: the same operator as the Hessian-vector products)."""
+    hess, gn = assemble(model, x, y)
+    eigs = {"hessian": torch.linalg.eigvalsh(hess).numpy()}
+    if ggn:
+        eigs["ggn"] = torch.linalg.eigvalsh(gn).numpy()
+    del gn
+    att = ez.attribute(model, x, eigs)
+    row = {"collapsed": att["hessian"].collapsed}
+    for matrix in ez.MATRICES:
+        a = att.get(matrix)
+        row[f"eigs_{matrix}"] = eigs.get(matrix, np.full(len(hess), np.nan))
+        row[f"zeros_{matrix}"] = a.measured if a else -1
+        row[f"gap_{matrix}"] = a.gap.decades if a else np.nan
+        row[f"causes_{matrix}"] = [a.counts.get(c, 0) if a else -1 for c in ez.CAUSES]
+    spec = config.spectrum
+    for k, (probes, steps) in enumerate([(spec.n_probes, spec.n_steps), *config.slq_sizes]):
+        dens = slq(hess, n_probes=probes, n_steps=steps, seed=spec.settings().seed)
+        row[f"slq{k}_nodes"], row[f"slq{k}_weights"] = dens.nodes, dens.weights
+    return row
+
+
+def _measure_all(net, x, y, config, ctx, stage):
+    """`measure_exact` of every net at `stage`, each net's row checkpointed so that a killed run resumes."""
+    rows = []
+    for m in range(len(net)):
+        path = ctx.checkpoint(f"{stage}_net{m}")
+        if path is not None and path.is_file():
+            rows.append(torch.load(path, weights_only=False))
+            continue
+        model = net.member(m).to("cpu").double()
+        row = measure_exact(model, x, y, config, ggn=stage == "end" or config.ggn_at_init)
+        if path is not None:
+            torch.save(row, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+        if ctx.progress:
+            print(f"exact_zeros: {stage} net {m + 1}/{len(net)}", flush=True)
+        rows.append(row)
+    return {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
 
 
 def run_exact_zeros(config, ctx):
     d = load_data(config)
     net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
                    device=ctx.device)
-    x, y = hessian_batch(config, d)
-    settings = config.spectrum.settings()
-    rows = {k: [] for k in ("eigs_hessian", "eigs_ggn", "zeros_hessian", "zeros_ggn", "gap_hessian", "gap_ggn",
-                            "causes_hessian", "causes_ggn", "collapsed", "slq_nodes", "slq_weights")}
+    x, y = (t.to("cpu") for t in hessian_batch(config, d))
     with one_thread():
+        init = _measure_all(net, x, y, config, ctx, "init")
         hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
-                     record_every=config.record_every, progress=ctx.progress)
-        x, y = x.to("cpu"), y.to("cpu")
-        for m in range(len(net)):
-            model = net.member(m).to("cpu").double()
-            eigs = ez.exact_spectra(model, x, y)
-            att = ez.attribute(model, x, eigs)
-            for matrix, a in att.items():
-                rows[f"eigs_{matrix}"].append(eigs[matrix])
-                rows[f"zeros_{matrix}"].append(a.measured)
-                rows[f"gap_{matrix}"].append(a.gap.decades)
-                rows[f"causes_{matrix}"].append([a.counts.get(c, 0) for c in ez.CAUSES])
-            rows["collapsed"].append(att["hessian"].collapsed)
-            theta, f = flat_fn(model)
-            dens = slq(hvp_operator(f, theta, x.double(), y, loss="ce"), n_probes=settings.n_probes,
-                       n_steps=settings.n_steps, seed=settings.seed)
-            rows["slq_nodes"].append(dens.nodes)
-            rows["slq_weights"].append(dens.weights)
-    arrays = {k: np.asarray(v) for k, v in rows.items()}
+                     record_every=config.record_every, progress=ctx.progress, checkpoint=ctx.checkpoint("train"))
+        end = _measure_all(net, x, y, config, ctx, "end")
+    arrays = {k: np.stack([init[k], end[k]]) for k in init}
     arrays.update(**hist.arrays(), **labels(net))
-    summary = {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "causes": list(ez.CAUSES)}
+    summary = {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "causes": list(ez.CAUSES),
+               "stages": list(STAGES)}
     return summary, arrays
 
 
