@@ -120,3 +120,29 @@ def test_bad_inputs_raise():
         ez.unit_states(tanh, torch.zeros(4, 4))
     with pytest.raises(ValueError, match="matrix"):
         ez.credit({"softmax shift": np.zeros((0, 3))}, "fisher")
+
+
+def test_restricted_elimination_is_counted_and_flat():
+    """Built plain net on inputs (x0, x1) with x0 of either sign: layer 1 is relu(x0), relu(-x0); layer 2's unit 0
+    is relu(h0 - h1) (on only where x0 > 0, where h1 = 0) and unit 1 relu(h1 - h0). So the weights h1 -> unit 0
+    and h0 -> unit 1 are flat on the data although no unit is dead: exactly two restricted eliminations, null
+    directions of the dense autograd Hessian, and the Hessian's zeros are explained without remainder."""
+    spec = models.NetSpec(2, 3, depth=2, width=2)
+    model = models.MLP(spec, models.Member("plain", 0), dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(60, 2, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (60,), generator=gen)
+    with torch.no_grad():
+        model.W_in.copy_(torch.tensor([[1.0, -1.0], [0.0, 0.0]]))
+        model.b_in.zero_()
+        model.W[0].copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0]]))
+        model.b.zero_()
+    restricted = ez.restricted_weights(model, x)
+    assert not restricted[0].any() and restricted[1].tolist() == [[False, True], [True, False]]
+    att = ez.attribute(model, x, ez.exact_spectra(model, x, y))["hessian"]
+    assert att.counts["restricted elimination"] == 2 and att.counts["dead units"] == 0
+    assert att.unexplained == 0
+    theta, f = flat_fn(model)
+    H = dense_hessian(f, theta, x, y, loss="ce").numpy()
+    V = ez.flat_directions(model, x)["restricted elimination"]
+    assert np.abs(H @ V.T).max() < 1e-12 * np.abs(H).max()

@@ -103,35 +103,37 @@ def more_degenerate_absolute(result) -> Verdict:
     return near_zero_gap(result, "absolute")
 
 
-def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = False) -> Verdict:
+def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = False, at: str = "end") -> Verdict:
     """Plain nets have more *exact* zero eigenvalues (experiment `exact_zeros`: dense spectra, zeros counted
-    below the spectral gap) of the Hessian or the Gauss-Newton matrix; `exclude_collapsed` drops failed runs.
-    Primary comparison: plain − residual (`plain_above`); dense spectra have no measurement error."""
-    values = result.measured(matrix)
-    collapsed = result.collapsed()
+    below the spectral gap) of the Hessian or the Gauss-Newton matrix, at the end of training (or `at="init"`);
+    `exclude_collapsed` drops failed runs. Primary comparison: plain − residual (`plain_above`); dense spectra
+    have no measurement error."""
+    values = result.measured(matrix, at=at)
+    collapsed = result.collapsed(at=at)
     if exclude_collapsed:
         values = {g: v[~collapsed[g]] for g, v in values.items()}
     need(values, ["plain"], result)
     name, primary, second = plain_above(values)
     n_coll = {g: int(c.sum()) for g, c in collapsed.items()}
     numbers = (f"exact-zero fraction of the {'Hessian' if matrix == 'hessian' else 'Gauss-Newton matrix'}"
-               f"{' (collapsed nets left out)' if exclude_collapsed else ''}: {spread(values)}; collapsed nets "
+               f"{' at initialization' if at == 'init' else ''}{' (collapsed nets left out)' if exclude_collapsed else ''}: {spread(values)}; collapsed nets "
                + ", ".join(f"{g} {k}" for g, k in n_coll.items()))
     return judge(f"exact-zero fraction, {name}", primary, numbers, second)
 
 
 def dense_near_zero_gap(result, normalization: str = "max", threshold: float | None = None,
-                        matrix: str = "hessian", exclude_collapsed: bool = False) -> Verdict:
+                        matrix: str = "hessian", exclude_collapsed: bool = False, at: str = "end") -> Verdict:
     """`near_zero_gap` on the dense spectra of experiment `exact_zeros` (no measurement error), at the end of
-    training. Primary comparison: plain − residual (`plain_above`)."""
+    training (or `at="init"`). Primary comparison: plain − residual (`plain_above`)."""
     threshold = NEAR_ZERO[normalization] if threshold is None else threshold
-    values = result.near_zero(normalization, threshold, matrix)
+    values = result.near_zero(normalization, threshold, matrix, at=at)
     if exclude_collapsed:
-        keep = result.collapsed()
+        keep = result.collapsed(at=at)
         values = {g: v[~keep[g]] for g, v in values.items()}
     need(values, ["plain"], result)
     name, primary, second = plain_above(values)
-    numbers = (f"dense {'Hessian' if matrix == 'hessian' else 'Gauss-Newton'} spectra, fraction with |λ| <= "
+    numbers = (f"dense {'Hessian' if matrix == 'hessian' else 'Gauss-Newton'} spectra"
+               f"{' at initialization' if at == 'init' else ''}, fraction with |λ| <= "
                f"{threshold:g} × {SCALE_WORDS[normalization]}: {spread(values)}")
     return judge(f"near-zero fraction, {name}", primary, numbers, second)
 
