@@ -323,8 +323,11 @@ def attribute(model: MLP, x: torch.Tensor, eigs: dict[str, np.ndarray]) -> dict[
     of the module doc, on the inputs x the spectra were measured on. Chapter III.2."""
     directions = flat_directions(model, x)
     collapsed = unit_states(model, x).collapsed
+    # the Hessian's causes are the first of `CAUSES`, credited in the same order: one pass serves both
+    counts = credit(directions, "ggn" if "ggn" in eigs else "hessian")
     out = {}
     for matrix, values in eigs.items():
         gap = zero_gap(values)
-        out[matrix] = Attribution(matrix, gap.count, credit(directions, matrix), gap, collapsed)
+        causes = HESSIAN_CAUSES if matrix == "hessian" else CAUSES
+        out[matrix] = Attribution(matrix, gap.count, {c: counts[c] for c in causes}, gap, collapsed)
     return out

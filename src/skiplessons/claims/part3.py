@@ -9,8 +9,8 @@ import numpy as np
 
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
 from ..report import glue, markdown_table, mean_spread
-from ..stats import Comparison, correlation, estimate, welch
-from .base import Verdict, judge
+from ..stats import Comparison, correlation, estimate, one_sample, welch
+from .base import EQUAL, Verdict, judge
 
 #: the smallest difference in final training accuracy that matters: one percentage point (the paper's gaps are
 #: tens of points; below one point no reader would choose an architecture by it)
@@ -161,6 +161,25 @@ def exact_zeros_ggn(result) -> Verdict:
 def exact_zeros_hessian(result) -> Verdict:
     """`exact_zero_gap` of the Hessian with every net counted (the ledger's row)."""
     return exact_zero_gap(result, "hessian")
+
+
+#: how close SLQ's near-zero fraction must come to the exact one for an SLQ verdict to be kept: the claims' own
+#: δ for a fraction (an error below it cannot turn a difference that matters into one that does not)
+DELTA_SLQ = DELTA_FRACTION
+
+
+def slq_recovers(result, normalization: str = "max", size: tuple | None = None, at: str = "end") -> Verdict:
+    """SLQ recovers the exact near-zero Hessian fraction (experiment `exact_zeros`) under one normalization at
+    SLQ size `size` = (probes, Lanczos steps), default the `degeneracy` experiment's. Primary comparison: the
+    mean over nets of |SLQ − exact| against zero, expectation EQUAL with δ = `DELTA_SLQ`: it holds when the 90 %
+    interval lies inside ±δ, and only then is an SLQ verdict at that size kept."""
+    size = tuple(result.slq_sizes[0] if size is None else size)
+    e = result.slq_error(normalization, at=at, size=size)
+    numbers = (f"|SLQ − exact| of the fraction with |λ| <= {NEAR_ZERO[normalization]:g} × "
+               f"{SCALE_WORDS[normalization]} at {size[0]} probes × {size[1]} steps: median "
+               f"{np.median(e['error']):.3f}, max {e['error'].max():.3f} over {len(e['error'])} nets; SLQ's own "
+               f"SE / bound, median {np.median(e['se']):.3f} / {np.median(e['bound']):.3f}")
+    return judge("mean |SLQ − exact|", one_sample(e["error"], delta=DELTA_SLQ), numbers, expectation=EQUAL)
 
 
 #: the per-layer measures the claim is judged on (chapter III.2) and what the claim calls them: dead branch
