@@ -246,6 +246,33 @@ def degeneracy_accuracy(result, tol: float = HEADLINE_TOL) -> Verdict:
                  numbers, second)
 
 
+def pooled_within_r(values: Mapping[str, np.ndarray], acc: Mapping[str, np.ndarray]) -> tuple[float, int]:
+    """Pearson r over all nets after subtracting each architecture's mean from both measures (the correlation
+    *within* architectures, pooled), and its effective sample size n - (groups - 1)."""
+    a = np.concatenate([values[g] - values[g].mean() for g in values])
+    b = np.concatenate([acc[g] - acc[g].mean() for g in values])
+    if a.std() == 0 or b.std() == 0:
+        return 0.0, len(a) - (len(values) - 1)
+    return float(np.corrcoef(a, b)[0, 1]), len(a) - (len(values) - 1)
+
+
+def degeneracy_accuracy_within(result, tol: float = HEADLINE_TOL) -> Verdict:
+    """Degeneracy against accuracy *within* architectures (experiment `degeneracy`): the pooled within-architecture
+    Pearson r between the final degenerate fraction and the final training accuracy (`pooled_within_r`), apart
+    from the difference between architectures that `degeneracy_accuracy`'s r over all nets mixes in. Primary
+    comparison: -atanh(r) against zero (Fisher's z, standard error 1/sqrt(n_eff - 3), δ = atanh(`DELTA_R`))."""
+    acc, deg = result.final("acc"), result.degenerate(tol=tol)
+    r, n = pooled_within_r(deg, acc)
+    z = -float(np.arctanh(np.clip(r, -0.999999, 0.999999)))
+    need_n = int(np.ceil(((1.959964 + 0.841621) / abs(z)) ** 2 + 3)) if z else None
+    comparison = estimate(z, 1 / np.sqrt(max(n - 3, 1)), np.inf, n, delta=float(np.arctanh(DELTA_R)),
+                          runs_needed=need_n, min_runs=4)
+    numbers = (f"pooled within-architecture r = {r:+.2f} (n = {sum(len(v) for v in acc.values())} nets, "
+               f"{len(acc)} architectures' means removed) between the final degenerate fraction (tol {tol:g}) "
+               f"and the final training accuracy")
+    return judge("-atanh(r) within architectures", comparison, numbers)
+
+
 # ---- the depth sweep (experiment `depth_sweep`, chapter III.1) -----------------------------------------------
 
 def _by_depth(values: dict, better: str, worse: str, depths, delta: float, errors: dict | None = None):
