@@ -57,7 +57,7 @@ def test_flat_directions_are_null_in_dense_hessian_and_jacobian(batch, arch):
         if cause in ez.HESSIAN_CAUSES:
             assert np.abs(H @ V.T).max() < 1e-10 * scale * np.abs(H).max(), cause
     if arch == "residual":
-        assert len(dirs["rescaling"]) == SPEC.width and len(dirs["linear units"]) == 0     # stream scalings
+        assert len(dirs["rescaling"]) == SPEC.width and len(dirs["co-active units"]) == 0     # stream scalings
 
 
 def test_attribution_matches_dense_counts_and_part_one_formulas(batch):
@@ -146,3 +146,9 @@ def test_restricted_elimination_is_counted_and_flat():
     H = dense_hessian(f, theta, x, y, loss="ce").numpy()
     V = ez.flat_directions(model, x)["restricted elimination"]
     assert np.abs(H @ V.T).max() < 1e-12 * np.abs(H).max()
+
+
+def test_coactive_pairs_group_units_by_their_exact_activity():
+    active = np.array([[1, 1, 0, 1, 0], [0, 0, 1, 0, 0], [1, 1, 0, 1, 0]], dtype=bool)   # unit 4 dead
+    assert sorted(ez.coactive_pairs(active)) == [(0, 1), (0, 3), (1, 0), (1, 3), (3, 0), (3, 1)]
+    assert ez.coactive_pairs(np.eye(3, dtype=bool)) == []

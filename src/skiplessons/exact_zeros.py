@@ -29,9 +29,10 @@ parameter space, built from the net's weights and its units' states on the batch
   live unit of a plain net. A skip that adds h_j to the unit's output breaks the per-unit symmetry, but
   scaling coordinate j of the *whole residual stream* (column j of every incoming matrix and bias by a, row j
   of every outgoing matrix by 1/a) still commutes with the skips: one direction per stream coordinate.
-- "linear units" (Gauss-Newton only; plain layers): units on for every input act linearly, so any invertible
-  mix M of k such units (incoming W M, outgoing M^-1 W_next) is a symmetry: k^2 - k directions beyond the
-  rescalings.
+- "co-active units" (Gauss-Newton only; plain layers): units of a layer that are active on exactly the same
+  samples act there as one linear map, so any invertible mix M of k such units (incoming W M, outgoing
+  M^-1 W_next) leaves every output on the batch unchanged to first order: k^2 - k directions beyond the
+  rescalings. Units on for every input (linear units) are one such group; narrow plain layers have others.
 
 The first five leave the loss unchanged along a straight line in parameter space, exactly, so they are zeros of
 the Hessian too. Rescalings and mixes act multiplicatively: they are zeros of the Gauss-Newton matrix (J v = 0)
@@ -54,7 +55,7 @@ ROUNDOFF_CEILING = 1e-7
 EPS = float(np.finfo(np.float64).eps)
 #: the causes, in the order they are credited
 CAUSES = ("softmax shift", "collapse", "dead units", "eliminated outputs", "restricted elimination",
-          "constant outputs", "rescaling", "linear units")
+          "constant outputs", "rescaling", "co-active units")
 #: the causes that are exact zeros of the Hessian as well (linear flat directions)
 HESSIAN_CAUSES = CAUSES[:5]
 MATRICES = ("hessian", "ggn")
@@ -91,12 +92,10 @@ def zero_gap(eigs) -> ZeroGap:
 
 @dataclass(frozen=True)
 class UnitStates:
-    """Per hidden layer l (lists of (n,) bool arrays): `dead` (pre-activation <= 0 on every input), `on`
-    (> 0 on every input), `zero` (output h_l,j robustly 0: dead, and nothing nonzero through the skips),
+    """Per hidden layer l (lists of (n,) bool arrays): `dead` (pre-activation <= 0 on every input), `zero` (output h_l,j robustly 0: dead, and nothing nonzero through the skips),
     `constant` (h_l,j constant over the inputs), and `value` (the constant, where constant)."""
 
     dead: list
-    on: list
     zero: list
     constant: list
     value: list
@@ -127,7 +126,7 @@ def unit_states(model: MLP, x: torch.Tensor) -> UnitStates:
     _check_mlp(model)
     a, c = model.member.skip
     _, hidden, pre = model(x.to(model.W_in.dtype), return_hidden=True, return_preacts=True)
-    dead, on, zero, const, value = [], [], [], [], []
+    dead, zero, const, value = [], [], [], []
     for l, (h, z) in enumerate(zip(hidden, pre)):
         d = (z <= 0).all(0).cpu().numpy()
         branch_const = d | (l > 0 and bool(const[-1].all()))
@@ -139,11 +138,10 @@ def unit_states(model: MLP, x: torch.Tensor) -> UnitStates:
             zr &= np.logical_and.reduce(zero)
             cs &= np.logical_and.reduce(const)
         dead.append(d)
-        on.append((z > 0).all(0).cpu().numpy())
         zero.append(zr)
         const.append(cs)
         value.append(np.where(cs, h.mean(0).cpu().numpy(), 0.0))
-    return UnitStates(dead, on, zero, const, value)
+    return UnitStates(dead, zero, const, value)
 
 
 class _Layout:
@@ -183,25 +181,37 @@ class _Layout:
 
 
 @torch.no_grad()
+def activity(model: MLP, x: torch.Tensor) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per hidden layer: which of its inputs are non-zero (N, fan_in) and which of its units are active (N, n),
+    on every sample of `x`."""
+    _check_mlp(model)
+    _, hidden, pre = model(x.to(model.W_in.dtype), return_hidden=True, return_preacts=True)
+    inputs = [(x.to(z.dtype) if l == 0 else hidden[l - 1]) != 0 for l, z in enumerate(pre)]
+    return [u.cpu().numpy() for u in inputs], [(z > 0).cpu().numpy() for z in pre]
+
+
 def restricted_weights(model: MLP, x: torch.Tensor) -> list[np.ndarray]:
     """Per hidden layer, a (fan_in, n) bool array: incoming weight W[i, j] whose input u_i is zero on every sample
     of `x` where unit j is active (its pre-activation > 0), for units j active on some sample (a dead unit's
     weights are counted as "dead units")."""
-    _check_mlp(model)
-    _, hidden, pre = model(x.to(model.W_in.dtype), return_hidden=True, return_preacts=True)
-    out = []
-    for l, z in enumerate(pre):
-        u = (x.to(z.dtype) if l == 0 else hidden[l - 1]) != 0
-        active = z > 0
-        both = (u.T.double() @ active.double()) > 0                    # (fan_in, n): some sample has both
-        out.append((~both & active.any(0)).cpu().numpy())
-    return out
+    inputs, active = activity(model, x)
+    return [~((u.T.astype(float) @ a.astype(float)) > 0) & a.any(0) for u, a in zip(inputs, active)]
+
+
+def coactive_pairs(active: np.ndarray) -> list[tuple[int, int]]:
+    """Every ordered pair (p, q), p != q, of units active on some sample and on exactly the same samples, from
+    their (N, n) activity on the batch."""
+    groups = {}
+    for j in np.flatnonzero(active.any(0)):
+        groups.setdefault(active[:, j].tobytes(), []).append(int(j))
+    return [(p, q) for g in groups.values() for p in g for q in g if p != q]
 
 
 def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
     """{cause: (k, P) array} of explicit flat directions of each cause in `CAUSES` (see the module doc), in the
     parameter order of `curvature.flat_fn(model)`. Chapter III.2."""
     s = unit_states(model, x)
+    patterns = activity(model, x)[1]
     lay = _Layout(model)
     plain = model.member.skip == (0.0, 0.0)
     out = {k: [] for k in CAUSES}
@@ -247,15 +257,11 @@ def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
             pairs += [(lay.index(b, *pre, j), Bi[j])]
             pairs += [(lay.index(wo, *pro, j, k), -Wo[j, k]) for k in range(fan_out)]
             out["rescaling"].append(unit(*pairs))
-        on = np.flatnonzero(s.on[l])
-        for p in on:                        # generator of incoming W (I + t E_pq), outgoing (I - t E_pq) W_next
-            for q in on:
-                if p == q:
-                    continue
-                pairs = [(lay.index(w, *pre, i, q), W[i, p]) for i in range(W.shape[0])]
-                pairs += [(lay.index(b, *pre, q), Bi[p])]
-                pairs += [(lay.index(wo, *pro, p, k), -Wo[q, k]) for k in range(fan_out)]
-                out["linear units"].append(unit(*pairs))
+        for p, q in coactive_pairs(patterns[l]):   # generator of incoming W (I + t E_pq), outgoing (I - t E_pq) W_next
+            pairs = [(lay.index(w, *pre, i, q), W[i, p]) for i in range(W.shape[0])]
+            pairs += [(lay.index(b, *pre, q), Bi[p])]
+            pairs += [(lay.index(wo, *pro, p, k), -Wo[q, k]) for k in range(fan_out)]
+            out["co-active units"].append(unit(*pairs))
     if not plain:                                            # diagonal rescaling of the residual stream
         for j in range(n_last):
             v = lay.vector()
