@@ -69,6 +69,14 @@ def _correlated(null):
     return Fake(final=acc, degenerate=deg)
 
 
+def _slq(error):
+    """SLQ's per-net error against the dense spectra around `error`."""
+    f = Fake(slq_error={"error": np.abs(error + 0.001 * RNG.normal(size=10)), "se": np.full(10, 0.01),
+                        "bound": np.full(10, 0.02)})
+    f.slq_sizes = [(4, 40)]
+    return f
+
+
 def _depths(plain, other):
     d = {"plain": np.stack([lab(0.5), lab(plain)]), "residual": np.stack([lab(0.5), lab(other)])}
     return Fake(at_depths=d, degenerate=d, near_zero=d,
@@ -154,6 +162,8 @@ CASES = {
     part3.exact_zeros_hessian: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
     part3.layer_singularities: (lambda: (_layers(0.5, 0.5),), lambda: (_layers(0.8, 0.5),)),
     part3.degeneracy_accuracy: (lambda: (_correlated(True),), lambda: (_correlated(False),)),
+    part3.degeneracy_accuracy_within: (lambda: (_correlated(True),), lambda: (_correlated(False),)),
+    part3.slq_recovers: (lambda: (_slq(0.2),), lambda: (_slq(0.0),)),
     part3.depth_accuracy_gap: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.5, 0.9),)),
     part3.depth_degeneracy_gap: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.9, 0.5),)),
     part3.depth_near_zero_gap: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.9, 0.5),)),
