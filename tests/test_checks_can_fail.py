@@ -161,6 +161,7 @@ CASES = {
     part3.exact_zeros_ggn: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
     part3.exact_zeros_hessian: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
     part3.layer_singularities: (lambda: (_layers(0.5, 0.5),), lambda: (_layers(0.8, 0.5),)),
+    part3.layer_measure_gap: (lambda: (_layers(0.5, 0.5), "overlap"), lambda: (_layers(0.8, 0.5), "overlap")),
     part3.degeneracy_accuracy: (lambda: (_correlated(True),), lambda: (_correlated(False),)),
     part3.degeneracy_accuracy_within: (lambda: (_correlated(True),), lambda: (_correlated(False),)),
     part3.slq_recovers: (lambda: (_slq(0.2),), lambda: (_slq(0.0),)),

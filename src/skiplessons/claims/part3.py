@@ -217,6 +217,16 @@ def layer_singularities(result) -> Verdict:
     return judge(primary, comparisons.pop(primary), numbers, comparisons)
 
 
+def layer_measure_gap(result, key: str) -> Verdict:
+    """Plain nets have more of one per-layer measure `key` (`degeneracy.LAYER_KEYS`; experiment `degeneracy`):
+    per net, its mean over layers at the last checkpoint. Primary comparison: plain − residual (`plain_above`,
+    δ = `DELTA_FRACTION`); secondary: plain − every other architecture."""
+    values = result.layer(key)
+    name, primary, second = plain_above(values)
+    return judge(f"{key.replace('_', ' ')}, {name}", primary,
+                 f"mean {key.replace('_', ' ')} per layer at the end: {spread(values)}", second)
+
+
 def negative_correlation(a, b, n_min: int = 4) -> Comparison | None:
     """-atanh(r) between `a` and `b` against zero (a negative correlation shown when positive), Fisher's
     standard error 1/sqrt(n - 3); None with fewer than `n_min` pairs."""
