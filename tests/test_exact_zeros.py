@@ -152,3 +152,22 @@ def test_coactive_pairs_group_units_by_their_exact_activity():
     active = np.array([[1, 1, 0, 1, 0], [0, 0, 1, 0, 0], [1, 1, 0, 1, 0]], dtype=bool)   # unit 4 dead
     assert sorted(ez.coactive_pairs(active)) == [(0, 1), (0, 3), (1, 0), (1, 3), (3, 0), (3, 1)]
     assert ez.coactive_pairs(np.eye(3, dtype=bool)) == []
+
+
+def test_credit_counts_new_directions_as_the_rank_of_the_union():
+    """Coordinate vectors (some repeated, some inside the span of the dense rows) and dense rows: the credited
+    counts are the increments of numpy's matrix rank of the union, cause by cause."""
+    rng = np.random.default_rng(0)
+    eye = np.eye(12)
+    dense = rng.normal(size=(3, 12))
+    dense[2] = dense[0] + 2 * eye[5]                          # dependent on a dense row and a coordinate
+    dirs = {c: np.zeros((0, 12)) for c in ez.CAUSES}
+    dirs["softmax shift"] = dense[:1]
+    dirs["dead units"] = eye[[1, 5, 5, 7]]
+    dirs["rescaling"] = dense
+    counts = ez.credit(dirs, "ggn")
+    ranks = np.cumsum([0] + [len(dirs[c]) for c in ez.CAUSES])
+    union = np.vstack([dirs[c] for c in ez.CAUSES])
+    expected = np.diff([np.linalg.matrix_rank(union[:k]) if k else 0 for k in ranks])
+    assert [counts[c] for c in ez.CAUSES] == list(expected)
+    assert counts["dead units"] == 3 and counts["rescaling"] == 1

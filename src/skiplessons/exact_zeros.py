@@ -277,10 +277,20 @@ def flat_directions(model: MLP, x: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def _rank(rows: np.ndarray) -> int:
+    """Rank of the rows: the distinct coordinates of the single-entry rows (most causes' directions are
+    coordinate vectors), plus the rank of the other rows with those coordinates removed (an SVD)."""
     if not len(rows):
         return 0
-    s = np.linalg.svd(rows, compute_uv=False)
-    return int((s > s[0] * max(rows.shape) * 1e-12).sum())
+    nonzero = rows != 0
+    single = nonzero.sum(1) == 1
+    cols = np.unique(np.argmax(nonzero[single], 1))
+    rest = rows[~single]
+    rest[:, cols] = 0
+    rest = rest[(rest != 0).any(1)]
+    if not len(rest):
+        return len(cols)
+    s = np.linalg.svd(rest, compute_uv=False)
+    return len(cols) + int((s > s[0] * max(rest.shape) * 1e-12).sum())
 
 
 @dataclass(frozen=True)
