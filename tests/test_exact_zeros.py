@@ -171,3 +171,28 @@ def test_credit_counts_new_directions_as_the_rank_of_the_union():
     expected = np.diff([np.linalg.matrix_rank(union[:k]) if k else 0 for k in ranks])
     assert [counts[c] for c in ez.CAUSES] == list(expected)
     assert counts["dead units"] == 3 and counts["rescaling"] == 1
+
+
+def test_coactive_units_of_a_built_net_are_null_directions_of_the_jacobian():
+    """One hidden layer of three units on inputs (x0, x1) with |x0| >= 1 > |x1|: units 0 and 1 are both active
+    exactly where x0 > 0 (without being proportional), unit 2 where x0 < 0. So the mixes 0 -> 1 and 1 -> 0 are
+    two co-active directions, each annihilated by the output Jacobian modulo the common logit shift, and the
+    Gauss-Newton matrix credits them on top of the three rescalings."""
+    spec = models.NetSpec(2, 3, depth=1, width=3)
+    model = models.MLP(spec, models.Member("plain", 0), dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    sign = torch.where(torch.rand(60, generator=gen) < 0.5, -1.0, 1.0).double()
+    x = torch.stack([sign * (1 + torch.rand(60, generator=gen, dtype=torch.float64)),
+                     2 * torch.rand(60, generator=gen, dtype=torch.float64) - 1], 1)
+    y = torch.randint(0, 3, (60,), generator=gen)
+    with torch.no_grad():
+        model.W_in.copy_(torch.tensor([[1.0, 1.0, -1.0], [-0.5, 0.5, 0.3]]))
+        model.b_in.zero_()
+    V = ez.flat_directions(model, x)["co-active units"]
+    assert len(V) == 2
+    theta, f = flat_fn(model)
+    J = output_jacobian(f, theta, x).numpy().reshape(len(x), 3, -1)
+    J = J - J.mean(axis=1, keepdims=True)
+    assert np.abs(J @ V.T).max() < 1e-12 * np.abs(J).max()
+    g = ez.attribute(model, x, ez.exact_spectra(model, x, y))["ggn"]
+    assert g.counts["rescaling"] == 3 and g.counts["co-active units"] == 2 and g.measured >= g.explained
