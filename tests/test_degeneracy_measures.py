@@ -85,6 +85,18 @@ def test_exact_zeros_smoke(results):
     assert part3.exact_zero_gap(r).verdict in claims.VERDICTS
     with pytest.raises(ValueError, match="matrix"):
         r.measured("fisher")
+    # both stages, the functional dimension as P minus the Gauss-Newton zeros, every SLQ size
+    for at in ("init", "end"):
+        fdim, zeros = r.functional_dimension(at=at), r.measured("ggn", at=at)
+        for g in r.groups():
+            np.testing.assert_allclose(fdim[g], r.n_params * (1 - zeros[g]))
+        for size in r.slq_sizes:
+            assert r.slq_error("max", at=at, size=size)["error"].shape == (n,)
+    assert len(r.slq_sizes) == 1 + len(r.config["slq_sizes"])
+    with pytest.raises(ValueError, match="at="):
+        r.measured("hessian", at="middle")
+    with pytest.raises(ValueError, match="size="):
+        r.density(0, method="slq", size=(3, 7))
 
 
 def test_depth_sweep_stores_near_zero_fractions_per_normalization(results):

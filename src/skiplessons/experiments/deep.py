@@ -254,11 +254,11 @@ class ExactZerosResult(ResultView):
             raise ValueError(f"matrix={matrix!r} is not valid; choose one of {', '.join(ez.MATRICES)}")
         if at not in STAGES:
             raise ValueError(f"at={at!r} is not valid; choose one of {', '.join(STAGES)}")
-        values = np.asarray(self.arrays[f"{what}_{matrix}"][STAGES.index(at)])
-        if values.dtype.kind == "f" and np.isnan(values).all():
+        i = STAGES.index(at)
+        if np.isnan(np.asarray(self.arrays[f"eigs_{matrix}"][i], dtype=float)).all():
             raise ValueError(f"the {matrix} spectrum was not computed at {at!r} in this result (config "
                              f"ggn_at_init={self.config.get('ggn_at_init')})")
-        return values
+        return np.asarray(self.arrays[f"{what}_{matrix}"][i])
 
     def eigenvalues(self, net: int, matrix: str = "hessian", at: str = "end") -> np.ndarray:
         """The dense eigenvalues (P,) of net number `net` ("hessian" or "ggn")."""
