@@ -24,8 +24,10 @@ whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summ
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,7 @@ from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, fla
                         negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
 from .curvature.functional import outputs
 from .env import one_thread
+from .files import DamagedFile, load_tensors, remove_leftovers, save_tensors, set_aside
 from .models import activation
 from .train import check_width, train
 
@@ -240,6 +243,40 @@ def checkpoint_steps(steps: int, n: int) -> list[int]:
     return out[:n - 1] + [steps]
 
 
+def _measured_fingerprint(net, data, steps, checkpoints, x, y, settings, members, train_kwargs) -> str:
+    """A hash of everything that determines the measurements of a `train_tracked` run (its nets, data, steps,
+    measurement batch and settings), so a measurement file is only reused by the same run."""
+    desc = json.dumps([asdict(net.spec), [asdict(m) for m in net.members], data.name, list(data.x_train.shape),
+                       steps, checkpoints, asdict(settings), members,
+                       sorted((k, v) for k, v in train_kwargs.items() if isinstance(v, (int, float, str))),
+                       hashlib.sha256(x.detach().cpu().numpy().tobytes()).hexdigest(),
+                       hashlib.sha256(y.detach().cpu().numpy().tobytes()).hexdigest()], default=str)
+    return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+def _read_measured(path: Path, fingerprint: str, checkpoints: list[int]) -> dict:
+    """The measurements {step: {key: array}} stored at `path` by this very run (same `fingerprint`), else {}.
+    Read without pickle; a damaged or malformed file is set aside with a warning naming it."""
+    remove_leftovers(path)
+    if not path.is_file():
+        return {}
+    try:
+        state = load_tensors(path)
+        if not isinstance(state, dict) or not isinstance(state.get("measured"), dict) or "fingerprint" not in state:
+            raise DamagedFile(f"{path} is not a measurement file (missing fields)")
+        if state["fingerprint"] != fingerprint:
+            return {}
+        found = state["measured"]
+        ok = all(s in checkpoints and isinstance(m, dict) and set(m) >= {"degenerate", "nodes", *LAYER_KEYS}
+                 and all(isinstance(v, torch.Tensor) for v in m.values()) for s, m in found.items())
+        if not ok:
+            raise DamagedFile(f"{path} holds malformed measurements")
+    except DamagedFile as e:
+        set_aside(path, str(e))
+        return {}
+    return {s: {k: v.numpy() for k, v in m.items()} for s, m in found.items()}
+
+
 def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.Tensor,
                   settings: SpectrumSettings = SpectrumSettings(), members=None, progress: bool = False,
                   checkpoint=None, **train_kwargs):
@@ -259,15 +296,15 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
     check_inputs(net, x)                       # both checked before the first measurement, not after it
     check_width(net, data.d_in)
     measured_file = None if checkpoint is None else Path(checkpoint).with_name(Path(checkpoint).stem + "-measured.pt")
-    measured = (torch.load(measured_file, weights_only=False)
-                if measured_file is not None and measured_file.is_file() else {})
+    fingerprint = _measured_fingerprint(net, data, steps, checkpoints, x, y, settings, members, train_kwargs)
+    measured = {} if measured_file is None else _read_measured(measured_file, fingerprint, checkpoints)
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
 
     def record(step):
         measured[step] = measure(net, x, y, settings, members, progress)
         if measured_file is not None:
-            tmp = measured_file.with_name(f".{measured_file.name}.{os.getpid()}.tmp")
-            torch.save(measured, tmp)
-            os.replace(tmp, measured_file)
+            save_tensors({"fingerprint": fingerprint, "measured": {
+                s: {k: torch.as_tensor(v) for k, v in m.items()} for s, m in measured.items()}}, measured_file)
 
     if checkpoints[0] == 0 and 0 not in measured:
         record(0)
@@ -275,6 +312,14 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
 
     hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted, progress=progress,
                  checkpoint=checkpoint, **train_kwargs)
+    missing = [s for s in checkpoints if s not in measured]
+    if missing:         # resumed past measurements whose file was lost or set aside: train again from the start
+        warnings.warn(f"the measurements at steps {missing} were lost with {measured_file}; training again "
+                      f"from the start", RuntimeWarning, stacklevel=2)
+        Path(checkpoint).unlink(missing_ok=True)
+        net.load_state_dict(initial)
+        hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted,
+                     progress=progress, checkpoint=checkpoint, **train_kwargs)
     tracked = Tracked()
     for step in checkpoints:
         tracked.add(step, measured[step])
