@@ -1,13 +1,47 @@
 """Command line: `python -m skiplessons list` and `python -m skiplessons run NAME --scale S [--seeds ...]`.
 
 Every user error (a bad argument, missing or invalid data, an unwritable results folder) ends in one line
-`skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130.
+`skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130, and
+SIGTERM (a scheduler's stop) in one line and status 143, after the same cleanup (temporary files removed,
+locks released); the line says whether checkpoints were kept.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+from pathlib import Path
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds through the same cleanup as Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _seed(text: str) -> int:
+    """One --seeds value: an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; seeds are integers in [0, 2**32)") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; seeds are integers in [0, 2**32)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """The --wait value: a number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds >= 0")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,10 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run one experiment and store its result with provenance")
     r.add_argument("name", help="experiment name (see `list`)")
     r.add_argument("--scale", default=None, help="smoke | default | paper (default: $SKIPLESSONS_SCALE or default)")
-    r.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to train (overrides the scale's)")
+    r.add_argument("--seeds", type=_seed, nargs="+", default=None, help="seeds to train (overrides the scale's)")
     r.add_argument("--data", default=None, help="data set: mnist1d | digits | cifar10 | cifar100")
     r.add_argument("--data-dir", default=None, help="folder holding (or receiving) the CIFAR files")
     r.add_argument("--force", action="store_true", help="recompute even if a result with this config is stored")
+    r.add_argument("--wait", type=_seconds, default=None, metavar="SECONDS",
+                   help="how long to wait for another run of the same config to finish (default 600)")
     return p
 
 
@@ -50,9 +86,10 @@ def _list() -> None:
               f"{duration(p['wall_time_s'])} on {p['device']}, {p['date']}, commit {p['commit'][:12]}  ({r.source})")
 
 
-def _run(args) -> None:
-    from . import experiments
-    from .env import check_scale
+def _run(args, kept: list) -> None:
+    """Run (or read) one experiment; `kept` receives its checkpoint folder, for the message of an interrupt."""
+    from . import experiments, results
+    from .env import check_scale, current_scale
     from .experiments.configs import as_dict
 
     scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
@@ -60,26 +97,43 @@ def _run(args) -> None:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
+    kept.append(results.results_dir() / "checkpoints" / results.key(exp.name, scale or current_scale(),
+                                                                     as_dict(config)))
     print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(as_dict(config))}",
           flush=True)
-    result = experiments.load_or_run(args.name, scale, force=args.force, **overrides)
+    wait = {} if args.wait is None else {"wait": args.wait}
+    result = experiments.load_or_run(args.name, scale, force=args.force, **overrides, **wait)
     prov = result.provenance
     print(f"stored {result.stored.key}: {prov['wall_time_s']} s on {prov['device']} "
           f"(commit {prov['commit'][:12]}) in {result.stored.source}")
     print(json.dumps(result.summary, indent=1, sort_keys=True))
 
 
+def _what_was_kept(folders: list) -> str:
+    """Which checkpoints an interrupted run left, in words."""
+    found = [f for folder in folders for f in sorted(Path(folder).glob("*.pt"))] if folders else []
+    if not folders:
+        return "nothing was running"
+    if not found:
+        return "no checkpoint had been written yet: the same command starts again from the beginning"
+    return f"checkpoints are kept in {found[0].parent}: run the same command again to resume"
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    kept: list = []
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        _list() if args.command == "list" else _run(args)
+        _list() if args.command == "list" else _run(args, kept)
         return 0
-    except KeyboardInterrupt:
-        _say("interrupted; checkpoints are kept: run the same command again to resume")
-        return 130
+    except KeyboardInterrupt as e:
+        _say(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}; {_what_was_kept(kept)}")
+        return 143 if isinstance(e, Terminated) else 130
     except (ValueError, OSError, ImportError, FloatingPointError) as e:
         _say(str(e).splitlines()[0] if str(e) else type(e).__name__)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,19 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 #: what a temporary file of `atomic_write` is called: `.NAME.RANDOM.tmp` beside NAME
 TMP_SUFFIX = ".tmp"
+#: seconds a process waits for another's lock (on a result, a data cache, a run) before it gives up
+LOCK_TIMEOUT = 600.0
 
 
 class DamagedFile(ValueError):
@@ -95,3 +99,23 @@ def set_aside(path, reason: str) -> Path | None:
         return None
     warnings.warn(f"{reason}; set aside as {aside.name}, starting over", RuntimeWarning, stacklevel=3)
     return aside
+
+
+@contextlib.contextmanager
+def wait_for(held: FileLock, what: str, timeout: float = LOCK_TIMEOUT):
+    """Hold `held` for a `with` block: at once if it is free, else after a printed line saying what it waits
+    for; a TimeoutError naming the lock file after `timeout` seconds."""
+    try:
+        held.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for {what}: another process holds {held.lock_file} (giving up after {timeout:g} s)",
+              file=sys.stderr, flush=True)
+        try:
+            held.acquire(timeout=timeout)
+        except Timeout:
+            raise TimeoutError(f"gave up after {timeout:g} s waiting for {what}: another process holds "
+                               f"{held.lock_file}") from None
+    try:
+        yield held
+    finally:
+        held.release()
