@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from . import checks
 from .files import atomic_write, remove_leftovers, set_aside, wait_for
 
 DATASETS = ("mnist1d", "digits", "teacher", "cifar10", "cifar100")
@@ -45,6 +46,20 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int
+
+    def __post_init__(self):
+        """Refuse what no net can train or be measured on: empty splits, NaN or inf inputs, splits of other
+        widths, labels outside [0, n_classes) or regression targets of another shape (a ValueError naming it)."""
+        checks.integer(self.n_classes, "n_classes", 1)
+        checks.samples(self.x_train, "x_train")
+        checks.samples(self.x_test, "x_test", width=self.x_train.shape[1])
+        for name, x, y in (("y_train", self.x_train, self.y_train), ("y_test", self.x_test, self.y_test)):
+            if isinstance(y, torch.Tensor) and y.is_floating_point():
+                checks.samples(y, name, width=self.n_classes)
+                if len(y) != len(x):
+                    raise ValueError(f"{name} has {len(y)} rows for {len(x)} inputs")
+            else:
+                checks.labels(y, name, len(x), self.n_classes)
 
     @property
     def d_in(self) -> int:
@@ -165,6 +180,10 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    checks.integer(seed, "seed", 0, 2**32)
+    if not isinstance(test_fraction, (int, float)) or not 0.01 <= test_fraction <= 0.99:
+        raise ValueError(f"test_fraction={test_fraction!r} must be a number in [0.01, 0.99]: both splits non-empty")
+
     x, y = load_digits(return_X_y=True)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     return _standardized("digits", x_tr, y_tr, x_te, y_te, 10)
@@ -173,7 +192,10 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 def teacher(n_train: int = 1000, n_test: int = 1000, d_in: int = 10, n_hidden: int = 4, n_out: int = 2,
             seed: int = 0) -> Dataset:
     """Gaussian inputs x ~ N(0, I) labelled by a random tanh teacher y = C tanh(J x) (regression targets)."""
-    g = torch.Generator().manual_seed(seed)
+    for name, v in (("n_train", n_train), ("n_test", n_test), ("d_in", d_in), ("n_hidden", n_hidden),
+                    ("n_out", n_out)):
+        checks.integer(v, name, 1)
+    g = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     J = torch.randn(n_hidden, d_in, generator=g) / d_in**0.5
     C = torch.randn(n_out, n_hidden, generator=g) / n_hidden**0.5
     x = torch.randn(n_train + n_test, d_in, generator=g)

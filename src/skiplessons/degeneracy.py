@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from . import layer_measures as lm
 from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
                         negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
 from .curvature.functional import outputs
+from . import checks
 from .env import one_thread
 from .files import DamagedFile, load_tensors, remove_leftovers, save_tensors, set_aside
 from .models import activation
@@ -74,11 +76,18 @@ class SpectrumSettings:
     seed: int = 0
 
     def __post_init__(self):
+        checks.integer(self.dense_max, "dense_max", 0)
+        checks.integer(self.n_probes, "n_probes", 1)
+        checks.integer(self.n_steps, "n_steps", 1)
+        checks.integer(self.seed, "seed", 0, 2**63)
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is not valid; choose one of {', '.join(METHODS)}")
-        if not self.tols or any(not t > 0 for t in self.tols):
+        if isinstance(self.tols, (list, np.ndarray)):
+            object.__setattr__(self, "tols", tuple(self.tols))
+        if not isinstance(self.tols, tuple) or not self.tols or any(
+                not isinstance(t, numbers.Real) or not 0 < t < float("inf") for t in self.tols):
             raise ValueError(f"tols={self.tols!r} must be a non-empty sequence of numbers > 0")
-        if not self.neg_tol > 0:
+        if not isinstance(self.neg_tol, numbers.Real) or not 0 < self.neg_tol < float("inf"):
             raise ValueError(f"neg_tol={self.neg_tol!r} must be > 0")
 
     def choose(self, n_params: int) -> str:

@@ -214,7 +214,13 @@ def forward(params, x, act: str, a, c, return_hidden: bool = False, bn_layer: in
     then the hidden activations h_1 .. h_D if `return_hidden`, then the pre-activations z_1 .. z_D (what enters
     phi) if `return_preacts`."""
     phi = activation(act)
-    batched = params["W_in"].dim() == 3
+    W_in = params["W_in"]
+    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or x.shape[-1] != W_in.shape[-2] \
+            or x.dtype != W_in.dtype:
+        got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a {W_in.dtype} tensor of shape (N, d_in={W_in.shape[-2]}) (or (M, N, d_in)), "
+                         f"got {got}")
+    batched = W_in.dim() == 3
     if batched:
         a = torch.as_tensor(a, dtype=x.dtype, device=x.device).view(-1, 1, 1)
         c = torch.as_tensor(c, dtype=x.dtype, device=x.device).view(-1, 1, 1)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import checks
 from .data import Dataset
 from .files import DamagedFile, load_tensors, remove_leftovers, save_tensors, set_aside
 from .losses import per_net_loss
@@ -135,6 +136,10 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     if callback_at is not None:
         callback_at = {int(s) for s in callback_at}
     check_width(net, data.d_in)
+    for name in ("y_train", "y_test"):
+        y = getattr(data, name)
+        if not y.is_floating_point():
+            checks.labels(y, f"data.{name}", len(y), net.spec.n_out)
 
     p0 = next(net.parameters())
     data = data.to(p0.device, p0.dtype)
