@@ -105,6 +105,7 @@ def check_inputs(net, x, name: str = "x") -> None:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be an (N, d_in={d_in}) tensor of samples, got {got}")
     check_width(net, x.shape[1], name)
+    checks.samples(x, name)
 
 
 def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,

@@ -29,6 +29,8 @@ def _as_tensor(a, name):
     if a.ndim < 2:
         raise ValueError(f"{name} must have shape (..., N, n) with samples N and units n, got {tuple(a.shape)}")
     checks.samples(a, name, ndim=None, min_ndim=2, floating=False)     # no NaN, inf, empty axis, bool
+    if a.shape[-2] < 2:
+        raise ValueError(f"{name} has N = {a.shape[-2]} sample: a unit's spread over the inputs needs N >= 2")
     return a.detach().to(torch.float64)
 
 

@@ -47,7 +47,7 @@ def flat_fn(model: torch.nn.Module) -> tuple[torch.Tensor, FlatFn]:
 
 def check_theta(theta: torch.Tensor) -> torch.Tensor:
     """Raise a ValueError unless `theta` is a 1-D floating tensor."""
-    if not isinstance(theta, torch.Tensor) or theta.ndim != 1 or not theta.is_floating_point():
+    if not isinstance(theta, torch.Tensor) or theta.ndim != 1 or not theta.is_floating_point() or not theta.numel():
         got = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
         raise ValueError(f"theta must be a 1-D floating-point tensor of all parameters, got {got}")
     return checks.finite(theta, "theta")
