@@ -325,13 +325,27 @@ def _failing(step: str, exc: BaseException):
     if step == "write":
         real_fdopen = os.fdopen
 
-        class Full(io.BufferedWriter):
+        class Full:
+            """A file on a full disk: every write fails."""
+
+            def __init__(self, f):
+                self.f = f
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *err):
+                self.f.close()
+
             def write(self, b):
                 raise exc
 
+            def __getattr__(self, name):
+                return getattr(self.f, name)
+
         def fdopen(fd, mode="r", *a, **kw):
             f = real_fdopen(fd, mode, *a, **kw)
-            return Full(f.raw) if "w" in mode else f
+            return Full(f) if "w" in mode else f
 
         os.fdopen = fdopen
         try:

@@ -104,9 +104,9 @@ def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cac
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         with wait_for(FileLock(str(path.with_name(f".{path.name}.lock"))), f"the data cache {path}"):
+            remove_leftovers(path)             # of writers that were killed
             d = _read_cache(path, settings, n_total)
             if d is None:
-                remove_leftovers(path)
                 d = _generate_mnist1d(settings)
                 _write_cache(path, settings, d)
     return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], MNIST1D_CLASSES)
