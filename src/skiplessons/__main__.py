@@ -1,4 +1,5 @@
-"""Command line: `python -m skiplessons list` and `python -m skiplessons run NAME --scale S [--seeds ...]`.
+"""Command line: `python -m skiplessons list`, `python -m skiplessons run NAME --scale S [--seeds ...]` and
+`python -m skiplessons replicate` (every replicated claim's experiment at `default` on fresh seeds).
 
 Every user error (a bad argument, missing or invalid data, an unwritable results folder) ends in one line
 `skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130, and
@@ -69,7 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="recompute even if a result with this config is stored")
     r.add_argument("--wait", type=_seconds, default=None, metavar="SECONDS",
                    help="how long to wait for another run of the same config to finish (default 600)")
+    sub.add_parser("replicate", help="run every replicated claim's experiment at `default` on fresh seeds (the "
+                   "ledger's second verdict)")
     return p
+
+
+def _replicate(kept: list) -> None:
+    """Every replicated claim's experiment; `kept` receives the checkpoints folder, for an interrupt's message."""
+    from . import results
+    from .claims import CLAIMS
+    from .experiments.replication import replicate, replication_seeds
+
+    kept.append(results.results_dir() / "checkpoints")
+    for name in dict.fromkeys(c.experiment for c in CLAIMS if c.replicate):
+        print(f"replicating {name} at default on seeds {replication_seeds(name)}", flush=True)
+        result = replicate(name)
+        print(f"  stored {result.stored.key} ({result.provenance['wall_time_s']:.0f} s)", flush=True)
 
 
 def _list() -> None:
@@ -86,15 +102,23 @@ def _list() -> None:
               f"{duration(p['wall_time_s'])} on {p['device']}, {p['date']}, commit {p['commit'][:12]}  ({r.source})")
 
 
+def run_settings(args) -> tuple[str | None, dict]:
+    """The scale (None: from SKIPLESSONS_SCALE) and the config overrides a parsed `run` command line sets (the
+    config settings of `experiments.reproduce.CLI_FLAGS`), so that a printed command resolves to one config."""
+    from .env import check_scale
+    from .experiments.reproduce import CLI_FLAGS
+
+    scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
+    return scale, {k: getattr(args, k) for k in CLI_FLAGS if getattr(args, k) is not None}
+
+
 def _run(args, kept: list) -> None:
     """Run (or read) one experiment; `kept` receives its checkpoint folder, for the message of an interrupt."""
     from . import experiments, results
-    from .env import check_scale, current_scale
+    from .env import current_scale
     from .experiments.configs import as_dict
 
-    scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
-    overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    scale, overrides = run_settings(args)
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
     kept.append(results.results_dir() / "checkpoints" / results.key(exp.name, scale or current_scale(),
@@ -111,7 +135,7 @@ def _run(args, kept: list) -> None:
 
 def _what_was_kept(folders: list) -> str:
     """Which checkpoints an interrupted run left, in words."""
-    found = [f for folder in folders for f in sorted(Path(folder).glob("*.pt"))] if folders else []
+    found = [f for folder in folders for f in sorted(Path(folder).rglob("*.pt"))]
     if not folders:
         return "nothing was running"
     if not found:
@@ -124,7 +148,8 @@ def main(argv=None) -> int:
     kept: list = []
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        _list() if args.command == "list" else _run(args, kept)
+        commands = {"list": _list, "replicate": lambda: _replicate(kept), "run": lambda: _run(args, kept)}
+        commands[args.command]()
         return 0
     except KeyboardInterrupt as e:
         _say(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}; {_what_was_kept(kept)}")
