@@ -226,7 +226,8 @@ def test_unknown_setting_and_experiment():
 
 @pytest.mark.parametrize("overrides,match", [
     (dict(seeds=[0, 0]), "seeds=\\[0, 0\\] must be distinct"),
-    (dict(seeds=[-1]), "must be distinct non-negative"),
+    (dict(seeds=[-1]), r"must be distinct integers in \[0, 2\*\*32\)"),
+    (dict(seeds=[2**32]), r"seeds=\[4294967296\] must be distinct integers in \[0, 2\*\*32\)"),
     (dict(seeds=[]), "seeds=\\[\\] must be distinct"),
     (dict(seeds=0), "seeds=0 must be a tuple"),
     (dict(steps="10"), "steps='10' must be a int"),
