@@ -82,6 +82,11 @@ def _standardized(name, x_tr, y_tr, x_te, y_te, n_classes) -> Dataset:
                    torch.as_tensor(y_te, dtype=torch.long), n_classes)
 
 
+#: MNIST-1D's classes and features
+MNIST1D_CLASSES, MNIST1D_FEATURES = 10, 40
+_MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
+
+
 def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cache=None) -> Dataset:
     """MNIST-1D with `n_samples` examples (40 features, 10 classes), generated offline.
 
@@ -110,11 +115,6 @@ def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cac
                 d = _generate_mnist1d(settings)
                 _write_cache(path, settings, d)
     return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], MNIST1D_CLASSES)
-
-
-#: MNIST-1D's classes and features
-MNIST1D_CLASSES, MNIST1D_FEATURES = 10, 40
-_MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
 
 
 def _generate_mnist1d(settings: dict) -> dict:

@@ -180,7 +180,7 @@ def check_name(name, what: str = "name") -> str:
     return name
 
 
-def validate(meta, stem: str | None = None) -> dict:
+def validate(meta) -> dict:
     """`meta` if it has the fields and types of a result's JSON, else a ValueError saying which are missing or
     of the wrong type (the one schema check of a result, on save and on read)."""
     if not isinstance(meta, dict):

@@ -35,6 +35,8 @@ STEP_MODES = ("auto", "graph", "eager")
 #: eager steps before the capture, on a side stream as CUDA graphs require (lazy state such as Adam's moments
 #: must exist before it is captured)
 GRAPH_WARMUP = 3
+#: the curves a History records
+CURVES = ("loss", "acc", "test_loss", "test_acc")
 
 
 @dataclass
@@ -52,11 +54,11 @@ class History:
         """The curves as (M, T) arrays; a dropped net's records from its failing step on are NaN, and
         `failed_step` (M,) holds each net's failing step (-1: trained to the end)."""
         out = {"step": np.asarray(self.step)}
-        for k in ("loss", "acc", "test_loss", "test_acc"):
+        for k in CURVES:
             out[k] = np.asarray(getattr(self, k)).T if getattr(self, k) else np.zeros((0, 0))
         if self.failed:
             for m, s in self.failed.items():
-                for k in ("loss", "acc", "test_loss", "test_acc"):
+                for k in CURVES:
                     out[k][int(m), out["step"] >= s] = np.nan
             n = out["loss"].shape[0]
             out["failed_step"] = np.array([self.failed.get(m, -1) for m in range(n)])
@@ -238,9 +240,6 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
                           "opt": opt.state_dict(), "history": _history_tensors(hist)}, checkpoint)
             last_save = time.monotonic()
     return hist
-
-
-CURVES = ("loss", "acc", "test_loss", "test_acc")
 
 
 def _history_tensors(hist: History) -> dict:
