@@ -40,10 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _replicate() -> None:
-    from .claims import CLAIMS
-    from .experiments.replication import replicate, replication_seeds
+    from .experiments.replication import REPLICATED, replicate, replication_seeds
 
-    for name in dict.fromkeys(c.experiment for c in CLAIMS if c.replicate):
+    for name in REPLICATED:
         print(f"replicating {name} at default on seeds {replication_seeds(name)}", flush=True)
         result = replicate(name)
         print(f"  stored {result.stored.key} ({result.provenance['wall_time_s']:.0f} s)", flush=True)
