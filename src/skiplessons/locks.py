@@ -9,22 +9,22 @@ creation is atomic. The mode is chosen per results folder:
 - unset or `auto`: soft where the folder lies on a network file system (read from `/proc/mounts`), hard elsewhere.
 
 Every writer of one folder must use the same mode (the two kinds of lock do not see each other; `auto` gives
-all the machines that mount a folder the same answer). A soft lock left by a crashed writer is taken over
-after `SOFT_LIFETIME` seconds; a store write holds its lock for well under a second.
+all the machines that mount a folder the same answer). The soft lock is filelock's lease: its holder renews it
+while it writes, and a lease left by a crashed writer is taken over `LEASE_SECONDS` after its last renewal.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from filelock import FileLock, SoftFileLock
+from filelock import FileLock, SoftFileLease
 
 LOCK_MODES = ("auto", "hard", "soft")
 #: file system types (as /proc/mounts names them) on which the soft lock is used in mode `auto`
 NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "glusterfs",
                         "fuse.glusterfs", "fuse.sshfs", "fuse.cephfs", "9p", "afs", "panfs", "wekafs"})
-#: seconds after which a soft lock whose holder died is taken over
-SOFT_LIFETIME = 300.0
+#: seconds after its last renewal that a soft lock whose holder died is taken over
+LEASE_SECONDS = 60.0
 
 
 def lock_mode(folder) -> str:
@@ -58,5 +58,5 @@ def fs_type(folder, mounts: str = "/proc/mounts") -> str:
 def file_lock(folder, stem: str):
     """The lock of the result `stem` in `folder`: `.STEM.lock` (hard) or `.STEM.softlock` (soft)."""
     if lock_mode(folder) == "soft":
-        return SoftFileLock(str(Path(folder) / f".{stem}.softlock"), lifetime=SOFT_LIFETIME)
+        return SoftFileLease(str(Path(folder) / f".{stem}.softlock"), lease_duration=LEASE_SECONDS)
     return FileLock(str(Path(folder) / f".{stem}.lock"))
