@@ -1,5 +1,6 @@
 """Shards of an experiment's seeds merge into the result one run stores (bit for bit on CPU), and bad sets of
 shards are refused with one clear error; the store's soft lock holds with two writers."""
+import itertools
 import json
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from test_results import WRITER, cli, leftovers
 
 from skiplessons import experiments, locks, results
@@ -178,3 +180,31 @@ def test_the_soft_lock_is_chosen_for_network_mounts_or_by_the_switch(tmp_path, m
     monkeypatch.setenv("SKIPLESSONS_LOCK", "weird")
     with pytest.raises(ValueError, match="SKIPLESSONS_LOCK='weird' is not valid; choose one of auto, hard, soft"):
         locks.lock_mode(tmp_path)
+
+
+def test_a_rows_lanczos_numbers_do_not_depend_on_the_rows_beside_it():
+    """stacked_slq runs the nets of a batch as rows of one recurrence: a row that needs a second Gram-Schmidt
+    pass or a restart must not change the others (else a net's spectrum would depend on its shard)."""
+    from skiplessons.curvature.lanczos import LanczosRecurrence
+
+    rng = np.random.default_rng(0)
+    p = 300
+    diags = torch.tensor(np.stack([rng.uniform(0.1, 1.0, p),                        # a generic spectrum
+                                   np.r_[rng.uniform(1, 2, 4), np.zeros(p - 4)],   # rank 4: restarts
+                                   np.r_[1e6, 1e3, rng.uniform(0, 1e-3, p - 2)],   # loses orthogonality
+                                   np.r_[rng.uniform(1, 2, 6), np.zeros(p - 6)]]))  # rank 6: restarts later
+    q = torch.tensor(rng.choice([-1.0, 1.0], (4, p))) / p ** 0.5
+
+    def run(rows):
+        lanczos = LanczosRecurrence(lambda v: v * diags[rows], q[rows].clone(), 40, torch.Generator().manual_seed(0),
+                                    streams=[0] * len(rows))
+        for _ in range(40):
+            lanczos.step()
+        return lanczos.alpha, lanczos.beta
+
+    together = run([0, 1, 2, 3])
+    for pair in itertools.combinations(range(4), 2):     # (torch's CPU bmm rounds a batch of one differently)
+        apart = run(list(pair))
+        for i, r in enumerate(pair):
+            assert all(torch.equal(t[r], a[i]) for t, a in zip(together, apart)), f"row {r} beside {pair}"
+    assert (together[1][1, 3:] == 0).any() and (together[1][3, 5:] == 0).any(), "the low-rank rows restarted"

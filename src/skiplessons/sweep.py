@@ -77,6 +77,7 @@ class ShardTask:
         return results.key(j.name, j.scale, config)
 
     def local(self, key: str) -> Path:
+        """This job's folder on the disk of the machine it runs on."""
         return Path(self.scratch or tempfile.gettempdir()) / "skiplessons-sweep" / key
 
     def __call__(self) -> dict:
@@ -102,11 +103,12 @@ class ShardTask:
 
 
 def copy_checkpoints(source: Path, target: Path) -> None:
-    """Copy the finished checkpoint files (`*.pt`, written atomically by `train`) from `source` to `target`."""
+    """Copy the checkpoint files of a run from `source` to `target` (each through a temporary name; the hidden
+    temporary files of a checkpoint being written are left out, its last complete version is copied)."""
     if not source.is_dir():
         return
     target.mkdir(parents=True, exist_ok=True)
-    for f in source.glob("*.pt"):
+    for f in [f for f in source.iterdir() if f.is_file() and not f.name.startswith(".")]:
         tmp = target / f".{f.name}.copy"
         shutil.copy2(f, tmp)
         tmp.replace(target / f.name)
