@@ -210,9 +210,16 @@ def run_jobs(ex, tasks: list[ShardTask], executor: str, parallel: int, say) -> i
                 what = "already stored" if out["reused"] else f"done in {out['wall_time_s']:.1f} s"
             except Exception as e:          # noqa: BLE001 -- any job error is reported, the others go on
                 failed += 1
-                what = f"FAILED ({str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}); " \
-                       f"log {handle.paths.stderr}"
+                what = f"FAILED ({reason(e)}); log {handle.paths.stderr}"
             say(f"[{ended}/{total}] {task.job} (job {handle.job_id}): {what}")
             sys.stdout.flush()
         time.sleep(0.5 if running else 0)
     return failed
+
+
+def reason(error: Exception) -> str:
+    """The last line of a failed job's traceback (submitit puts the traceback between two dashed lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    dashes = [i for i, line in enumerate(lines) if set(line) == {"-"}]
+    end = dashes[1] if len(dashes) >= 2 else len(lines)
+    return lines[end - 1] if end else type(error).__name__
