@@ -1,5 +1,6 @@
 """Command line: `python -m skiplessons list`, `run NAME --scale S [--seeds ...] [--shard i/n]`, `merge NAME` (the
-shards of a run) and `sweep NAME... --shards N --executor local|slurm` (README, "Running the grid on a cluster").
+shards of a run), `sweep NAME... --shards N --executor local|slurm` (README, "Running the grid on a cluster") and
+`replicate` (every replicated claim's experiment at `default` on fresh seeds).
 
 Every user error (a bad argument, missing or invalid data, an unwritable results folder) ends in one line
 `skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130.
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cpus", type=int, default=1, help="SLURM CPUs per job")
     s.add_argument("--scratch", default=None, help="local folder where jobs compute (default: the node's temp)")
     s.add_argument("--logs", default=None, help="submitit's folder (default: sweep-logs/ in the results folder)")
+    sub.add_parser("replicate", help="run every replicated claim's experiment at `default` on fresh seeds (the "
+                   "ledger's second verdict)")
     return p
 
 
@@ -58,6 +61,16 @@ def _settings(p) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to train (overrides the scale's)")
     p.add_argument("--data", default=None, help="data set: mnist1d | digits | cifar10 | cifar100")
     p.add_argument("--data-dir", default=None, help="folder holding (or receiving) the CIFAR files")
+
+
+def _replicate() -> None:
+    from .claims import CLAIMS
+    from .experiments.replication import replicate, replication_seeds
+
+    for name in dict.fromkeys(c.experiment for c in CLAIMS if c.replicate):
+        print(f"replicating {name} at default on seeds {replication_seeds(name)}", flush=True)
+        result = replicate(name)
+        print(f"  stored {result.stored.key} ({result.provenance['wall_time_s']:.0f} s)", flush=True)
 
 
 def _list() -> None:
@@ -74,13 +87,15 @@ def _list() -> None:
               f"{duration(p['wall_time_s'])} on {p['device']}, {p['date']}, commit {p['commit'][:12]}  ({r.source})")
 
 
-def _chosen(args) -> tuple[str | None, dict]:
-    """The scale and the config overrides the options name."""
+def run_settings(args) -> tuple[str | None, dict]:
+    """The scale (None: from SKIPLESSONS_SCALE) and the config overrides a parsed `run`, `merge` or `sweep` command
+    line sets (the config settings of `experiments.reproduce.CLI_FLAGS`), so that a printed command resolves to
+    one config."""
     from .env import check_scale
+    from .experiments.reproduce import CLI_FLAGS
 
     scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
-    overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
-    return scale, {k: v for k, v in overrides.items() if v is not None}
+    return scale, {k: getattr(args, k) for k in CLI_FLAGS if getattr(args, k) is not None}
 
 
 def _run(args) -> None:
@@ -88,7 +103,7 @@ def _run(args) -> None:
     from .experiments import shards
     from .experiments.configs import as_dict
 
-    scale, overrides = _chosen(args)
+    scale, overrides = run_settings(args)
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
     shard = shards.parse(args.shard) if args.shard is not None else None
@@ -105,7 +120,7 @@ def _run(args) -> None:
 def _merge(args) -> None:
     from .experiments import shards
 
-    scale, overrides = _chosen(args)
+    scale, overrides = run_settings(args)
     merged = shards.merge(args.name, scale, sources=args.sources, **overrides)
     parts = merged.provenance["shards"]
     print(f"merged {len(parts)} shards into {merged.stored.key} ({merged.stored.source}): "
@@ -115,7 +130,7 @@ def _merge(args) -> None:
 def _sweep(args) -> None:
     from . import sweep
 
-    scale, overrides = _chosen(args)
+    scale, overrides = run_settings(args)
     job = sweep.JobSettings(minutes=args.minutes, parallel=args.parallel, partition=args.partition,
                             gpus=args.gpus, cpus=args.cpus)
     sweep.sweep(args.names, scale, args.shards, args.grid, executor=args.executor,
@@ -125,7 +140,8 @@ def _sweep(args) -> None:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        {"list": lambda _: _list(), "run": _run, "merge": _merge, "sweep": _sweep}[args.command](args)
+        {"list": lambda _: _list(), "replicate": lambda _: _replicate(), "run": _run, "merge": _merge,
+         "sweep": _sweep}[args.command](args)
         return 0
     except KeyboardInterrupt:
         _say("interrupted; checkpoints are kept: run the same command again to resume")
