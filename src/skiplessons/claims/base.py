@@ -101,6 +101,9 @@ class Verdict:
                     f"(±{c.bound:.3g}) is as large as the observed gap ({c.estimate:+.3g})")
         if c.se == 0:
             return "an exact computation that decides neither way (its value is zero)"
+        if self.expectation == EQUAL:
+            return (f"the 90% interval of the difference, {lo:+.3g} to {hi:+.3g}, reaches beyond ±δ = ±{c.delta:.3g}: "
+                    "more runs would narrow it")
         if c.runs_needed is None:
             return f"the 95% interval, {lo:+.3g} to {hi:+.3g}, is too wide to tell (no run count for this measure)"
         return f"about {c.runs_needed} runs a side would resolve a gap of the observed size ({c.estimate:+.3g})"
