@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from . import checks
 from .files import atomic_write, remove_leftovers, set_aside, wait_for
+from .locks import file_lock
 
 DATASETS = ("mnist1d", "digits", "teacher", "cifar10", "cifar100")
 #: the number of classes of each classification data set (the "C" of the Gauss-Newton rank bound N*C)
@@ -108,7 +108,7 @@ def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cac
         d = _generate_mnist1d(settings)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with wait_for(FileLock(str(path.with_name(f".{path.name}.lock"))), f"the data cache {path}"):
+        with wait_for(file_lock(path.parent, path.name), f"the data cache {path}"):
             remove_leftovers(path)             # of writers that were killed
             d = _read_cache(path, settings, n_total)
             if d is None:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from filelock import FileLock
 
+from .. import locks as _locks
 from .. import results as _results
-from ..files import LOCK_TIMEOUT, wait_for
 from ..env import check_scale, current_device, current_scale
+from ..files import LOCK_TIMEOUT, wait_for
 from .configs import SCALES, as_dict
 from .views import ResultView
 
@@ -164,7 +164,7 @@ def load_or_run(name: str, scale: str | None = None, force: bool = False, progre
             return exp.reader(found)
     out = _results.check_writable(folder)
     stem = _results.key(name, scale, plain)
-    with wait_for(FileLock(str(out / f".{stem}.run.lock")), f"another run of {stem} to finish", wait):
+    with wait_for(_locks.file_lock(out, f"{stem}.run"), f"another run of {stem} to finish", wait):
         found = None if force else _results.load(name, scale, plain, folder=folder)
         result = found if found is not None else _run(exp, config, scale, force, progress, out)
     return exp.reader(result)
