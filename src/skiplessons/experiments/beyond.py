@@ -21,11 +21,13 @@ from .views import ResultView
 
 
 class LLCToyResult(ResultView):
-    """λ̂ per chain of each known model, next to its exact finite-n target and its asymptotic λ."""
+    """The calibration: λ̂ per chain of each case (a known model at one n), next to its finite-n target, its λ,
+    the sampler's step and diagnostics; and the step-size sweep."""
 
-    default_by = "model"
+    default_by = "case"
 
     def models(self) -> list[str]:
+        """The cases, "model @ n = ...", in the order they ran."""
         return list(self.summary["models"])
 
     def _row(self, model: str) -> dict:
@@ -34,43 +36,109 @@ class LLCToyResult(ResultView):
         return self.summary["models"][model]
 
     def chains(self, model: str) -> np.ndarray:
-        """λ̂ of every chain of `model`."""
+        """λ̂ of every chain of case `model`."""
         return np.asarray(self.arrays["llc"])[self.labels() == model]
 
     def target(self, model: str) -> float:
-        """The exact value λ̂ estimates at this n and localization (closed form or quadrature)."""
+        """The exact value λ̂ estimates at this n and localization (closed form, quadrature or MALA)."""
         return float(self._row(model)["target"])
 
+    def target_error(self, model: str) -> float:
+        """The standard error of the target (0 for closed forms and quadrature; over chains for MALA)."""
+        return float(self._row(model)["target_se"])
+
     def lam(self, model: str) -> float:
-        """The learning coefficient λ of `model` (the n -> infinity limit of the target)."""
+        """The learning coefficient λ of the case's model (the n -> infinity limit of the target)."""
         return float(self._row(model)["lam"])
 
     def formula(self, model: str) -> str:
         return str(self._row(model)["formula"])
 
+    def n_of(self, model: str) -> int:
+        return int(self._row(model)["n"])
+
+    def diagnostics(self, model: str) -> llc.Diagnostics:
+        """The chains' stability and equilibration checks (`llc.Diagnostics`)."""
+        r = self._row(model)
+        return llc.Diagnostics(r["stiffness"], r["burn_in"], r["burn_in_needed"], r["rhat"], r["drift_z"])
+
+    def row(self, model: str) -> dict:
+        """Everything stored about a case (target method, step size, largest curvature met, ...)."""
+        return dict(self._row(model))
+
+    def sweep(self) -> dict[str, dict]:
+        """{model: {"kappa": [...], "mean": [...], "se": [...], "target": float}} λ̂ against the step's κ
+        (mean None where the chains diverged)."""
+        return dict(self.summary["sweep"])
+
     @property
     def n(self) -> int:
-        return int(self.config["n"])
+        """The book's n: the first of the calibration's sample sizes."""
+        return int(self.config["ns"][0])
+
+
+def _calibrate(model, n, config, kappa, seed, chains, steps, burn_in, mala=None):
+    """One case: the step of the stability rule from the largest curvature the posterior meets, SGLD chains,
+    and their diagnostics; `mala` gives that curvature (and the target) for a non-quadratic model."""
+    gamma = config.localization
+    h_max = max(model.curvatures) if model.curvatures else mala.top_curvature
+    h_min = min(model.curvatures) if model.curvatures else 0.0
+    step = float(llc.stable_step(h_max, n, gamma, kappa))
+    settings = llc.SGLDSettings(step_size=step, localization=gamma, steps=steps, burn_in=burn_in)
+    est = llc.sample_llc(model.loss, model.w_star, n, settings, chains=chains, seed=seed)
+    diag = llc.diagnose(est.trace[burn_in:], float(llc.stiffness(step, h_max, n, gamma)), burn_in,
+                        float(llc.burn_in_needed(step, gamma, h_min, n)))
+    return est, step, h_max, diag
 
 
 def run_llc_toy(config, ctx):
-    n_beta = config.n * llc.inverse_temperature(config.n)
-    settings = llc.SGLDSettings(step_size=config.step_factor / n_beta, localization=config.localization,
-                                steps=config.steps, burn_in=config.burn_in)
     values, names, summary = [], [], {}
     with one_thread():
-        for k, (name, model) in enumerate(llc.KNOWN_MODELS.items()):
-            est = llc.sample_llc(model.loss, model.w_star, config.n, settings, chains=config.chains,
-                                 seed=config.seed + k)
-            values.append(est.value)
-            names += [name] * config.chains
-            summary[name] = {"target": model.target(config.n, config.localization), "lam": model.lam,
-                             "multiplicity": model.multiplicity, "formula": model.formula, "d": model.d}
-    return {"models": summary, "step_size": settings.step_size}, {"llc": np.concatenate(values),
-                                                                  "model": np.array(names)}
+        for i, n in enumerate(config.ns):
+            for k, (name, model) in enumerate(llc.CALIBRATION.items()):
+                mala, target, target_se, how = None, None, 0.0, "closed form"
+                if model.curvatures is None:
+                    mala = llc.mala_expectation(model.loss, model.w_star, n, config.localization,
+                                                config.target_chains, config.target_steps, config.target_burn_in,
+                                                seed=config.seed + 100 * i + k)
+                    if model.d <= 2:
+                        target, how = model.target(n, config.localization), "quadrature"
+                    else:
+                        target, how = float(mala.value.mean()), "MALA"
+                        target_se = float(mala.value.std(ddof=1) / np.sqrt(len(mala.value)))
+                else:
+                    target = model.target(n, config.localization)
+                est, step, h_max, diag = _calibrate(model, n, config, config.kappa, config.seed + 100 * i + k,
+                                                    config.chains, config.steps, config.burn_in, mala)
+                case = f"{name} @ n = {n:,}"
+                values.append(est.value)
+                names += [case] * config.chains
+                summary[case] = {"model": name, "n": n, "target": target, "target_se": target_se, "how": how,
+                                 "lam": model.lam, "multiplicity": model.multiplicity, "formula": model.formula,
+                                 "d": model.d, "step_size": step, "top_curvature": h_max,
+                                 "mala_acceptance": None if mala is None else mala.acceptance,
+                                 "stiffness": diag.stiffness, "burn_in": diag.burn_in,
+                                 "burn_in_needed": diag.burn_in_needed, "rhat": diag.rhat, "drift_z": diag.drift_z}
+        sweep = {}
+        for name in config.sweep_models:
+            case = summary[f"{name} @ n = {config.ns[0]:,}"]
+            model, rows = llc.CALIBRATION[name], {"kappa": list(config.sweep), "mean": [], "se": []}
+            mala = llc.MALAResult(np.zeros(1), 0.0, case["top_curvature"])
+            for kappa in config.sweep:
+                try:
+                    est = _calibrate(model, config.ns[0], config, kappa, config.seed, config.chains, config.steps,
+                                     config.burn_in, mala)[0]
+                    mean, se = float(est.value.mean()), float(est.value.std(ddof=1) / np.sqrt(config.chains))
+                except FloatingPointError:
+                    mean = se = None
+                rows["mean"].append(mean if mean is None or np.isfinite(mean) else None)
+                rows["se"].append(se if se is None or np.isfinite(se) else None)
+            sweep[name] = rows | {"target": case["target"]}
+    return {"models": summary, "sweep": sweep}, {"llc": np.concatenate(values), "case": np.array(names)}
 
 
-experiment("llc_toy", LLC_TOY, LLCToyResult, "the SGLD learning-coefficient estimator on models with known λ",
+experiment("llc_toy", LLC_TOY, LLCToyResult,
+           "the SGLD learning-coefficient estimator calibrated on models with known λ, up to the nets' curvature",
            "11_learning_coefficient")(run_llc_toy)
 
 

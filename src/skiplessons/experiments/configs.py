@@ -432,21 +432,30 @@ CAPTURE = {s: Capture(n_init=n, t_max=t, n_eval=int(t / 5) + 1,
 
 @dataclass(frozen=True, kw_only=True)
 class LLCToy:
-    """Experiment `llc_toy` (V.1): the SGLD estimate of the learning coefficient on models where the target is
-    known (closed form or quadrature), at `n` samples, `chains` chains of `steps` steps (`burn_in` dropped),
-    step size `step_factor / (nβ)` and localization `localization`."""
+    """Experiment `llc_toy` (V.1): the calibration of the SGLD estimator on the models of `llc.CALIBRATION`, at
+    each n in `ns` (the deep nets' training-set size and 10^5) and the deep nets' localization: `chains` chains of
+    `steps` steps (`burn_in` dropped) with the step of the stability rule at `kappa`; targets by closed form,
+    quadrature or a Metropolis-adjusted sampler (`target_chains` x `target_steps`, `target_burn_in` dropped).
+    Then a step-size sweep: κ over `sweep` for the models `sweep_models` at the first n."""
 
-    n: int = 1000
+    ns: tuple = (4000, 100_000)
     chains: int
     steps: int
     burn_in: int
-    step_factor: float = 0.02
-    localization: float = 2.0
+    kappa: float = 0.1
+    localization: float = 100.0
+    target_chains: int
+    target_steps: int
+    target_burn_in: int
+    sweep: tuple = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+    sweep_models: tuple = ("quadratic, h = 1000", "RRR 2,2,2,0")
     seed: int = 0
 
 
-LLC_TOY = per_scale(LLCToy(chains=16, steps=600, burn_in=200), LLCToy(chains=128, steps=6000, burn_in=2000),
-                    LLCToy(chains=1024, steps=20_000, burn_in=5000))
+LLC_TOY = per_scale(
+    LLCToy(chains=8, steps=300, burn_in=100, target_chains=8, target_steps=300, target_burn_in=100, sweep=(0.1, 3.2)),
+    LLCToy(chains=64, steps=1500, burn_in=500, target_chains=64, target_steps=2500, target_burn_in=500),
+    LLCToy(chains=1024, steps=20_000, burn_in=5000, target_chains=1024, target_steps=20_000, target_burn_in=5000))
 
 
 @dataclass(frozen=True, kw_only=True)
