@@ -15,7 +15,7 @@ from ..env import one_thread
 from ..models import DeepMLPs, NetSpec
 from ..train import train
 from . import experiment
-from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS
+from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS, SHATTERED_DEPTH
 from .training import labels, load_data, members
 from .views import ResultView
 
@@ -143,7 +143,8 @@ experiment("llc_toy", LLC_TOY, LLCToyResult,
 
 
 class LLCDeepResult(ResultView):
-    """λ̂ of every net at the checkpoints of training (the nets and checkpoints of `degeneracy`)."""
+    """λ̂ of every net at the checkpoints of training (the nets and checkpoints of `degeneracy`), with each net's
+    step from the stability rule and its chains' diagnostics."""
 
     @property
     def checkpoints(self) -> np.ndarray:
@@ -154,17 +155,39 @@ class LLCDeepResult(ResultView):
         """d/2: the learning coefficient of a regular minimum with the nets' parameter count."""
         return self.n_params / 2
 
-    def llc(self, step: int | None = -1, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: λ̂ per net} at checkpoint `step` (position; None: (nets, checkpoints))."""
-        values = np.asarray(self.arrays["ckpt_llc"], dtype=float)
+    def _per_net(self, key: str, step: int | None, by: str | None) -> dict[str, np.ndarray]:
+        values = np.asarray(self.arrays[key], dtype=float)
         return self.split(values.T if step is None else values[step], by)
 
+    def llc(self, step: int | None = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: λ̂ per net (mean over its chains)} at checkpoint `step` (position; None: (nets, checkpoints)),
+        measurable or not: read `measurable` before using a value."""
+        return self._per_net("ckpt_llc", step, by)
+
     def llc_error(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: the chain's own standard error of each λ̂} at checkpoint `step`."""
-        return self.split(np.asarray(self.arrays["ckpt_llc_error"], dtype=float)[step], by)
+        """{group: the chains' own standard error of each λ̂} at checkpoint `step`."""
+        return self._per_net("ckpt_llc_error", step, by)
+
+    def top_curvature(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: each net's largest |Hessian eigenvalue|, which set its step}."""
+        return self._per_net("ckpt_top", step, by)
+
+    def diagnostics(self, step: int = -1) -> list[llc.Diagnostics]:
+        """Each net's `llc.Diagnostics` at checkpoint `step`, in the nets' order."""
+        keys = ("ckpt_stiffness", "ckpt_burn_in", "ckpt_burn_in_needed", "ckpt_rhat", "ckpt_drift")
+        cols = [np.asarray(self.arrays[k], dtype=float)[step] for k in keys]
+        return [llc.Diagnostics(s, int(b), need, r, z) for s, b, need, r, z in zip(*cols)]
+
+    def measurable(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: whether each net's λ̂ passed the stability and equilibration checks}."""
+        return self.split(np.array([d.measurable for d in self.diagnostics(step)]), by)
+
+    def step_size(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: each net's SGLD step from the stability rule}."""
+        return self._per_net("ckpt_step_size", step, by)
 
     def trace(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: (nets, SGLD steps)} the chains' nβ (L(w_t) - L(w*)) at checkpoint `step`."""
+        """{group: (nets, SGLD steps)} the first chain's nβ (L(w_t) - L(w*)) at checkpoint `step`."""
         return self.split(np.asarray(self.arrays["ckpt_trace"], dtype=float)[step].T, by)
 
 
@@ -173,15 +196,27 @@ def run_llc_deep(config, ctx):
     net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
                    device=ctx.device)
     x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
-    settings = llc.SGLDSettings(step_size=config.sgld_step, localization=config.localization,
-                                steps=config.sgld_steps, burn_in=config.burn_in)
+    n, gamma = len(x), config.localization
+    settings = llc.SGLDSettings(step_size=1.0, localization=gamma, steps=config.sgld_steps, burn_in=config.burn_in)
     wanted = dg.checkpoint_steps(config.steps, config.checkpoints)
-    found = {"ckpt_step": [], "ckpt_llc": [], "ckpt_llc_error": [], "ckpt_trace": []}
+    found = {k: [] for k in ("ckpt_step", "ckpt_llc", "ckpt_llc_error", "ckpt_trace", "ckpt_top", "ckpt_step_size",
+                             "ckpt_stiffness", "ckpt_burn_in", "ckpt_burn_in_needed", "ckpt_rhat", "ckpt_drift")}
 
     def measure(step, net):
-        est = llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=step)
-        for key, value in (("ckpt_step", step), ("ckpt_llc", est.value), ("ckpt_llc_error", est.error),
-                           ("ckpt_trace", est.trace)):
+        top = llc.nets_top_curvature(net, x[:config.curvature_samples], y[:config.curvature_samples])
+        eps = llc.stable_step(top, n, gamma, config.kappa)
+        runs = [llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=1000 * step + 2 * c, step_sizes=eps)
+                for c in range(config.chains)]
+        kept = np.stack([r.trace[config.burn_in:] for r in runs], -1)           # (draws, nets, chains)
+        diags = [llc.diagnose(kept[:, m], s, config.burn_in, need) for m, (s, need) in
+                 enumerate(zip(llc.stiffness(eps, top, n, gamma), llc.burn_in_needed(eps, gamma, 0.0, n)))]
+        values = np.mean([r.value for r in runs], 0)
+        errors = np.sqrt(np.sum([r.error**2 for r in runs], 0)) / config.chains
+        for key, value in (("ckpt_step", step), ("ckpt_llc", values), ("ckpt_llc_error", errors),
+                           ("ckpt_trace", runs[0].trace), ("ckpt_top", top), ("ckpt_step_size", eps),
+                           ("ckpt_stiffness", [g.stiffness for g in diags]), ("ckpt_burn_in", [g.burn_in for g in diags]),
+                           ("ckpt_burn_in_needed", [g.burn_in_needed for g in diags]),
+                           ("ckpt_rhat", [g.rhat for g in diags]), ("ckpt_drift", [g.drift_z for g in diags])):
             found[key].append(value)
 
     with one_thread():
@@ -190,7 +225,7 @@ def run_llc_deep(config, ctx):
                      record_every=config.record_every, progress=ctx.progress, callback=measure,
                      callback_at=set(wanted) - {0})
     arrays = {**hist.arrays(), **{k: np.asarray(v) for k, v in found.items()}, **labels(net)}
-    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": len(x)}, arrays
+    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": n}, arrays
 
 
 experiment("llc_deep", LLC_DEEP, LLCDeepResult,
@@ -344,3 +379,40 @@ def run_rivals(config, ctx):
 experiment("rivals", RIVALS, RivalsResult,
            "shattered gradients, layer lesions and gradient path lengths of plain, residual and hyper nets",
            "12_rival_explanations")(run_rivals)
+
+
+class ShatteredDepthResult(ResultView):
+    """Input-gradient similarity at initialization against depth, per net and input distance."""
+
+    @property
+    def depths(self) -> np.ndarray:
+        return np.asarray(self.config["depths"])
+
+    @property
+    def distances(self) -> tuple:
+        return tuple(self.config["distances"])
+
+    def similarity(self, distance: float, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, depths)} the similarity of the input gradients of pairs `distance` apart."""
+        if distance not in self.distances:
+            raise ValueError(f"distance={distance!r} was not measured; choose one of {self.distances}")
+        values = np.asarray(self.arrays["similarity"], dtype=float)[self.distances.index(distance)]
+        return self.split(values, by)
+
+
+def run_shattered_depth(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=max(config.depths), width=config.width), members(config),
+                   device=ctx.device)
+    x = d.x_train[:config.probe].to(ctx.device)
+    read = np.asarray(config.depths) - 1
+    with one_thread():
+        sim = [rv.gradient_similarity(net, x, distance).cpu().numpy()[:, read] for distance in config.distances]
+    return ({"data": d.name, "input_norm": float(x.norm(dim=-1).mean())},
+            {"similarity": np.stack(sim), **labels(net)})
+
+
+experiment("shattered_depth", SHATTERED_DEPTH, ShatteredDepthResult,
+           "input-gradient similarity of plain and residual nets at initialization against depth, at two distances",
+           "12_rival_explanations")(run_shattered_depth)
+
