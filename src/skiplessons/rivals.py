@@ -138,8 +138,8 @@ LAWS = ("exponential", "power law")
 
 def depth_law_fits(depths, similarity) -> dict[str, dict[str, float]]:
     """Least-squares fits of log c(L) = a + b L ("exponential") and log c(L) = a + b log L ("power law") to one
-    curve of similarities c > 0 against depths L: {law: {"rate": b, "rss": residual sum of squares}}, with
-    b the decay rate per layer (exponential) or the power (power law)."""
+    curve of similarities c > 0 against depths L: {law: {"rate": b, "intercept": a, "rss": residual sum of
+    squares}}, with b the decay rate per layer (exponential) or the power (power law)."""
     L, c = np.asarray(depths, dtype=float), np.asarray(similarity, dtype=float)
     if L.shape != c.shape or L.size < 3 or (L < 1).any() or (c <= 0).any():
         raise ValueError(f"depths and similarity must be equal-length curves of >= 3 points with depths >= 1 and "
@@ -147,6 +147,6 @@ def depth_law_fits(depths, similarity) -> dict[str, dict[str, float]]:
     out = {}
     for law, x in zip(LAWS, (L, np.log(L))):
         coef, rss, *_ = np.polyfit(x, np.log(c), 1, full=True)
-        out[law] = {"rate": float(coef[0]), "rss": float(rss[0]) if len(rss) else 0.0}
+        out[law] = {"rate": float(coef[0]), "intercept": float(coef[1]), "rss": float(rss[0]) if len(rss) else 0.0}
     return out
 

@@ -174,16 +174,17 @@ def skips_alone_slow_collapse(result) -> Verdict:
 
 
 def pre_ln_stops_collapse(result) -> Verdict:
-    """Skips with pre-LN stop the collapse (experiment `rank_collapse`), a claim of agreement: the change of
-    log10 res per layer over the second half of the attention-only pre-LN stacks with skips is zero within
-    δ = `DELTA_DECAY`; secondary: the same with MLP blocks."""
+    """Skips with pre-LN stop the collapse (experiment `rank_collapse`), a claim of agreement about today's
+    transformer block: the change of log10 res per layer over the second half of the pre-LN stacks of attention
+    and MLP blocks with skips is zero within δ = `DELTA_DECAY`; secondary: attention-only pre-LN stacks with
+    skips (*reversed* there: they still decay)."""
     rates = collapse_rates(result)
-    plain, mlp = result.variant(True, False, True), result.variant(True, True, True)
+    block, attention = result.variant(True, True, True), result.variant(True, False, True)
     numbers = "change of log10 distance from rank one per layer, second half: " + spread(
-        {v: rates[v] for v in (plain, mlp) if v in rates})
-    return judge(f"change per layer, {plain}", one_sample(rates[plain], delta=DELTA_DECAY), numbers,
-                 {f"change per layer, {mlp}": one_sample(rates[mlp], delta=DELTA_DECAY)} if mlp in rates else {},
-                 expectation=EQUAL)
+        {v: rates[v] for v in (block, attention) if v in rates})
+    return judge(f"change per layer, {block}", one_sample(rates[block], delta=DELTA_DECAY), numbers,
+                 {f"change per layer, {attention}": one_sample(rates[attention], delta=DELTA_DECAY)}
+                 if attention in rates else {}, expectation=EQUAL)
 
 
 def shattering_grows_with_depth(result) -> Verdict:
