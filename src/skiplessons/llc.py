@@ -142,7 +142,7 @@ def stable_step(curvature, n: int, localization: float, kappa: float = STIFFNESS
         raise ValueError(f"curvature={h.tolist()} must be finite and >= 0 (the largest |Hessian eigenvalue|)")
     if not 0 < kappa < UNSTABLE:
         raise ValueError(f"kappa={kappa!r} must lie in (0, {UNSTABLE:g}): SGLD diverges at ε (nβh + γ) >= 4")
-    if h.ndim == 0 and localization <= 0 and h == 0:
+    if localization <= 0 and (h == 0).any():
         raise ValueError("a flat loss without localization has no stable step: give localization > 0")
     return kappa / (n * inverse_temperature(n) * h + localization)
 
@@ -212,7 +212,7 @@ class Diagnostics:
 
     @property
     def why(self) -> str:
-        """"" when measurable, else what failed."""
+        """What failed, in words ("" when measurable)."""
         out = [] if self.stable else [f"stiffness {self.stiffness:.2g} > {STIFFNESS:g}"]
         if self.burn_in < self.burn_in_needed:
             out.append(f"burn-in {self.burn_in} < {self.burn_in_needed:.3g} steps needed")

@@ -77,18 +77,17 @@ class LLCToyResult(ResultView):
         return int(self.config["ns"][0])
 
 
-def _calibrate(model, n, config, kappa, seed, chains, steps, burn_in, mala=None):
-    """One case: the step of the stability rule from the largest curvature the posterior meets, SGLD chains,
-    and their diagnostics; `mala` gives that curvature (and the target) for a non-quadratic model."""
-    gamma = config.localization
-    h_max = max(model.curvatures) if model.curvatures else mala.top_curvature
+def _calibrate(model, n, config, kappa, seed, h_max):
+    """One case: the step of the stability rule from `h_max`, the largest curvature the posterior meets, SGLD
+    chains, and their diagnostics (the smallest curvature is 0 for a singular model)."""
+    gamma, chains, steps, burn_in = config.localization, config.chains, config.steps, config.burn_in
     h_min = min(model.curvatures) if model.curvatures else 0.0
     step = float(llc.stable_step(h_max, n, gamma, kappa))
     settings = llc.SGLDSettings(step_size=step, localization=gamma, steps=steps, burn_in=burn_in)
     est = llc.sample_llc(model.loss, model.w_star, n, settings, chains=chains, seed=seed)
     diag = llc.diagnose(est.trace[burn_in:], float(llc.stiffness(step, h_max, n, gamma)), burn_in,
                         float(llc.burn_in_needed(step, gamma, h_min, n)))
-    return est, step, h_max, diag
+    return est, step, diag
 
 
 def run_llc_toy(config, ctx):
@@ -108,8 +107,8 @@ def run_llc_toy(config, ctx):
                         target_se = float(mala.value.std(ddof=1) / np.sqrt(len(mala.value)))
                 else:
                     target = model.target(n, config.localization)
-                est, step, h_max, diag = _calibrate(model, n, config, config.kappa, config.seed + 100 * i + k,
-                                                    config.chains, config.steps, config.burn_in, mala)
+                h_max = max(model.curvatures) if model.curvatures else mala.top_curvature
+                est, step, diag = _calibrate(model, n, config, config.kappa, config.seed + 100 * i + k, h_max)
                 case = f"{name} @ n = {n:,}"
                 values.append(est.value)
                 names += [case] * config.chains
@@ -123,11 +122,9 @@ def run_llc_toy(config, ctx):
         for name in config.sweep_models:
             case = summary[f"{name} @ n = {config.ns[0]:,}"]
             model, rows = llc.CALIBRATION[name], {"kappa": list(config.sweep), "mean": [], "se": []}
-            mala = llc.MALAResult(np.zeros(1), 0.0, case["top_curvature"])
             for kappa in config.sweep:
                 try:
-                    est = _calibrate(model, config.ns[0], config, kappa, config.seed, config.chains, config.steps,
-                                     config.burn_in, mala)[0]
+                    est = _calibrate(model, config.ns[0], config, kappa, config.seed, case["top_curvature"])[0]
                     mean, se = float(est.value.mean()), float(est.value.std(ddof=1) / np.sqrt(config.chains))
                 except FloatingPointError:
                     mean = se = None
