@@ -154,7 +154,8 @@ def test_stability_rule_keeps_the_bias_below_its_bound(h):
     target = llc.quadratic_expectation([h], n, gamma)
     bound = llc.STIFFNESS / (4 - llc.STIFFNESS)
     assert llc.sgld_quadratic_expectation([h], n, gamma, eps) == pytest.approx(target * (1 + bound))
-    s = llc.SGLDSettings(step_size=float(eps), localization=gamma, steps=600, burn_in=int(llc.burn_in_needed(eps, gamma, h, n)))
+    s = llc.SGLDSettings(step_size=float(eps), localization=gamma, steps=600,
+                         burn_in=int(llc.burn_in_needed(eps, gamma, h, n)))
     est = llc.sample_llc(lambda w: 0.5 * h * (w**2).sum(-1), [0.0], n, s, chains=256, seed=4)
     se = est.value.std(ddof=1) / math.sqrt(len(est.value))
     assert abs(est.value.mean() - target) <= 4 * se + bound * target

@@ -150,7 +150,8 @@ def stable_step(curvature, n: int, localization: float, kappa: float = STIFFNESS
 
 def sgld_quadratic_expectation(curvatures, n: int, localization: float, step_size: float) -> float:
     """What SGLD with step ε converges to on K = (1/2) Σ h_i w_i² (exactly, not linearised: the loss is
-    quadratic): (1/2) Σ nβh_i / (a_i (1 - εa_i/4)), a_i = nβh_i + γ; infinite when some εa_i ≥ 4 (divergence)."""
+    quadratic): (1/2) Σ nβh_i / (a_i (1 - εa_i/4)), a_i = nβh_i + γ; infinite when some εa_i ≥ 4
+    (divergence)."""
     h = np.asarray(curvatures, dtype=float)
     if (h < 0).any() or not step_size > 0:
         raise ValueError(f"curvatures={h.tolist()} must be >= 0 and step_size={step_size!r} > 0")

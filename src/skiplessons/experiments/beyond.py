@@ -211,7 +211,8 @@ def run_llc_deep(config, ctx):
         errors = np.sqrt(np.sum([r.error**2 for r in runs], 0)) / config.chains
         for key, value in (("ckpt_step", step), ("ckpt_llc", values), ("ckpt_llc_error", errors),
                            ("ckpt_trace", runs[0].trace), ("ckpt_top", top), ("ckpt_step_size", eps),
-                           ("ckpt_stiffness", [g.stiffness for g in diags]), ("ckpt_burn_in", [g.burn_in for g in diags]),
+                           ("ckpt_stiffness", [g.stiffness for g in diags]),
+                           ("ckpt_burn_in", [g.burn_in for g in diags]),
                            ("ckpt_burn_in_needed", [g.burn_in_needed for g in diags]),
                            ("ckpt_rhat", [g.rhat for g in diags]), ("ckpt_drift", [g.drift_z for g in diags])):
             found[key].append(value)
