@@ -268,14 +268,18 @@ class InitScale:
     """Chapter IV.1's table of the activation scale at initialization (no training): `seeds` draws of plain and
     residual nets and of the two malicious constructions at every width in `widths`, at `init_controls`'s depth
     and on its Hessian batch (`controls.init_growth_by_width`). Plain ReLU nets keep their activation scale over
-    30 layers only when wide enough, so a malicious start is compared with them at several widths."""
+    30 layers only when wide enough, so a malicious start is compared with them at several widths. The
+    manipulation table (`controls.manipulation_search`, input-output Jacobians at `malicious_wide`'s width) uses
+    `search_seeds` draws of every start."""
 
     widths: tuple
     seeds: int
+    search_seeds: int
 
 
-INIT_SCALE = per_scale(InitScale(widths=(6, 32), seeds=4), InitScale(widths=(8, 16, 32, 64, 128), seeds=16),
-                       InitScale(widths=(16, 32, 64, 128), seeds=16))
+INIT_SCALE = per_scale(InitScale(widths=(6, 32), seeds=4, search_seeds=3),
+                       InitScale(widths=(8, 16, 32, 64, 128), seeds=16, search_seeds=8),
+                       InitScale(widths=(16, 32, 64, 128), seeds=16, search_seeds=16))
 
 
 # ------------------------------------------------------------------------------------------ Parts I and II

@@ -42,7 +42,9 @@ class OlderCode:
 
 #: committed paper results whose config is the registered one but whose code is older, by experiment; the tests
 #: check each against a run of today's code, so an entry goes when the result is run again
-OLDER_CODE = {"degeneracy": OlderCode("d33bc1abc0be", ("ckpt_live_rank_deficit", "n_classes"))}
+OLDER_CODE = {"degeneracy": OlderCode("d33bc1abc0be", ("ckpt_live_rank_deficit", "n_classes")),
+              "init_controls": OlderCode("5b3e752b2d95", ("init_top", "init_band", "init_rank", "init_growth",
+                                                           "init_dead", "init_sv"))}
 
 
 def older_code(result: ResultView | _results.Result) -> OlderCode | None:
