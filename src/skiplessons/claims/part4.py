@@ -14,7 +14,7 @@ import numpy as np
 from ..degeneracy import HEADLINE_TOL
 from ..manipulation import PROPERTIES
 from ..report import mean_spread
-from ..stats import SHOWN, Comparison, welch
+from ..stats import SHOWN, Comparison, exact, welch
 from .base import EQUAL, UNTESTED, Verdict, judge
 from .part3 import DELTA_ACC, DELTA_FRACTION, need, spread
 
@@ -145,6 +145,36 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     (`malicious_wide_scale`). The control's manipulation check against plain nets (`controlled`) decides whether
     the comparison can support a verdict on the claim."""
     return controlled(_wide_comparison(result, step), result, MALICIOUS)
+
+
+def malicious_wide_restated(result, step: int | None = None) -> Verdict:
+    """The claim restated as what the book can test, since no start of the construction family passes the
+    manipulation check (`search_verdict`): residual nets started with the main malicious construction end above
+    plain nets, whatever of the residual net's conditioning that start keeps. Primary comparison: training
+    accuracy at the end (or at recorded step `step`), malicious − plain (Welch, δ = `DELTA_ACC`), as
+    `malicious_wide_init`; the start's measured
+    distance from plain nets (the manipulation measures, `check_cells`) is reported beside it, not used to gate
+    the verdict: the claim is about this start, not about a plain-like one."""
+    verdict = _wide_comparison(result, step)
+    measures = result.manipulation()
+    if measures is None:
+        return replace(verdict, numbers=f"{verdict.numbers}; the start's Jacobian at init: not measured in this "
+                                        "stored result (older code)")
+    cells = check_cells(measures, manipulation_check(measures, MALICIOUS), MALICIOUS)
+    return replace(verdict, numbers=f"{verdict.numbers}; the start, {MALICIOUS} vs plain at init: {cells}")
+
+
+def search_verdict(search: Mapping, family=("residual", MALICIOUS, BLOWUP)) -> Verdict:
+    """Whether some start of the family `family` (residual nets with the full skip, a = 1: default and the two
+    malicious constructions) passes the
+    manipulation check against plain nets (`manipulation_check`, on `controls.manipulation_search`'s measures).
+    An exact statement about the starts measured (`stats.exact`): +1 when one passes (holds), -1 when none does
+    (does not hold); each start's per-property distance is in the numbers."""
+    checks = {c: manipulation_check(search, c) for c in family}
+    numbers = "; ".join(f"{c}: {check_cells(search, v, c)}" for c, v in checks.items())
+    found = any(passes(v) for v in checks.values())
+    return judge("some residual start of the family passes the manipulation check (exact)",
+                 exact(1.0 if found else -1.0, len(family)), numbers)
 
 
 def _wide_comparison(result, step: int | None) -> Verdict:
