@@ -103,13 +103,14 @@ def direction(a, b, error_a: float = 0.0, error_b: float = 0.0, delta: float = D
 
 
 def ratio(a, b, factor: float = 2.0) -> Comparison:
-    """Two positive scales compared on the log scale: log(a) − log(b), one per run (Welch), δ = log(`factor`)."""
+    """Two non-negative scales compared on the log scale: log(a) − log(b), one per run (Welch), δ = log(`factor`);
+    a zero scale (a dead stack) counts as `TINY`."""
     if not factor > 1:
         raise ValueError(f"factor={factor!r} must be > 1")
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if (a <= 0).any() or (b <= 0).any():
-        raise ValueError("a and b must be positive scales, one per run")
-    return welch(np.log(a), np.log(b), delta=float(np.log(factor)))
+    if (a < 0).any() or (b < 0).any():
+        raise ValueError("a and b must be non-negative scales, one per run")
+    return welch(np.log(np.maximum(a, TINY)), np.log(np.maximum(b, TINY)), delta=float(np.log(factor)))
 
 
 def within_factor(a, b, factor: float = 2.0) -> str:

@@ -405,11 +405,11 @@ PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PAR
 
 @dataclass(frozen=True)
 class Capture:
-    """Experiment `capture` (II.1): gradient flow of the plain and the skip student from the same `n_init` starts
-    from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
-    (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture measured at every
-    radius in `radii` and minimum stay in `min_stays`; the distance curves of the first `n_show` starts are kept
-    for the figure."""
+    """Experiment `capture` (II.1): gradient flow of the students of `toy.CAPTURE_STUDENTS` (plain and skip, each
+    on its own teacher; skip on the plain target; plain units with a free readout on the skip target) from the same
+    `n_init` starts from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
+    (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture counted at one
+    radius derived from the teacher (`dynamics.capture_radius`); the first `n_show` starts are drawn."""
 
     n_init: int
     t_max: float
@@ -418,8 +418,6 @@ class Capture:
     teacher_v: tuple
     init_scale: float = 0.01
     seed: int = 0
-    radii: tuple = CAPTURE_RADII
-    min_stays: tuple = CAPTURE_STAYS
     n_show: int = 24
 
 
