@@ -101,7 +101,42 @@ def measure_stays(t, theta, line: D.OverlapLine, radii) -> dict[str, np.ndarray]
     return {f"stay_{k}": np.stack([getattr(st, k) for st in stays]) for k in STAY_FIELDS}
 
 
-class StayReader(ResultView):
+class StudentReader(ResultView):
+    """Students of the two-unit model run from the same starts, read per student ("plain", "skip", ...), with the
+    plain net's overlap line (plateau value, curvature) and the end of the integration."""
+
+    def students(self) -> list[str]:
+        """The students of the result, in the order they were run."""
+        return list(np.asarray(self.arrays["arch"]).astype(str))
+
+    def _index(self, arch: str) -> int:
+        archs = self.students()
+        if arch not in archs:
+            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
+        return archs.index(arch)
+
+    @property
+    def t_max(self) -> float:
+        """The end of the integration (a stay that reaches it is censored: the run had not left)."""
+        return float(self.config["t_max"])
+
+    @property
+    def plateau(self) -> float:
+        """The plain net's plateau value: the loss on its overlap line (the best one-unit fit)."""
+        return float(self.summary["plateau"])
+
+    @property
+    def attracting(self) -> str:
+        """Where the plain net's overlap line attracts to second order (`dynamics.curvature_kind`)."""
+        return str(self.summary["attracting"])
+
+    @property
+    def curvature(self) -> np.ndarray:
+        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
+        return np.asarray(self.arrays["curvature"], dtype=float)
+
+
+class StayReader(StudentReader):
     """Read capture by the overlap line: a run is *captured* at (radius, min_stay) when its longest stay within
     `radius` of the line lasts at least `min_stay` (`dynamics.longest_stay`); per student ("plain", "skip")."""
 
@@ -114,16 +149,6 @@ class StayReader(ResultView):
     def min_stays(self) -> list[float]:
         """The minimum stays that define capture (`configs.CAPTURE_STAYS`)."""
         return [float(m) for m in self.config["min_stays"]]
-
-    def students(self) -> list[str]:
-        """The students of the result whose stays were measured, in the order they were run."""
-        return list(np.asarray(self.arrays["arch"]).astype(str))
-
-    def _index(self, arch: str) -> int:
-        archs = self.students()
-        if arch not in archs:
-            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
-        return archs.index(arch)
 
     def stay(self, arch: str, radius: float) -> D.Stay:
         """The longest stays of student `arch`'s runs within `radius` of the line."""
@@ -141,26 +166,6 @@ class StayReader(ResultView):
     def fractions(self, arch: str) -> dict[tuple[float, float], float]:
         """{(radius, min_stay): fraction of student `arch`'s runs captured}, over every definition measured."""
         return {(r, m): float(self.captured(arch, r, m).mean()) for r in self.radii for m in self.min_stays}
-
-    @property
-    def t_max(self) -> float:
-        """The end of the integration: stays that reach it are censored (the run had not left)."""
-        return float(self.config["t_max"])
-
-    @property
-    def plateau(self) -> float:
-        """The plain net's plateau value: the loss on its overlap line (the best one-unit fit)."""
-        return float(self.summary["plateau"])
-
-    @property
-    def attracting(self) -> str:
-        """Where the plain net's overlap line attracts to second order (`dynamics.curvature_kind`)."""
-        return str(self.summary["attracting"])
-
-    @property
-    def curvature(self) -> np.ndarray:
-        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
-        return np.asarray(self.arrays["curvature"], dtype=float)
 
 
 class PlateauResult(StayReader):
@@ -289,47 +294,21 @@ CAPTURE_STUDENTS = {"plain": (0.0, 0.0, False), "skip": (1.0, 1.0, False), "skip
                     "plain + readout, skip target": (0.0, 1.0, True)}
 
 
-class CaptureResult(ResultView):
+class CaptureResult(StudentReader):
     """The students of `CAPTURE_STUDENTS` from the same starts on the teacher whose overlap line attracts along
     the input it reads: each run's distance to the plain net's overlap line over time (for the other students,
     to where that line is), the fraction within `radius` (`dynamics.capture_radius`) at every recorded time and
     its limit bracket, the losses at the start and the end, and each run's distance to elimination at the end."""
 
-    def students(self) -> list[str]:
-        """The students, in the order they were run."""
-        return list(np.asarray(self.arrays["arch"]).astype(str))
-
-    def _index(self, arch: str) -> int:
-        archs = self.students()
-        if arch not in archs:
-            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
-        return archs.index(arch)
-
     @property
     def t(self) -> np.ndarray:
+        """The recorded times (T,)."""
         return np.asarray(self.arrays["t"], dtype=float)
-
-    @property
-    def t_max(self) -> float:
-        return float(self.config["t_max"])
 
     @property
     def radius(self) -> float:
         """The capture radius, half the distance from the line to the teacher (`dynamics.capture_radius`)."""
         return float(self.summary["radius"])
-
-    @property
-    def plateau(self) -> float:
-        """The plain net's plateau value: the loss on its overlap line (the best one-unit fit)."""
-        return float(self.summary["plateau"])
-
-    @property
-    def attracting(self) -> str:
-        return str(self.summary["attracting"])
-
-    @property
-    def curvature(self) -> np.ndarray:
-        return np.asarray(self.arrays["curvature"], dtype=float)
 
     def distance(self, arch: str = "plain") -> np.ndarray:
         """(times, runs) distance of student `arch`'s runs to the plain net's overlap line."""
@@ -354,6 +333,7 @@ class CaptureResult(ResultView):
         return float((inside & closing).mean()), float((inside | closing).mean())
 
     def initial_loss(self, arch: str = "plain") -> np.ndarray:
+        """Each run's loss at the start, (runs,), for student `arch` (its own target's)."""
         return np.asarray(self.arrays["initial_loss"], dtype=float)[self._index(arch)]
 
     def final_loss(self, arch: str = "plain") -> np.ndarray:
