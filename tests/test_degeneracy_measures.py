@@ -35,7 +35,7 @@ def test_slq_error_bars_cover_the_dense_fractions_on_small_nets():
         for norm in NORMALIZATIONS:
             for t in dg.SWEEP[norm][::4]:
                 a, e = near_zero_fraction(approx, t, norm), near_zero_fraction(exact, t, norm)
-                assert abs(a.fraction - e.fraction) <= 2 * a.total_error + 1e-9, (m, norm, t)
+                assert abs(a.fraction - e.fraction) <= 2 * a.error + a.resolution + 1e-9, (m, norm, t)
 
 
 @pytest.mark.parametrize("plain, other, outcome", [

@@ -121,13 +121,13 @@ def test_a_control_that_fails_its_check_supports_no_verdict():
     acc = {"plain": [0.5, 0.52, 0.51, 0.5], part4.MALICIOUS: [0.9, 0.91, 0.92, 0.9]}
     raw = judge("acc", welch(acc[part4.MALICIOUS], acc["plain"]), "numbers")
     assert raw.verdict == HOLDS
-    ok = part4.controlled(raw, Checked(acc, measures({"plain": {}, part4.MALICIOUS: {}})), part4.MALICIOUS)
+    ok = part4._controlled(raw, Checked(acc, measures({"plain": {}, part4.MALICIOUS: {}})), part4.MALICIOUS)
     assert ok.verdict == HOLDS and "→ passes" in ok.numbers
     bad = measures({"plain": {}, part4.MALICIOUS: {"top": [1.0] * 4}})
-    v = part4.controlled(raw, Checked(acc, bad), part4.MALICIOUS)
+    v = part4._controlled(raw, Checked(acc, bad), part4.MALICIOUS)
     assert v.verdict == UNTESTED and "fails its manipulation check" in v.numbers
     assert "the comparison alone: holds" in v.numbers
-    old = part4.controlled(raw, Checked(acc, None), part4.MALICIOUS)
+    old = part4._controlled(raw, Checked(acc, None), part4.MALICIOUS)
     assert old.verdict == HOLDS and "not measured in this stored result" in old.numbers
 
 

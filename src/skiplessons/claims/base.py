@@ -4,20 +4,7 @@ A check is a function `(typed result) -> Verdict`; a chapter calls it and assert
 and the claims ledger tabulates the same function's verdict for the claims of the paper (`Claim`), so a page
 and the ledger can never disagree.
 
-The rule (`judge`, the only combiner): every check names one *primary* comparison before it is run (a
-`stats.Comparison`, judged by `stats.Comparison.outcome`) and may report *secondary* ones (other
-normalizations, definitions, depths, architectures), corrected for their number by Holm (`stats.holm`).
-
-- primary shown: **holds**; primary reversed: **does not hold at our settings**;
-- primary inside its interval and at least one secondary shown after the correction: **partly holds**;
-- primary inside, no secondary shown: **not resolved**, of one of two kinds: *no effect larger than δ* (the 90 %
-  interval of the primary difference lies inside ±δ, δ stated with the claim) or *too imprecise at this size*
-  (with the runs a side that would resolve a gap of the observed size, or the statement that more runs cannot
-  because the measurement's own bound is as large as the gap);
-- fewer than two runs a side: **not yet tested** at this size.
-
-A claim of *agreement* ("the estimate recovers its target", "within 2x of") inverts it: holds when the 90 %
-interval lies inside ±δ, does not hold when the 95 % interval lies wholly beyond ±δ, else too imprecise.
+The rule (`judge`, the only combiner) is written once, in `RULE`, which the ledger page shows.
 """
 from __future__ import annotations
 
@@ -26,6 +13,34 @@ from dataclasses import dataclass
 
 from ..report import glue
 from ..stats import REVERSED, SHOWN, Comparison, holm
+
+#: the one rule that turns comparisons into verdicts, as the ledger page shows it (markdown)
+RULE = """\
+Every check names one *primary* comparison before it is run and may report *secondary* ones (other
+normalizations, definitions, depths, architectures). A comparison is the difference of two means with its 95 %
+interval: Welch's t with the Welch-Satterthwaite degrees of freedom, so the few seeds we have are paid for in a
+wider interval (one-sided level 2.5 % in each direction). A measurement's own standard error (e.g. the spread
+over SLQ probes) is added to the variance; a deterministic bound (e.g. SLQ's quadrature resolution) widens the
+interval by its size. Exact computations (counts of zero eigenvalues, the sign of a curvature) are decided by
+their value. Secondary comparisons are corrected for their number by Holm's step-down procedure.
+
+- **holds**: the primary comparison is shown (its interval lies on the claimed side of zero);
+- **does not hold at our settings**: the primary comparison is reversed (its interval lies on the other side),
+  at the scale and settings of this build;
+- **partly holds**: the primary comparison is inside its interval, and at least one secondary comparison is
+  shown after the correction;
+- **not resolved: no effect larger than δ**: the primary comparison is inside, and its 90 % interval lies
+  inside ±δ, the smallest difference that matters for the claim (stated with each check): stop here;
+- **not resolved: too imprecise at this size**: the primary comparison is inside and its interval is wider
+  than ±δ; the ledger says how many runs a side would resolve a gap of the observed size (80 % power), or that
+  no number of runs can because the measurement's own bound is as large as the gap: spend more compute, or
+  measure better;
+- **not yet tested**: fewer than two runs a side (some experiments at the `smoke` scale), or no chapter yet.
+
+A claim of agreement ("the estimator recovers its target", "within 2x of") holds when the 90 % interval of
+the difference lies inside ±δ, does not hold when the 95 % interval lies wholly beyond ±δ, and is too
+imprecise otherwise.
+"""
 
 HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly holds", "does not hold at our settings", "not yet tested"
 #: the two kinds of "not resolved": the difference is bounded below δ, or the measurement is too imprecise
@@ -145,7 +160,8 @@ class Claim:
     `part` names the part of the book ("I".."V"); `doc` is the chapter's file name in `book/` without suffix,
     `label` an optional MyST target of the section in that chapter; `experiment` names a registered
     experiment, and `assess` is the check that turns its typed result into a `Verdict` (the same function the
-    chapter asserts).
+    chapter asserts). `replicate`: the claim is judged again on fresh seeds (`experiments.replication`): every
+    claim about deep nets trained from random seeds.
     """
 
     claim: str
@@ -154,12 +170,15 @@ class Claim:
     label: str | None = None
     experiment: str | None = None
     assess: Callable[[object], Verdict] | None = None
+    replicate: bool = False
 
     def __post_init__(self):
         if self.label is not None and self.doc is None:
             raise ValueError(f"label={self.label!r} needs doc: the chapter file the label is in")
         if (self.experiment is None) != (self.assess is None):
             raise ValueError("experiment and assess go together: give both or neither")
+        if self.replicate and self.experiment is None:
+            raise ValueError("replicate needs an experiment to run again on fresh seeds")
 
     def where(self) -> str:
         """Where the book tests the claim, as MyST markdown (a cross-reference once the chapter exists)."""
@@ -170,11 +189,16 @@ class Claim:
         return f"Part {self.part} (chapter not yet written)"
 
 
-COLUMNS = ("claim", "where tested", "verdict", "primary comparison", "why", "secondary", "scale", "measured")
+COLUMNS = ("claim", "where tested", "verdict", "replicated", "primary comparison", "why", "secondary", "scale",
+           "measured")
+#: what the replication column says for a claim not replicated by design, and for one whose replication has not run
+NOT_REPLICATED_BY_DESIGN, NOT_RUN = "— (exact or one-seed experiment)", "not run yet (`make replicate`)"
 
 
-def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], object]) -> dict[str, str]:
-    """One row of the ledger (keys `COLUMNS`), measured from `load(claim.experiment)` when it can be tested.
+def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], object],
+               load_replication: Callable[[str], object | None] = lambda name: None) -> dict[str, str]:
+    """One row of the ledger (keys `COLUMNS`), measured from `load(claim.experiment)` when it can be tested, and
+    judged again on `load_replication(claim.experiment)` (None: not run) when the claim is replicated.
 
     A claim is "not yet tested" while its chapter is unwritten or its experiment is not in `registry`;
     then `load` is not called.
@@ -183,7 +207,23 @@ def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], obje
     if claim.doc is None or claim.experiment is None or claim.experiment not in registry:
         return row | {k: "—" for k in COLUMNS[2:]} | {"verdict": UNTESTED}
     result = load(claim.experiment)
-    return row | verdict_cells(claim.assess(result)) | {"scale": result.scale}
+    verdict = claim.assess(result)
+    return row | verdict_cells(verdict) | {"scale": result.scale, "replicated": replicated(claim, verdict,
+                                                                                          load_replication)}
+
+
+def replicated(claim: Claim, verdict: Verdict, load_replication: Callable[[str], object | None]) -> str:
+    """The replication cell: "replicated" when the claim holds on the discovery seeds and again on fresh ones,
+    "not replicated (…)" when it holds only on the first, otherwise the verdict on the fresh seeds."""
+    if not claim.replicate:
+        return NOT_REPLICATED_BY_DESIGN
+    again = load_replication(claim.experiment)
+    if again is None:
+        return NOT_RUN
+    second = claim.assess(again).verdict
+    if verdict.verdict == HOLDS:
+        return "replicated" if second == HOLDS else f"not replicated ({second})"
+    return f"{second} on fresh seeds"
 
 
 def verdict_cells(verdict: Verdict) -> dict[str, str]:

@@ -78,7 +78,7 @@ def check_cells(measures: Mapping, check: Mapping[str, Verdict], control: str, r
     return "; ".join(cells) + f" → {'passes' if passes(check) else 'fails'}"
 
 
-def controlled(verdict: Verdict, result, control: str, reference: str = "plain") -> Verdict:
+def _controlled(verdict: Verdict, result, control: str, reference: str = "plain") -> Verdict:
     """`verdict` on a claim judged with the control `control`, with the control's manipulation check (against
     `reference`) reported beside it. A control that fails its check cannot support a verdict on the claim: the
     verdict is then "not yet tested", saying what the comparison alone would have said. A result stored before
@@ -143,9 +143,9 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     Primary comparison: training accuracy, malicious − plain (Welch, δ = `DELTA_ACC`), at recorded step `step`
     when given, else at the end; the verdict at the middle recorded step is reported beside it (the verdict per
     training length), and whether the malicious start is within 2x of the plain nets' activation scale
-    (`malicious_wide_scale`). The control's manipulation check against plain nets (`controlled`) decides whether
+    (`malicious_wide_scale`). The control's manipulation check against plain nets (`_controlled`) decides whether
     the comparison can support a verdict on the claim."""
-    return controlled(_wide_comparison(result, step), result, MALICIOUS)
+    return _controlled(_wide_comparison(result, step), result, MALICIOUS)
 
 
 def malicious_wide_restated(result, step: int | None = None) -> Verdict:
@@ -204,7 +204,7 @@ def malicious_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     numbers = (f"final training accuracy: {spread(acc, names)} (plain-draw variant with the activation blow-up: "
                f"{mean_spread(acc[BLOWUP])}); activation growth over depth at init: "
                f"{_growth(result, ['plain', MALICIOUS, BLOWUP])}")
-    return controlled(judge("final training accuracy, malicious − plain",
+    return _controlled(judge("final training accuracy, malicious − plain",
                             welch(acc[MALICIOUS], acc["plain"], delta=DELTA_ACC), numbers), result, MALICIOUS)
 
 
@@ -256,7 +256,7 @@ def malicious_blowup(result) -> Verdict:
     need(acc, ["plain", BLOWUP], result)
     numbers = (f"final training accuracy: {spread(acc, ['plain', BLOWUP])}; activation growth at init: "
                f"{_growth(result, ['plain', BLOWUP])}")
-    return controlled(judge("final training accuracy, plain − plain-draw malicious",
+    return _controlled(judge("final training accuracy, plain − plain-draw malicious",
                             welch(acc["plain"], acc[BLOWUP], delta=DELTA_ACC), numbers), result, BLOWUP)
 
 
@@ -266,7 +266,7 @@ def residual_like_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     final training accuracy, default plain − identity+noise (Welch, δ = `DELTA_ACC`). Secondary: they *lose
     their curvature advantage during training* — the per-net rise of the degenerate fraction from the first
     checkpoint to the last, identity+noise − default plain (SLQ standard errors of both checkpoints added). The
-    control's manipulation check is against residual nets (`controlled`): it claims a residual-like start."""
+    control's manipulation check is against residual nets (`_controlled`): it claims a residual-like start."""
     acc = result.final("acc")
     start, end = result.degenerate(tol=tol, step=0), result.degenerate(tol=tol)
     e0, e1 = result.degenerate_error(tol=tol, step=0), result.degenerate_error(tol=tol)
@@ -282,7 +282,7 @@ def residual_like_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     verdict = judge("final training accuracy, plain − identity+noise",
                     welch(acc["plain"], acc[IDENTITY], delta=DELTA_ACC), numbers,
                     {"degeneracy gap to plain nets closes": rise})
-    return controlled(verdict, result, IDENTITY, reference="residual")
+    return _controlled(verdict, result, IDENTITY, reference="residual")
 
 
 def _remedy(acc, deg, err, c) -> dict[str, Comparison]:
