@@ -362,9 +362,10 @@ SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PAR
                                      n_samples=PART1[s].n_samples) for s in SCALES}
 
 
-#: How "captured by the overlap line" is defined (our choice, varied): a run is captured when it stays within a
-#: radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least a time of
-#: `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); every verdict is given per pair.
+#: How "near the overlap line" is defined on our saddle teacher (experiment `plateaus`; our choice, varied): a run
+#: stays within a radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least
+#: a time of `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); one pair is primary, the others secondary.
+#: Experiment `capture` uses one radius derived from its teacher instead (`dynamics.capture_radius`).
 CAPTURE_RADII = (0.03, 0.1, 0.3)
 CAPTURE_STAYS = (50.0, 100.0, 200.0)
 
