@@ -22,8 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from ..degeneracy import TOLS, SpectrumSettings
 from ..dynamics import capture_teacher, default_teacher
-
-SCALES = ("smoke", "default", "paper")
+from ..env import SCALES
 ARCHS = ("plain", "residual", "hyper")
 
 
