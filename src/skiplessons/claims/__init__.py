@@ -70,35 +70,22 @@ CLAIMS = (
     Claim("Degeneracy and accuracy are related across networks: the more degenerate, the lower the accuracy.",
           "III", doc="08_degeneracy", experiment="degeneracy", assess=degeneracy_accuracy),
     Claim("Residual networks initialized to start like plain networks (malicious initialization) still "
-<<<<<<< HEAD
           "benefit from their skip connections (main comparison: nets as wide as Part III's training nets; judged "
           "only if the malicious start passes its manipulation check, a Jacobian spectrum, activation scale and "
           "share of dead branch units at initialization like the plain nets').", "IV",
-          doc="09_initialization", experiment="malicious_wide", assess=malicious_wide_init, replicate=True),
+          doc="09_initialization", experiment="malicious_wide", assess=malicious_wide_init),
     Claim("(The claim above restated as what the book can test: no residual start with the full skip passes the "
           "manipulation check.) Residual networks started with the main malicious construction, whose distance "
           "from plain nets at initialization is measured and shown beside the result, end above plain networks "
           "(nets as wide as Part III's training nets).", "IV", doc="09_initialization",
-          experiment="malicious_wide", assess=malicious_wide_restated, replicate=True),
+          experiment="malicious_wide", assess=malicious_wide_restated),
     Claim("(Second evidence for the first claim above, with degeneracy tracked.) Maliciously started residual "
           "networks end above plain networks at the narrow width of Part III's degeneracy nets, judged only if "
           "the malicious start passes its manipulation check against plain nets.", "IV", doc="09_initialization",
-          experiment="init_controls", assess=malicious_init, replicate=True),
+          experiment="init_controls", assess=malicious_init),
     Claim("Plain networks given a residual-like initialization lose the advantage during training (judged only if "
           "the identity-plus-noise start passes its manipulation check against residual nets).", "IV",
-          doc="09_initialization", experiment="init_controls", assess=residual_like_init, replicate=True),
-=======
-          "benefit from their skip connections (main comparison: nets as wide as Part III's training nets, where "
-          "plain nets keep their activation scale at initialization, so the malicious start can match it).", "IV",
-          doc="09_initialization", experiment="malicious_wide", assess=malicious_wide_init),
-    Claim("(Second evidence for the claim above, with degeneracy tracked.) Maliciously started residual networks "
-          "end above plain networks at the narrow width of Part III's degeneracy nets, where plain nets' own "
-          "activations vanish over depth at initialization: the malicious start keeps the residual nets' "
-          "activation scale, not the plain nets'.", "IV", doc="09_initialization", experiment="init_controls",
-          assess=malicious_init),
-    Claim("Plain networks given a residual-like initialization lose the advantage during training.", "IV",
           doc="09_initialization", experiment="init_controls", assess=residual_like_init),
->>>>>>> main
     Claim("A bias regularizer plus a single batch-norm layer recovers much of the benefit of skip connections "
           "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover),
     # Part V: the book's own claims, beyond the paper
