@@ -129,6 +129,8 @@ def test_a_control_that_fails_its_check_supports_no_verdict():
     assert "the comparison alone: holds" in v.numbers
     old = part4._controlled(raw, Checked(acc, None), part4.MALICIOUS)
     assert old.verdict == HOLDS and "not measured in this stored result" in old.numbers
+    assert part4.control_passes(Checked(acc, bad), part4.MALICIOUS) is False
+    assert part4.control_passes(Checked(acc, None), part4.MALICIOUS) is None
 
 
 def test_search_measures_every_start_as_built_by_hand(tmp_path, monkeypatch):

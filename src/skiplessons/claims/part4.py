@@ -70,6 +70,13 @@ def passes(check: Mapping[str, Verdict]) -> bool:
     return all(v.holds for v in check.values())
 
 
+def control_passes(result, control: str, reference: str = "plain") -> bool | None:
+    """Whether `control` in `result` passes its manipulation check against `reference` (`manipulation_check`);
+    None for a result stored before the check was measured."""
+    measures = result.manipulation()
+    return None if measures is None else passes(manipulation_check(measures, control, reference))
+
+
 def check_cells(measures: Mapping, check: Mapping[str, Verdict], control: str, reference: str = "plain") -> str:
     """The manipulation check in one table cell: per property the two groups' means and the verdict on
     agreement, then whether the control passes."""
