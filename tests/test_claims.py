@@ -328,7 +328,7 @@ def test_provenance_rows_from_files(tmp_path):
     prov = {"commit": "0123456789abcdef", "skiplessons": "0.1.0", "torch": "2.13.0", "device": "NVIDIA H100",
             "wall_time_s": 312.0, "date": "2026-01-02T03:04:05+00:00", "seeds": [0, 1]}
     results.save("exp_a", "paper", {"data": "cifar100"}, {"data": "cifar100"}, {"x": np.arange(3)}, prov, tmp_path)
-    results.save("exp_b", "smoke", {}, {}, {"x": np.arange(2)}, prov | {"seeds": []}, tmp_path)
+    results.save("exp_b", "smoke", {}, {"data": "mnist1d"}, {"x": np.arange(2)}, prov | {"seeds": []}, tmp_path)
     (tmp_path / "exp_c-paper-0123456789abcdef.json").write_text("{not json")  # corrupt: left out
     with pytest.warns(UserWarning, match="exp_c-paper-0123456789abcdef.json"):
         rows = report.provenance_rows(r for r in results.stored(tmp_path) if r.name.startswith("exp_"))
@@ -338,7 +338,7 @@ def test_provenance_rows_from_files(tmp_path):
     assert rows[0]["date"] == "2026-01-02 03:04 UTC" and rows[0]["commit"] == "0123456789ab"
     assert rows[0]["data"] == "cifar100" and rows[0]["seeds"] == "0, 1" and rows[1]["seeds"] == "—"
     assert rows[0]["peak memory"] == "not recorded"          # results stored before peak memory was recorded
-    results.save("exp_d", "paper", {}, {}, {"x": np.arange(2)}, prov | {"peak_memory_bytes": 3 * 2**29}, tmp_path)
+    results.save("exp_d", "paper", {}, {"data": "mnist1d"}, {"x": np.arange(2)}, prov | {"peak_memory_bytes": 3 * 2**29}, tmp_path)
     assert report.provenance_rows([results.load("exp_d", "paper", folder=tmp_path)])[0]["peak memory"] == "1.5 GiB"
 
 
@@ -442,26 +442,27 @@ def test_replication_seeds_are_disjoint_and_only_the_seeds_change():
     from dataclasses import asdict
 
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.replication import OFFSET, replication_seeds, seed_fields
+    from skiplessons.experiments.replication import OFFSET, REPLICATED, replication, replication_seeds, seed_fields
 
-    for claim in CLAIMS:
-        if not claim.replicate:
-            continue
-        config = config_for(claim.experiment, "default")
-        fresh = replication_seeds(claim.experiment)
+    assert {c.experiment for c in CLAIMS if c.part in ("III", "IV") and c.experiment} <= set(REPLICATED)
+    for name in REPLICATED:
+        config = config_for(name, "default")
+        fresh = replication_seeds(name)
         assert set(fresh) == set(seed_fields(config)) and fresh
         for field, seeds in fresh.items():
             assert len(seeds) == len(getattr(config, field)) and not set(seeds) & set(getattr(config, field))
             assert min(seeds) >= OFFSET
-        again = config_for(claim.experiment, "default", **fresh)
+        again = config_for(name, "default", **fresh)
         assert {k: v for k, v in asdict(again).items() if k not in fresh} == \
             {k: v for k, v in asdict(config).items() if k not in fresh}
     with pytest.raises(ValueError, match="no seeds"):
         replication_seeds("capture")
+    with pytest.raises(ValueError, match="not replicated"):
+        replication("singular_counts")
 
 
 def test_replication_column():
-    claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap, replicate=True)
+    claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap)
     good = _result({"plain": [0.5, 0.52, 0.51], "residual": [0.9, 0.91, 0.92]})
     flat = _result({"plain": [0.5, 0.52, 0.51], "residual": [0.5, 0.53, 0.49]})
     row = base.ledger_row(claim, {"training": None}, lambda name: good, lambda name: good)
@@ -470,9 +471,7 @@ def test_replication_column():
     assert row["replicated"].startswith("not replicated (not resolved")
     row = base.ledger_row(claim, {"training": None}, lambda name: flat, lambda name: good)
     assert row["replicated"] == "holds on fresh seeds"
-    assert base.ledger_row(claim, {"training": None}, lambda name: good)["replicated"] == base.NOT_RUN
-    plain_claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap)
-    assert base.ledger_row(plain_claim, {"training": None}, lambda name: good)["replicated"] == \
+    assert base.ledger_row(claim, {"training": None}, lambda name: good, lambda name: None)["replicated"] == \
+        base.NOT_RUN
+    assert base.ledger_row(claim, {"training": None}, lambda name: good)["replicated"] == \
         base.NOT_REPLICATED_BY_DESIGN
-    with pytest.raises(ValueError, match="replicate needs an experiment"):
-        Claim("c", "I", replicate=True)

@@ -18,6 +18,7 @@ import torch
 from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
+from . import checks
 from .env import one_thread
 
 #: Default integrator tolerances of `gradient_flow` (scipy's RK45); stated in the chapters.
@@ -39,8 +40,8 @@ class Teacher:
     alpha: float | None = None
 
     def __post_init__(self):
-        K = np.array(self.K, dtype=float)           # copies: a view (e.g. K[::-1]) must not change under it
-        v = np.array(self.v, dtype=float)
+        K = np.array(checks.finite(self.K, "K"), dtype=float)   # copies: a view (e.g. K[::-1]) must not change
+        v = np.array(checks.finite(self.v, "v"), dtype=float)
         if K.ndim not in (2, 3):
             raise ValueError(f"K must be (n units, d inputs) or a batch (B, n, d), got shape {K.shape}")
         if v.shape != K.shape[:-1]:
@@ -103,13 +104,14 @@ def join(J, w) -> torch.Tensor:
     return torch.cat([J.reshape(*J.shape[:-2], -1), w], dim=-1)
 
 
-def _as_theta(theta, teacher: Teacher) -> torch.Tensor:
+def _as_theta(theta, teacher: Teacher, readout: bool = False, name: str = "theta") -> torch.Tensor:
     if not isinstance(teacher, Teacher):
         raise ValueError(f"teacher must be a skiplessons.dynamics.Teacher, got {type(teacher).__name__}")
-    theta = torch.as_tensor(theta, dtype=torch.float64)
-    if theta.ndim < 1 or theta.shape[-1] != n_params(teacher.n, teacher.d):
-        raise ValueError(f"theta must have shape (..., P) with P = {n_params(teacher.n, teacher.d)} "
-                         f"for this teacher, got {tuple(theta.shape)}")
+    theta = torch.as_tensor(checks.finite(theta, name), dtype=torch.float64)
+    P = n_params(teacher.n, teacher.d) + (teacher.d if readout else 0)
+    if theta.ndim < 1 or theta.shape[-1] != P or not theta.numel():
+        raise ValueError(f"{name} must have shape (..., P) with P = {P} for this teacher"
+                         f"{' and a readout' if readout else ''}, got {tuple(theta.shape)}")
     return theta
 
 
@@ -133,19 +135,25 @@ def _skip_ok(alpha, n: int, d: int, name: str) -> None:
         raise ValueError(f"{name}={alpha} needs a skip per unit: input width d={d} must equal hidden width n={n}")
 
 
-def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
+def expected_loss(theta, teacher: Teacher, alpha: float = 0.0, readout: bool = False) -> torch.Tensor:
     """Closed-form ``1/2 E[(f(x) - f*(x))^2]`` over ``x ~ N(0, I)``; differentiable in `theta`.
 
     Writes ``f - f* = sum_k c_k phi(A_k . x) + b . x`` with rows ``A = [J; K]``, ``c = [w; -v]`` and
     ``b = alpha w - alpha_teacher v``, then uses ``E[phi(a.x) phi(c.x)] = (2/pi) asin(a.c / sqrt((1+|a|^2)(1+|c|^2)))``,
-    ``E[x phi(a.x)] = sqrt(2/pi) a / sqrt(1+|a|^2)`` and ``E[x x^T] = I``. Introduced in chapter II.1.
+    ``E[x phi(a.x)] = sqrt(2/pi) a / sqrt(1+|a|^2)`` and ``E[x x^T] = I``. The teacher's alpha may be one per
+    student of a batch. With `readout` the student has a free linear readout ``r . x`` too (its last d
+    parameters, `split_readout`), added to ``b``: plain units with a learned linear part (chapter II.1's control).
+    Introduced in chapter II.1.
     """
     alpha = _check_alpha(alpha)
-    theta = _as_theta(theta, teacher)
-    a_t = alpha if teacher.alpha is None else float(teacher.alpha)
+    theta = _as_theta(theta, teacher, readout)
+    a_t = alpha if teacher.alpha is None else _check_alpha(teacher.alpha, "teacher alpha")
     n, d = teacher.n, teacher.d
     _skip_ok(alpha, n, d, "alpha")
     _skip_ok(a_t, n, d, "teacher alpha")
+    if readout and n != d:
+        raise ValueError(f"readout needs as many units as inputs here (n={n}, d={d})")
+    theta, r = split_readout(theta, n, d) if readout else (theta, None)
     J, w = split(theta, n, d)
     K = torch.as_tensor(teacher.K, dtype=torch.float64).expand(*J.shape[:-2], n, d)
     v = torch.as_tensor(teacher.v, dtype=torch.float64).expand(*w.shape[:-1], n)
@@ -154,6 +162,8 @@ def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
     alpha_s = alpha[:, None] if isinstance(alpha, torch.Tensor) else alpha
     alpha_t = a_t[:, None] if isinstance(a_t, torch.Tensor) else a_t
     b = alpha_s * w - alpha_t * v  # the linear (skip) part; zero for the plain net
+    if r is not None:
+        b = b + r
     gram = A @ A.transpose(-1, -2)
     norm = torch.sqrt(1.0 + torch.diagonal(gram, dim1=-2, dim2=-1))
     corr = (gram / (norm[..., :, None] * norm[..., None, :])).clamp(-1.0, 1.0)
@@ -165,14 +175,25 @@ def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
     return 0.5 * (quad + 2.0 * cross + (b * b).sum(-1))
 
 
-def loss_and_grad(theta, teacher: Teacher, alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss and its exact gradient (autograd on the closed form), for one or a batch of students.
+def split_readout(theta: torch.Tensor, n: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a readout student's parameters ``(..., n*d + n + d)`` into the units' ``(..., n*d + n)`` and the
+    linear readout ``r (..., d)``."""
+    P = n_params(n, d)
+    if theta.shape[-1] != P + d:
+        raise ValueError(f"theta must have last dimension n*d+n+d = {P + d} (units and readout), got {theta.shape[-1]}")
+    return theta[..., :P], theta[..., P:]
+
+
+def loss_and_grad(theta, teacher: Teacher, alpha: float = 0.0, readout: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss and its exact gradient (autograd on the closed form), for one or a batch of students
+    (`readout`: students with a free linear readout, `expected_loss`).
 
     Batched students are independent, so the gradient of the summed loss is every student's own gradient.
     Introduced in chapter II.1.
     """
-    theta = _as_theta(theta, teacher).detach().clone().requires_grad_(True)
-    loss = expected_loss(theta, teacher, alpha)
+    theta = _as_theta(theta, teacher, readout).detach().clone().requires_grad_(True)
+    loss = expected_loss(theta, teacher, alpha, readout)
     (grad,) = torch.autograd.grad(loss.sum(), theta)
     return loss.detach(), grad
 
@@ -214,7 +235,7 @@ def monte_carlo_loss(theta, teacher: Teacher, alpha: float = 0.0, n_samples: int
     if theta.ndim != 1:
         raise ValueError(f"theta must be a single parameter vector (P,), got shape {tuple(theta.shape)}")
     a_t = alpha if teacher.alpha is None else teacher.alpha
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     x = torch.randn(n_samples, teacher.d, generator=gen, dtype=torch.float64)
     err = outputs(theta, x, alpha, teacher.n) - outputs(teacher_theta(teacher), x, a_t, teacher.n)
     sq = 0.5 * err**2
@@ -230,7 +251,7 @@ def small_init(n_init: int, init_scale: float, n: int = 2, d: int = 2, seed: int
         raise ValueError(f"n_init={n_init!r} must be a positive integer")
     if not init_scale > 0:
         raise ValueError(f"init_scale={init_scale!r} must be positive")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     return init_scale * torch.randn(n_init, n_params(n, d), generator=gen, dtype=torch.float64)
 
 
@@ -244,15 +265,16 @@ class Trajectory:
 
 
 def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1000.0, n_eval: int = 501,
-                  rtol: float = RTOL, atol: float = ATOL, method: str = "RK45") -> Trajectory:
-    """Integrate ``d theta/dt = -grad L`` for a batch of initializations at once with scipy's `solve_ivp`.
+                  rtol: float = RTOL, atol: float = ATOL, method: str = "RK45", readout: bool = False) -> Trajectory:
+    """Integrate ``d theta/dt = -grad L`` for a batch of initializations at once with scipy's `solve_ivp`
+    (`readout`: students with a free linear readout, `expected_loss`).
 
     The batch is one ODE state, so all runs share the adaptive steps; scipy's error norm is an RMS over
     the whole state, which is why the default tolerances are tighter than usual (checked in the tests
     against single runs at ``rtol=1e-11``). Introduced in chapter II.1.
     """
     alpha = _check_alpha(alpha)
-    theta0 = _as_theta(theta0, teacher)
+    theta0 = _as_theta(theta0, teacher, readout, name="theta0")
     if theta0.ndim > 2:
         raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta0.shape)}")
     if not t_max > 0:
@@ -266,7 +288,7 @@ def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1
     shape = batch.shape
 
     def rhs(_t, y):
-        _, g = loss_and_grad(torch.from_numpy(y).reshape(shape), teacher, alpha)
+        _, g = loss_and_grad(torch.from_numpy(y).reshape(shape), teacher, alpha, readout)
         return -g.reshape(-1).numpy()
 
     t_eval = np.linspace(0.0, float(t_max), int(n_eval))
@@ -276,7 +298,7 @@ def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1
     if not sol.success:
         raise RuntimeError(f"gradient flow failed: {sol.message}")
     theta = sol.y.T.reshape(len(t_eval), *shape)
-    loss = expected_loss(torch.from_numpy(theta), teacher, alpha).numpy()
+    loss = expected_loss(torch.from_numpy(theta), teacher, alpha, readout).numpy()
     if single:
         theta, loss = theta[:, 0], loss[:, 0]
     return Trajectory(t=sol.t, theta=theta, loss=loss)
@@ -288,7 +310,7 @@ def flows_per_alpha(theta0, teacher: Teacher, alphas, **kwargs) -> list[Trajecto
 
     Introduced in chapter II.2 (plain vs skip from the same starts; the alpha player).
     """
-    theta0 = _as_theta(theta0, teacher)
+    theta0 = _as_theta(theta0, teacher, name="theta0")
     if theta0.ndim != 2:
         raise ValueError(f"theta0 must be a batch (B, P), got shape {tuple(theta0.shape)}")
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
@@ -310,7 +332,7 @@ def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n
     Introduced in chapter II.1.
     """
     alpha = _scalar_alpha(alpha)
-    theta = _as_theta(theta0, _single_teacher(teacher)).clone()
+    theta = _as_theta(theta0, _single_teacher(teacher), name="theta0").clone()
     if theta.ndim > 2:
         raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta.shape)}")
     if not lr > 0:
@@ -321,7 +343,7 @@ def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n
     theta = theta.reshape(-1, theta.shape[-1])
     n, d = teacher.n, teacher.d
     a_t = alpha if teacher.alpha is None else teacher.alpha
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     record = set(np.linspace(0, n_steps, min(n_record, n_steps + 1)).round().astype(int).tolist())
     ts, thetas = [], []
     K, v = torch.as_tensor(teacher.K), torch.as_tensor(teacher.v)
@@ -422,7 +444,7 @@ def overlap_critical_point(teacher: Teacher, alpha: float = 0.0, seed: int = 0) 
     alpha = _scalar_alpha(alpha)
     _single_teacher(teacher)
     d = teacher.d
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     p0 = 0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5
 
     def theta_of(p):
@@ -465,8 +487,9 @@ def slow_intervals(t, loss, kappa: float) -> np.ndarray:
     t, loss = _check_curve(t, loss)
     if not kappa > 0:
         raise ValueError(f"kappa={kappa!r} must be positive (a rate per unit time)")
-    if np.any(loss <= 0):
-        raise ValueError("loss must be positive for its logarithm: a run at exactly zero loss has no rate")
+    if np.any(loss <= 0) or not np.isfinite(loss).all():
+        raise ValueError("loss must be positive and finite for its logarithm: a run at exactly zero (or infinite) "
+                         "loss has no rate")
     dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
     return np.abs(np.diff(np.log(loss), axis=0)) / dt < kappa
 
@@ -495,7 +518,10 @@ def slow_time(t, loss, kappa: float, threshold: float | None = None) -> np.ndarr
 
 
 def _check_curve(t, loss):
-    t, loss = np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
+    t = np.asarray(checks.finite(t, "t"), dtype=float)
+    loss = np.asarray(checks.real(loss, "loss"), dtype=float)
+    if np.isnan(loss).any() or not loss.size:
+        raise ValueError(f"loss must be non-empty and hold no NaN, got {int(np.isnan(loss).sum())} NaN of {loss.size}")
     if t.ndim != 1 or len(t) < 2 or np.any(np.diff(t) <= 0):
         raise ValueError("t must be a 1-D increasing array of at least 2 times")
     if loss.shape[:1] != t.shape:
@@ -693,6 +719,13 @@ def line_distance(theta, line: OverlapLine) -> tuple[np.ndarray, np.ndarray]:
             closer = d2 < best_d2
             best_d2, best_z = torch.where(closer, d2, best_d2), torch.where(closer, z, best_z)
     return best_d2.sqrt().numpy(), best_z.numpy()
+
+
+def capture_radius(teacher: Teacher, line: OverlapLine) -> float:
+    """Half the distance from the plain net's overlap line to the teacher's own weights (`line_distance`): a run
+    within it is nearer the line than the solution it would otherwise reach (triangle inequality), the one radius
+    at which chapter II.1 counts runs as captured."""
+    return float(line_distance(teacher_theta(_single_teacher(teacher)), line)[0]) / 2
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator, aslinearoperator, eigsh
 from threadpoolctl import threadpool_limits
 
+from .. import checks
 from .operators import CurvatureProduct, TorchOperator
 from .spectrum import SpectralDensity
 
@@ -25,6 +26,8 @@ def _as_operator(op) -> LinearOperator:
         return TorchOperator(op)
     if isinstance(op, torch.Tensor):
         op = op.detach().cpu().double().numpy()
+    if isinstance(op, (np.ndarray, list)):
+        op = np.asarray(checks.finite(op, "op", "a square matrix"), dtype=float)
     try:
         op = aslinearoperator(op)
     except TypeError as err:
@@ -309,9 +312,8 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
     cluster: nodes are ~max|lambda|/m apart and each carries the mass of its neighbourhood. The sampling
     error of a fraction shrinks as 1 / sqrt(n_probes * P). Chapter III.2.
     """
-    for name, value in (("n_probes", n_probes), ("n_steps", n_steps)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    n_probes, n_steps = checks.integer(n_probes, "n_probes", 1), checks.integer(n_steps, "n_steps", 1)
+    checks.integer(seed, "seed", 0, 2**63)
     apply, p, dtype, device = _torch_side(op)
     m = min(int(n_steps), p)
     per_probe = m * p * torch.empty((), dtype=dtype).element_size()
@@ -343,9 +345,10 @@ class LanczosRecurrence:
     beta[:, j-1] is the coupling to the next vector (the Ritz residual scale).
     """
 
-    def __init__(self, apply, q, m, gen):
+    def __init__(self, apply, q, m, gen, streams=None):
         k, p = q.shape
         self.apply, self.m, self.gen, self.j, self.q = apply, m, gen, 0, q
+        self.streams = None if streams is None else [int(s) for s in streams]
         self.basis = torch.zeros(k, m, p, dtype=q.dtype, device=q.device)
         self.alpha = torch.zeros(k, m, dtype=torch.float64)
         self.beta = torch.zeros(k, m, dtype=torch.float64)
@@ -366,18 +369,30 @@ class LanczosRecurrence:
         seen = self.basis[:, : j + 1]
         before = w.norm(dim=1)
         w = _project_out(seen, w)
-        if (w.norm(dim=1) < 0.7 * before).any():
-            w = _project_out(seen, w)
+        for r in (w.norm(dim=1) < 0.7 * before).nonzero()[:, 0].tolist():       # row by row: no row's numbers
+            w[r:r + 1] = _project_out(seen[r:r + 1], w[r:r + 1])                # depend on which others need it
         b = w.norm(dim=1, keepdim=True)
         self.scale = torch.maximum(self.scale, torch.maximum(a.abs(), b))
         dead = (b <= self.breakdown * self.scale)[:, 0]
         if dead.any():
-            fresh = torch.randn(int(dead.sum()), q.shape[1], generator=self.gen).to(q)
-            w[dead] = _project_out(seen[dead], _project_out(seen[dead], fresh))
+            for r, v in zip(dead.nonzero()[:, 0].tolist(), self.fresh(dead, j).to(q)):
+                w[r:r + 1] = _project_out(seen[r:r + 1], _project_out(seen[r:r + 1], v[None]))
             b[dead] = 0.0
         self.beta[:, j] = b[:, 0].double().cpu()
         self.prev, self.b = q, b
         self.q = w / torch.where(dead[:, None], w.norm(dim=1, keepdim=True), b)
+
+    def fresh(self, dead, j):
+        """Random directions (on CPU) restarting the rows in `dead` at step j: from the shared generator, or with
+        `streams` (one number per row) from a generator of the row's stream and the step alone, so that a row
+        restarts the same way whichever rows run beside it (the nets of a sharded run: `stacked_slq`)."""
+        p = self.q.shape[1]
+        if self.streams is None:
+            return torch.randn(int(dead.sum()), p, generator=self.gen)
+        seed = self.gen.initial_seed()
+        return torch.stack([torch.randn(p, generator=torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, self.streams[r], j]).generate_state(1)[0])))
+            for r in dead.nonzero()[:, 0].tolist()])
 
     def ritz(self):
         """Eigen-decomposition of the j x j tridiagonals: (k, j) Ritz values, (k, j, j) vectors."""
@@ -412,7 +427,7 @@ class InPlaceLanczos(LanczosRecurrence):
         dead = (b <= self.breakdown * self.scale)[:, 0]
         norm = b
         if dead.any():
-            fresh = torch.randn(int(dead.sum()), q.shape[1], generator=self.gen).to(q)
+            fresh = self.fresh(dead, j).to(q)
             w[dead] = _project_out(seen[dead], _project_out(seen[dead], fresh))
             norm = torch.where(dead[:, None], w.norm(dim=1, keepdim=True), b)
             b[dead] = 0.0
