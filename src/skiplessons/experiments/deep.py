@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .. import degeneracy as dg
 from .. import exact_zeros as ez
@@ -390,7 +391,7 @@ def measure_exact(model, x, y, config, ggn: bool = True) -> dict:
 def _measure_all(net, x, y, config, ctx, stage):
     """`measure_exact` of every net at `stage`, each net's row checkpointed so that a killed run resumes."""
     rows = []
-    for m in range(len(net)):
+    for m in tqdm(range(len(net)), desc=f"exact spectra ({stage})", leave=False, disable=not ctx.progress):
         path = ctx.checkpoint(f"{stage}_net{m}")
         if path is not None and path.is_file():
             rows.append(torch.load(path, weights_only=False))
@@ -400,8 +401,6 @@ def _measure_all(net, x, y, config, ctx, stage):
         if path is not None:
             torch.save(row, path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
-        if ctx.progress:
-            print(f"exact_zeros: {stage} net {m + 1}/{len(net)}", flush=True)
         rows.append(row)
     return {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
 
