@@ -308,3 +308,16 @@ def test_cli_ctrl_c_is_one_line(tmp_path):
         pytest.skip("the run finished before the signal arrived")
     assert p.returncode == 130 and err.strip().splitlines() == [
         "skiplessons: error: interrupted; checkpoints are kept: run the same command again to resume"], err
+
+
+def test_shown_dir_names_no_machine_path(tmp_path, monkeypatch):
+    """Pages name the results folder relative to the checkout or the home folder, never by its absolute path."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    (repo / "book").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[project]\nname = "skiplessons"\n')
+    monkeypatch.chdir(repo / "book")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SKIPLESSONS_RESULTS", raising=False)
+    assert results.shown_dir() == "results/"
+    assert results.shown_dir(home / ".cache" / "skiplessons" / "results") == "~/.cache/skiplessons/results/"
+    assert results.shown_dir(tmp_path / "elsewhere") == str((tmp_path / "elsewhere").resolve())

@@ -52,7 +52,7 @@ def _list() -> None:
 
 def _run(args) -> None:
     from . import experiments
-    from .env import check_scale
+    from .env import check_scale, current_scale
     from .experiments.configs import as_dict
 
     scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
@@ -62,7 +62,8 @@ def _run(args) -> None:
     config = experiments.config_for(args.name, scale, **overrides)
     print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(as_dict(config))}",
           flush=True)
-    result = experiments.load_or_run(args.name, scale, force=args.force, **overrides)
+    progress = (scale or current_scale()) != "smoke"     # a terminal: bars except for the seconds-long smoke runs
+    result = experiments.load_or_run(args.name, scale, force=args.force, progress=progress, **overrides)
     prov = result.provenance
     print(f"stored {result.stored.key}: {prov['wall_time_s']} s on {prov['device']} "
           f"(commit {prov['commit'][:12]}) in {result.stored.source}")

@@ -29,7 +29,7 @@ def llc_validation(result, ax=None):
     ax.set_xticks(range(len(models)), [m.replace(", ", ",\n") for m in models])
     ax.set_yscale("log")
     ax.set_ylabel("learning coefficient")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -44,7 +44,7 @@ def targets_against_n(models, ns, localization: float, ax=None):
     ax.set_xscale("log")
     ax.set_xlabel("samples n")
     ax.set_ylabel("nβ E[K]  (exact, by quadrature)")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -60,7 +60,7 @@ def llc_over_training(result, ax=None):
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("training step")
     ax.set_ylabel("local learning coefficient λ̂")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -73,7 +73,7 @@ def llc_traces(result, step: int = -1, ax=None):
     ax.axvline(int(result.config["burn_in"]), color="k", ls=":", lw=1)
     ax.set_xlabel("SGLD step")
     ax.set_ylabel("nβ (L(w) - L(w*))")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -86,7 +86,7 @@ def llc_against_degeneracy(llc_result, degeneracy_result, tol: float, step: int 
         ax.plot(deg[arch], lam[arch], "o", color=ARCH_COLORS.get(arch), label=arch)
     ax.set_xlabel(f"degenerate fraction (|λ_H| ≤ {tol:g} max|λ_H|)")
     ax.set_ylabel("local learning coefficient λ̂")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -102,7 +102,7 @@ def rank_by_depth(result, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel("layer")
     ax.set_ylabel("distance from rank one, res(X)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(ncol=2)
     return ax.figure
 
 
@@ -128,9 +128,9 @@ def trained_stacks(result, axes=None):
     axes[0].set_yscale("log")
     axes[0].set_xlabel("training step")
     axes[0].set_ylabel("training loss")
-    axes[0].legend(fontsize=8)
+    axes[0].legend()
     axes[1].set_yscale("log")
     axes[1].set_xlabel("layer")
     axes[1].set_ylabel("distance from rank one, res(X)")
-    axes[1].legend(fontsize=7)
+    axes[1].legend()
     return axes[0].figure

@@ -49,7 +49,7 @@ def rate_detector(ax, t, loss, kappas, colors=None):
     ax.set_yscale("log")
     ax.set_xlabel("time t")
     ax.set_ylabel("|d log L / dt|")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def kappa_sweep(ax, slow: dict, colors: dict):
@@ -65,7 +65,7 @@ def kappa_sweep(ax, slow: dict, colors: dict):
     ax.set_xticks([], minor=True)
     ax.set_xlabel("rate threshold κ")
     ax.set_ylabel("time on a plateau")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def line_curvature(ax, z, eigenvalues, label):
@@ -93,7 +93,7 @@ def ghost_curve(axs, alphas, speed, slow, color="k"):
     axs[1].fill_between(alphas, q[0], q[2], color=color, alpha=0.2, label="IQR")
     axs[1].set_xlabel("skip strength α")
     axs[1].set_ylabel("time on a plateau")
-    axs[1].legend(fontsize=8)
+    axs[1].legend()
 
 
 def line_distances(ax, t, dist, radii, color="k"):
@@ -119,7 +119,7 @@ def capture_fractions(ax, fractions: dict, colors: dict):
     for i, label in enumerate(labels):
         ax.bar(x + (i - (len(labels) - 1) / 2) * width, [fractions[label][k] for k in keys], width,
                color=colors.get(label), label=label)
-    ax.set_xticks(x, [f"r={r:g}\n≥{m:g}" for r, m in keys], fontsize=7)
+    ax.set_xticks(x, [f"r={r:g}\n≥{m:g}" for r, m in keys], fontsize="small")
     ax.set_ylabel("fraction captured")
     ax.set_xlabel("definition: radius r, minimum stay")
-    ax.legend(fontsize=8)
+    ax.legend()

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from .. import results as _results
-from ..env import check_scale, current_device, current_scale
+from ..env import check_scale, current_device, current_progress, current_scale
 from .configs import SCALES, as_dict
 from .views import ResultView
 
@@ -146,7 +146,8 @@ def load_or_run(name: str, scale: str | None = None, force: bool = False, progre
     a stored result; `folder` (default `results.results_dir()`) is where new ones go. `force` recomputes the
     same config from scratch (its checkpoints discarded). The folder is checked for writability before any
     compute, and the run gets `ctx.checkpoints` there, so a killed run resumes when started again.
-    `progress` (default: on except at `smoke`) shows progress bars; the device is the session's (`env.setup`)."""
+    `progress` shows progress bars (default: the session's, `env.current_progress`: on at `paper` only); the
+    device is the session's (`env.setup`)."""
     exp = get(name)
     scale = check_scale(scale or current_scale())
     config = config_for(name, scale, **overrides)
@@ -162,7 +163,7 @@ def load_or_run(name: str, scale: str | None = None, force: bool = False, progre
     device = current_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    ctx = RunContext(device=device, progress=scale != "smoke" if progress is None else bool(progress),
+    ctx = RunContext(device=device, progress=current_progress() if progress is None else bool(progress),
                      checkpoints=ckpt)
     t0 = time.perf_counter()
     summary, arrays = exp.run(config, ctx)
@@ -195,7 +196,7 @@ def stored_or_say(name: str, scale: str = "paper") -> ResultView | None:
     chapters: a missing result is a message, never a crash)."""
     found = stored(name, scale)
     if found is None:
-        print(f"no stored {scale}-scale result of {name} in {_results.results_dir()} or in the package: make it "
+        print(f"no stored {scale}-scale result of {name} in {_results.shown_dir()} or in the package: make it "
               f"with `python -m skiplessons run {name} --scale {scale}`" + (" (a GPU helps)" if scale == "paper" else ""))
     return found
 
