@@ -2,8 +2,10 @@
 script once per page.
 
 jupyter-book 1.0.4 on Sphinx 7.4 puts sphinx-thebe's inline settings (`const THEBE_JS_URL = ...`) on every page
-twice, and the second copy throws a SyntaxError in the browser console; repeated inline scripts are dropped
-before a page is written. `tests/test_site.py` fails on any console error and measures what the stylesheet sets.
+twice: added after the builder started, the script is kept once with the file name None and again, from the
+registry, with '' (Sphinx's `prepare_writing`), and the second copy throws a SyntaxError in the browser console.
+Repeated scripts are dropped before a page is written, early (the event stops at the first handler that
+returns a template). `tests/test_site.py` fails on any console error and measures what the stylesheet sets.
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _each_script_once(app, pagename, templatename, context, doctree):
+    """Keep the first of scripts that are the same but for a file name of None or ''."""
     seen, kept = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), repr(sorted(getattr(script, "attributes", {}).items())))
+        key = ((script.filename or "", script.priority, repr(sorted(script.attributes.items())))
+               if hasattr(script, "attributes") else str(script))
         if key not in seen:
             seen.add(key)
             kept.append(script)
@@ -29,5 +33,5 @@ def _add_static(app):
 def setup(app):
     app.connect("builder-inited", _add_static)
     app.add_css_file("skiplessons.css")
-    app.connect("html-page-context", _each_script_once)
+    app.connect("html-page-context", _each_script_once, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -54,6 +54,7 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1280,1000",
 )
+WINDOW, PHONE = (1280, 1000), (400, 900)
 NOT_PAGES = {"_static", "_sources", "_images"}
 MAX_SHOT_HEIGHT = 12000  # px; longer pages are cut so a screenshot stays a few MB at most
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(?:Error|Exception)\b")
@@ -69,6 +70,11 @@ _NEEDS = {
 }
 _missing = [f"{hint} ({path} is missing)" for path, hint in _NEEDS.items() if not path.exists()]
 pytestmark = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing))
+
+# Each figure of the notebook outputs: its file, its width in pixels, and the width it is drawn at.
+FIGURES = """Array.from(document.querySelectorAll('.cell_output img')).map(
+  i => ({src: i.currentSrc || i.src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width}))"""
+FIGURE_SCALES_JS = f"return {FIGURES};"
 
 # One call per page: make every image load and decode, then collect what the checks need.
 COLLECT_JS = """
@@ -102,16 +108,14 @@ Promise.all(imgs.map(i => i.decode().catch(() => null))).then(() => {
                     if (!m) return '';
                     const c = m.cloneNode(true); c.querySelectorAll('.cell_input').forEach(e => e.remove());
                     return c.textContent; })(),
-    figures: q('.cell_output img').map(i => ({src: i.currentSrc || i.src, natural: i.naturalWidth,
-                                               shown: i.getBoundingClientRect().width,
-                                               column: i.closest('.cell_output').getBoundingClientRect().width})),
+    figures: FIGURES,
     loaded: performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
               .map(e => e.name),
     scripts: q('script[src]').map(s => s.src),
     next: (document.querySelector('a.right-next') || {}).href || null,
   });
 });
-"""
+""".replace("FIGURES", FIGURES)
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Page:
     external_failures: list[str] = field(default_factory=list)
     solutions_open: list[bool] = field(default_factory=list)  # after clicking each solution's title
     solutions_visible_before: list[bool] = field(default_factory=list)  # body visible before the click
+    phone_figures: list[dict] = field(default_factory=list)  # FIGURE_SCALES_JS in a window PHONE wide
     screenshot: Path | None = None
 
     @property
@@ -259,6 +264,9 @@ def site():
             page.screenshot = SHOTS / _shot_name(path)
             _screenshot(driver, page.screenshot)
             page.solutions_visible_before, page.solutions_open = _unfold_solutions(driver)
+            driver.set_window_size(*PHONE)
+            page.phone_figures = driver.execute_script(FIGURE_SCALES_JS)
+            driver.set_window_size(*WINDOW)
             page.js_errors, page.external_failures = _classify_log(driver.get_log("browser"), base)
             pages[path] = page
     finally:
@@ -430,7 +438,7 @@ REPR = re.compile(r"<function [\w.<>]+|<[\w.]+ object at 0x|\bnp\.(?:float|int)\
 ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:home|root|tmp|work|Users|usr|var|opt|mnt|srv)/[\w.-]+")
 MAX_WEIGHT = 3 * 2**20  # bytes: a chapter without widgets, everything it loads, as a compressing host sends it
 WIDGET_BUNDLE = "widgets/embed-amd.js"
-#: a figure at the column width of a 1,280 px window shows at least this fraction of its pixels
+#: a figure shows at least this fraction of its pixels
 MIN_FIGURE_SCALE = 0.8
 
 
@@ -478,11 +486,13 @@ def test_no_widget_bundle_without_widgets(site):
     assert all(weights.values()), "the browser reported no resources loaded"
 
 
-def test_figures_shown_near_their_size(site):
-    """Every figure is drawn at no less than MIN_FIGURE_SCALE of its pixels in a 1,280 px window, so its
-    text reads at about the size the house style sets (a wide figure shrunk to the column reads smaller)."""
+@pytest.mark.parametrize("window", ["desktop", "phone"])
+def test_figures_shown_near_their_size(site, window):
+    """Every figure is drawn at no less than MIN_FIGURE_SCALE of its pixels, in a 1,280 px window and in a 400 px
+    one (where it scrolls sideways), so its text reads at about the size the house style sets: a wide figure
+    shrunk to the column reads smaller."""
     bad = [(p.path, f["src"].rsplit("/", 1)[-1], f"{f['shown'] / f['natural']:.2f}")
-           for p in site["pages"].values() for f in p.info["figures"]
+           for p in site["pages"].values() for f in (p.info["figures"] if window == "desktop" else p.phone_figures)
            if f["natural"] and f["shown"] / f["natural"] < MIN_FIGURE_SCALE]
     assert not bad, f"figures shown below {MIN_FIGURE_SCALE:.0%} of their size (page, image, scale): {bad}"
 
