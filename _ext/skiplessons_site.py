@@ -23,7 +23,7 @@ def _each_script_once(app, pagename, templatename, context, doctree):
         if key not in seen:
             seen.add(key)
             kept.append(script)
-    context["script_files"] = kept
+    context["script_files"][:] = kept  # in place: handlers after this one (MathJax's) add to the same list
 
 
 def _add_static(app):
