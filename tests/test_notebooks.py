@@ -242,7 +242,7 @@ def test_solutions_wholly_in_their_dropdowns(path):
 
 
 HELP = re.compile(r"help\(([\w.]+)\)")
-DOTTED = re.compile(r"`([A-Za-z_]\w*(?:\.\w+)+)`")
+DOTTED = re.compile(r"(?<!})`([A-Za-z_]\w*(?:\.\w+)+)`")  # not a role's target ({glue:text}`a.b`)
 
 
 def _imported_names(nb) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Command line: `python -m skiplessons list` and `python -m skiplessons run NAME --scale S [--seeds ...]`.
+"""Command line: `python -m skiplessons list`, `python -m skiplessons run NAME --scale S [--seeds ...]` and
+`python -m skiplessons replicate` (every replicated claim's experiment at `default` on fresh seeds).
 
 Every user error (a bad argument, missing or invalid data, an unwritable results folder) ends in one line
 `skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130.
@@ -33,7 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", default=None, help="data set: mnist1d | digits | cifar10 | cifar100")
     r.add_argument("--data-dir", default=None, help="folder holding (or receiving) the CIFAR files")
     r.add_argument("--force", action="store_true", help="recompute even if a result with this config is stored")
+    sub.add_parser("replicate", help="run every replicated claim's experiment at `default` on fresh seeds (the "
+                   "ledger's second verdict)")
     return p
+
+
+def _replicate() -> None:
+    from .claims import CLAIMS
+    from .experiments.replication import replicate, replication_seeds
+
+    for name in dict.fromkeys(c.experiment for c in CLAIMS if c.replicate):
+        print(f"replicating {name} at default on seeds {replication_seeds(name)}", flush=True)
+        result = replicate(name)
+        print(f"  stored {result.stored.key} ({result.provenance['wall_time_s']:.0f} s)", flush=True)
 
 
 def _list() -> None:
@@ -50,14 +63,22 @@ def _list() -> None:
               f"{duration(p['wall_time_s'])} on {p['device']}, {p['date']}, commit {p['commit'][:12]}  ({r.source})")
 
 
-def _run(args) -> None:
-    from . import experiments
-    from .env import check_scale, current_scale
-    from .experiments.configs import as_dict
+def run_settings(args) -> tuple[str | None, dict]:
+    """The scale (None: from SKIPLESSONS_SCALE) and the config overrides a parsed `run` command line sets (the
+    config settings of `experiments.reproduce.CLI_FLAGS`), so that a printed command resolves to one config."""
+    from .env import check_scale
+    from .experiments.reproduce import CLI_FLAGS
 
     scale = check_scale(args.scale.strip().lower(), "--scale") if args.scale is not None else None
-    overrides = {"seeds": args.seeds, "data": args.data, "data_dir": args.data_dir}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return scale, {k: getattr(args, k) for k in CLI_FLAGS if getattr(args, k) is not None}
+
+
+def _run(args) -> None:
+    from . import experiments
+    from .env import current_scale
+    from .experiments.configs import as_dict
+
+    scale, overrides = run_settings(args)
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
     print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}: {json.dumps(as_dict(config))}",
@@ -73,7 +94,7 @@ def _run(args) -> None:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        _list() if args.command == "list" else _run(args)
+        {"list": _list, "replicate": _replicate}.get(args.command, lambda: _run(args))()
         return 0
     except KeyboardInterrupt:
         _say("interrupted; checkpoints are kept: run the same command again to resume")

@@ -1,15 +1,15 @@
 """The claims of the paper, each with the check in this book that tests it (chapters assert it, the ledger
 tabulates it: one function per claim, so a page and the ledger cannot disagree).
 
-The checks live in one module per part of the book (`part1` ... `part5`); the shared rules in `base` and
-`skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
+The checks live in one module per part of the book (`part1` ... `part5`); the one comparison rule in `base.judge`
+and `skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
 it in the chapter with `expect(check(result))`, and add a `Claim` below naming the chapter, the experiment and
 the check (`tests/test_claims.py` checks that the chapter calls the same function).
 """
 from __future__ import annotations
 
-from .base import (COLUMNS, FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, VERDICTS, Claim, Verdict, announce, expect,
-                   gap_verdict, ledger_row, parts_verdict)
+from .base import (COLUMNS, EQUAL, FAILS, GREATER, HOLDS, IMPRECISE, PARTLY, SMALL, UNRESOLVED, UNTESTED, VERDICTS,
+                   Claim, Secondary, Verdict, announce, expect, judge, ledger_row, verdict_cells)
 from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import capture_plain_vs_skip, ghost_plateaus, plateau_length
 from .part3 import (degeneracy_accuracy, exact_near_zero_absolute, exact_near_zero_max, exact_near_zero_mean,
@@ -18,8 +18,9 @@ from .part4 import malicious_init, malicious_wide_init, remedies_recover, residu
 from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
                     skips_prevent_collapse, training_keeps_collapse)
 
-__all__ = ["CLAIMS", "COLUMNS", "FAILS", "HOLDS", "PARTLY", "UNRESOLVED", "UNTESTED", "VERDICTS", "Claim", "Verdict",
-           "announce", "expect", "gap_verdict", "ledger_row", "parts_verdict"]
+__all__ = ["CLAIMS", "COLUMNS", "EQUAL", "FAILS", "GREATER", "HOLDS", "IMPRECISE", "PARTLY", "SMALL", "UNRESOLVED",
+           "UNTESTED", "VERDICTS", "Claim", "Secondary", "Verdict", "announce", "expect", "judge", "ledger_row",
+           "verdict_cells"]
 
 #: The paper's claims, in the order of the book.
 CLAIMS = (
@@ -30,10 +31,12 @@ CLAIMS = (
           "degenerate; skip connections remove the degeneracy.", "I", doc="03_overlap",
           experiment="singular_counts", assess=overlap_zeros),
     Claim("Linear-dependence singularities (a unit's activity a linear combination of others') make the model "
-          "non-identifiable; skip connections add linearly independent inputs that remove them.", "I",
+          "non-identifiable; skip connections remove the zero eigenvalues they add (with more outputs than units; "
+          "the singular set itself is moved away from small weights, not removed: chapter I.4).", "I",
           doc="04_linear_dependence", experiment="singular_counts", assess=dependence_zeros),
     Claim("In the two-hidden-unit teacher–student model, gradient descent slows down near the overlap and "
-          "elimination sets: plateaus, with the overlap line a Milnor-like attractor.", "II", doc="05_plateaus",
+          "elimination sets: plateaus (whether the overlap line attracts is the next claim).", "II",
+          doc="05_plateaus",
           experiment="plateaus", assess=plateau_length),
     Claim("Runs of the plain two-hidden-unit model are captured near the overlap line, a Milnor-like attractor, "
           "and runs of the skip model from the same starts are not (judged where the line attracts: a teacher "
@@ -43,39 +46,39 @@ CLAIMS = (
           "away from them and plateaus are shorter.", "II", doc="06_ghosts",
           experiment="plateaus", assess=ghost_plateaus),
     Claim("Deep plain networks reach a lower training accuracy than residual and hyper-residual networks.",
-          "III", doc="00_headline", experiment="training", assess=training_gap),
+          "III", doc="00_headline", experiment="training", assess=training_gap, replicate=True),
     Claim("Deep plain networks are more degenerate: more Hessian eigenvalues near zero during training "
           "(relative to each net's own largest eigenvalue, the paper's kind of measure; depth-30 nets, SLQ with "
-          "its error bound).", "III", doc="08_degeneracy", experiment="degeneracy", assess=more_degenerate_max),
+          "its error bound).", "III", doc="08_degeneracy", experiment="degeneracy", assess=more_degenerate_max, replicate=True),
     Claim("Plain networks have more near-zero Hessian eigenvalues relative to each net's own largest eigenvalue "
           "(exact spectra of small deep nets).", "III", doc="08_degeneracy", experiment="exact_zeros",
-          assess=exact_near_zero_max),
+          assess=exact_near_zero_max, replicate=True),
     Claim("Plain networks have more near-zero Hessian eigenvalues relative to each net's mean |eigenvalue| "
           "(a scale set by the bulk, not by one outlier; exact spectra).", "III", doc="08_degeneracy",
-          experiment="exact_zeros", assess=exact_near_zero_mean),
+          experiment="exact_zeros", assess=exact_near_zero_mean, replicate=True),
     Claim("Plain networks have more near-zero Hessian eigenvalues below one absolute threshold for every net "
-          "(exact spectra).", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_near_zero_absolute),
+          "(exact spectra).", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_near_zero_absolute, replicate=True),
     Claim("Plain networks have more exactly zero Hessian eigenvalues (zeros counted below the spectral gap).",
-          "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_hessian),
+          "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_hessian, replicate=True),
     Claim("Plain networks have more exactly zero Gauss-Newton (= Fisher) eigenvalues, the matrix the paper's "
-          "argument is about.", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_ggn),
+          "argument is about.", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_ggn, replicate=True),
     Claim("Elimination, overlap and linear dependence are more frequent in the layers of plain networks.", "III",
-          doc="08_degeneracy", experiment="degeneracy", assess=layer_singularities),
+          doc="08_degeneracy", experiment="degeneracy", assess=layer_singularities, replicate=True),
     Claim("Degeneracy and accuracy are related across networks: the more degenerate, the lower the accuracy.",
-          "III", doc="08_degeneracy", experiment="degeneracy", assess=degeneracy_accuracy),
+          "III", doc="08_degeneracy", experiment="degeneracy", assess=degeneracy_accuracy, replicate=True),
     Claim("Residual networks initialized to start like plain networks (malicious initialization) still "
           "benefit from their skip connections (main comparison: nets as wide as Part III's training nets, where "
           "plain nets keep their activation scale at initialization, so the malicious start can match it).", "IV",
-          doc="09_initialization", experiment="malicious_wide", assess=malicious_wide_init),
+          doc="09_initialization", experiment="malicious_wide", assess=malicious_wide_init, replicate=True),
     Claim("(Second evidence for the claim above, with degeneracy tracked.) Maliciously started residual networks "
           "end above plain networks at the narrow width of Part III's degeneracy nets, where plain nets' own "
           "activations vanish over depth at initialization: the malicious start keeps the residual nets' "
           "activation scale, not the plain nets'.", "IV", doc="09_initialization", experiment="init_controls",
-          assess=malicious_init),
+          assess=malicious_init, replicate=True),
     Claim("Plain networks given a residual-like initialization lose the advantage during training.", "IV",
-          doc="09_initialization", experiment="init_controls", assess=residual_like_init),
+          doc="09_initialization", experiment="init_controls", assess=residual_like_init, replicate=True),
     Claim("A bias regularizer plus a single batch-norm layer recovers much of the benefit of skip connections "
-          "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover),
+          "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover, replicate=True),
     # Part V: the book's own claims, beyond the paper
     Claim("(This book, not the paper.) Our SGLD estimator of the local learning coefficient recovers its exact "
           "value on models where it is known: a regular model, y = w²x, and y = abx at and away from its "
@@ -83,17 +86,17 @@ CLAIMS = (
           assess=estimator_recovers),
     Claim("(This book, not the paper.) Measured without an eigenvalue threshold, by the local learning "
           "coefficient, deep plain nets are more degenerate than residual and hyper-residual nets.", "V",
-          doc="11_learning_coefficient", experiment="llc_deep", assess=plain_llc_lower),
+          doc="11_learning_coefficient", experiment="llc_deep", assess=plain_llc_lower, replicate=True),
     Claim("(This book, not the paper; Balduzzi et al. 2017.) After training, the input gradients of nearby inputs "
           "are less shattered (more similar) in deep residual and hyper-residual nets than in plain nets.", "V",
-          doc="12_rival_explanations", experiment="rivals", assess=gradients_less_shattered),
+          doc="12_rival_explanations", experiment="rivals", assess=gradients_less_shattered, replicate=True),
     Claim("(This book, not the paper; Veit et al. 2016.) Removing a single layer from a trained net costs plain nets "
           "more accuracy than residual and hyper-residual nets.", "V", doc="12_rival_explanations",
-          experiment="rivals", assess=lesions_hurt_plain_more),
+          experiment="rivals", assess=lesions_hurt_plain_more, replicate=True),
     Claim("(This book, not the paper.) In random self-attention stacks without skips the tokens collapse to rank "
           "one within a few layers; with skips (and pre-layer-norm) they stay away from rank one at every depth "
-          "measured.", "V", doc="13_transformers", experiment="rank_collapse", assess=skips_prevent_collapse),
+          "measured.", "V", doc="13_transformers", experiment="rank_collapse", assess=skips_prevent_collapse, replicate=True),
     Claim("(This book, not the paper.) Brief training does not undo the collapse: attention stacks without skips stay "
           "above the loss floor of rank-one outputs on a task that needs distinct tokens; with skips they go below "
-          "it.", "V", doc="13_transformers", experiment="rank_collapse", assess=training_keeps_collapse),
+          "it.", "V", doc="13_transformers", experiment="rank_collapse", assess=training_keeps_collapse, replicate=True),
 )
