@@ -12,7 +12,8 @@ import pytest
 from skiplessons.claims import HOLDS, Verdict, part1, part2, part3, part4, part5
 from test_beyond import collapse, deep, rivals_result, toy
 from test_claims import _paper_counts, _result
-from test_part2_claims import LONG, _capture, _result as _plateaus, _stay_result, _stays
+from test_manipulation import measures
+from test_part2_claims import LONG, _cap_result, _closing, _result as _plateaus, _stay_result, _stays
 
 RNG = np.random.default_rng(0)
 SPREAD = np.array([-0.02, 0.01, 0.0, 0.015, -0.005])
@@ -79,7 +80,13 @@ def _controls(**acc):
     names = ("plain", "residual", part4.MALICIOUS, part4.BLOWUP, part4.IDENTITY, part4.BOTH_REMEDIES)
     a = {k: lab(acc.get(k, 0.5)) for k in names}
     return Fake(final=a, at_step=a, degenerate={k: lab(0.5) for k in names}, degenerate_error={k: 0.0 for k in names},
-                init_growth={k: lab(1.0) for k in names})
+                init_growth={k: lab(1.0) for k in names}, manipulation=None)
+
+
+def _search(like: bool):
+    """Manipulation measures of the full-skip starts: the main malicious one like plain nets, or far from them."""
+    far = {"top": [1.0] * 4, "band": [0.47] * 4}
+    return measures({"plain": {}, "residual": far, part4.MALICIOUS: {} if like else far, part4.BLOWUP: far})
 
 
 def _growth(ratio):
@@ -135,23 +142,17 @@ CASES = {
     part2.escape_time_law: (lambda: (ESCAPE, np.full(4, 30.0), 1.0), lambda: (ESCAPE, 7 + 12 * np.log(1 / ESCAPE), 1.0)),
     part2.line_attracts: (lambda: ([[0.0, 0.3]],), lambda: ([[0.1, 0.2]],)),
     part2.overlap_on_plateau: (lambda: ([0.1, 0.2, 0.3], [0.2, 0.1, 0.3]), lambda: ([1e-4, 2e-4, 5e-4], [0.3, 0.2, 0.25])),
-    part2.line_captures: (lambda: (_capture([[0] * 20, [0] * 20]),), lambda: (_capture(CAPTURE_MANY),)),
+    part2.line_captures: (lambda: (_cap_result({"plain": _closing(0)}),),
+                          lambda: (_cap_result({"plain": _closing(10)}),)),
+    part2.capture_comparisons: (
+        lambda: (_cap_result({s: _closing(10) for s in ("plain", "skip", part2.SAME_TARGET, part2.READOUT)}),),
+        lambda: (_cap_result({"plain": _closing(10)} | {s: _closing(0) for s in ("skip", part2.SAME_TARGET,
+                                                                                  part2.READOUT)}),)),
     part2.capture_plain_vs_skip: (
         lambda: (_stay_result(_plateau_reader(), {"plain": _stays(CAPTURE_MANY), "skip": _stays(CAPTURE_MANY)}),),
         lambda: (_stay_result(_plateau_reader(), {"plain": _stays(CAPTURE_MANY), "skip": _stays([[0] * 20] * 2)}),)),
     part3.training_gap: (lambda: (_result({"plain": list(lab(0.5)), "residual": list(lab(0.5))}),),
                          lambda: (_result({"plain": list(lab(0.5)), "residual": list(lab(0.9))}),)),
-    part3.near_zero_gap: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.more_degenerate_max: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.more_degenerate_mean: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.more_degenerate_absolute: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.exact_zero_gap: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.dense_near_zero_gap: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.exact_near_zero_max: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.exact_near_zero_mean: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.exact_near_zero_absolute: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.exact_zeros_ggn: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
-    part3.exact_zeros_hessian: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),)),
     part3.layer_singularities: (lambda: (_layers(0.5, 0.5),), lambda: (_layers(0.8, 0.5),)),
     part3.degeneracy_accuracy: (lambda: (_correlated(True),), lambda: (_correlated(False),)),
     part3.depth_accuracy_gap: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.5, 0.9),)),
@@ -161,6 +162,8 @@ CASES = {
     part4.malicious_wide_scale: (lambda: (Fake(init_growth={"plain": lab(1.0), part4.MALICIOUS: lab(30.0)}),),
                                  lambda: (Fake(init_growth={"plain": lab(1.0), part4.MALICIOUS: lab(1.1)}),)),
     part4.malicious_wide_init: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),
+    part4.malicious_wide_restated: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),
+    part4.search_verdict: (lambda: (_search(False),), lambda: (_search(True),)),
     part4.malicious_init: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),
     part4.malicious_scale: (lambda: (_growth(30.0),), lambda: (_growth(1.1),)),
     part4.malicious_blowup: (lambda: (_controls(),), lambda: (_controls(**{part4.BLOWUP: 0.1}),)),
@@ -188,6 +191,13 @@ CASES = {
                                                                            "residual": [0.01, 0.02, 0.0]}),)),
     part5.training_keeps_collapse: (lambda: (_keeps(1.0, 1.0),), lambda: (_keeps(1.0, 0.5),)),
 }
+#: the Part III checks of near-zero and exact-zero fractions read the same accessors
+CASES |= {check: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),))
+          for check in (part3.near_zero_gap, part3.more_degenerate_max, part3.more_degenerate_mean,
+                        part3.more_degenerate_absolute, part3.exact_zero_gap,
+                        part3.dense_near_zero_gap, part3.exact_near_zero_max,
+                        part3.exact_near_zero_mean, part3.exact_near_zero_absolute,
+                        part3.exact_zeros_ggn, part3.exact_zeros_hessian)}
 
 
 def _plateau_reader():

@@ -443,26 +443,27 @@ def test_replication_seeds_are_disjoint_and_only_the_seeds_change():
     from dataclasses import asdict
 
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.replication import OFFSET, replication_seeds, seed_fields
+    from skiplessons.experiments.replication import OFFSET, REPLICATED, replication, replication_seeds, seed_fields
 
-    for claim in CLAIMS:
-        if not claim.replicate:
-            continue
-        config = config_for(claim.experiment, "default")
-        fresh = replication_seeds(claim.experiment)
+    assert {c.experiment for c in CLAIMS if c.part in ("III", "IV") and c.experiment} <= set(REPLICATED)
+    for name in REPLICATED:
+        config = config_for(name, "default")
+        fresh = replication_seeds(name)
         assert set(fresh) == set(seed_fields(config)) and fresh
         for field, seeds in fresh.items():
             assert len(seeds) == len(getattr(config, field)) and not set(seeds) & set(getattr(config, field))
             assert min(seeds) >= OFFSET
-        again = config_for(claim.experiment, "default", **fresh)
+        again = config_for(name, "default", **fresh)
         assert {k: v for k, v in asdict(again).items() if k not in fresh} == \
             {k: v for k, v in asdict(config).items() if k not in fresh}
     with pytest.raises(ValueError, match="no seeds"):
         replication_seeds("capture")
+    with pytest.raises(ValueError, match="not replicated"):
+        replication("singular_counts")
 
 
 def test_replication_column():
-    claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap, replicate=True)
+    claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap)
     good = _result({"plain": [0.5, 0.52, 0.51], "residual": [0.9, 0.91, 0.92]})
     flat = _result({"plain": [0.5, 0.52, 0.51], "residual": [0.5, 0.53, 0.49]})
     row = base.ledger_row(claim, {"training": None}, lambda name: good, lambda name: good)
@@ -471,9 +472,7 @@ def test_replication_column():
     assert row["replicated"].startswith("not replicated (not resolved")
     row = base.ledger_row(claim, {"training": None}, lambda name: flat, lambda name: good)
     assert row["replicated"] == "holds on fresh seeds"
-    assert base.ledger_row(claim, {"training": None}, lambda name: good)["replicated"] == base.NOT_RUN
-    plain_claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap)
-    assert base.ledger_row(plain_claim, {"training": None}, lambda name: good)["replicated"] == \
+    assert base.ledger_row(claim, {"training": None}, lambda name: good, lambda name: None)["replicated"] == \
+        base.NOT_RUN
+    assert base.ledger_row(claim, {"training": None}, lambda name: good)["replicated"] == \
         base.NOT_REPLICATED_BY_DESIGN
-    with pytest.raises(ValueError, match="replicate needs an experiment"):
-        Claim("c", "I", replicate=True)

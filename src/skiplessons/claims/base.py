@@ -101,6 +101,9 @@ class Verdict:
                     f"(±{c.bound:.3g}) is as large as the observed gap ({c.estimate:+.3g})")
         if c.se == 0:
             return "an exact computation that decides neither way (its value is zero)"
+        if self.expectation == EQUAL:
+            return (f"the 90% interval of the difference, {lo:+.3g} to {hi:+.3g}, reaches beyond ±δ = ±{c.delta:.3g}: "
+                    "more runs would narrow it")
         if c.runs_needed is None:
             return f"the 95% interval, {lo:+.3g} to {hi:+.3g}, is too wide to tell (no run count for this measure)"
         return f"about {c.runs_needed} runs a side would resolve a gap of the observed size ({c.estimate:+.3g})"
@@ -160,8 +163,7 @@ class Claim:
     `part` names the part of the book ("I".."V"); `doc` is the chapter's file name in `book/` without suffix,
     `label` an optional MyST target of the section in that chapter; `experiment` names a registered
     experiment, and `assess` is the check that turns its typed result into a `Verdict` (the same function the
-    chapter asserts). `replicate`: the claim is judged again on fresh seeds (`experiments.replication`): every
-    claim about deep nets trained from random seeds.
+    chapter asserts).
     """
 
     claim: str
@@ -170,15 +172,12 @@ class Claim:
     label: str | None = None
     experiment: str | None = None
     assess: Callable[[object], Verdict] | None = None
-    replicate: bool = False
 
     def __post_init__(self):
         if self.label is not None and self.doc is None:
             raise ValueError(f"label={self.label!r} needs doc: the chapter file the label is in")
         if (self.experiment is None) != (self.assess is None):
             raise ValueError("experiment and assess go together: give both or neither")
-        if self.replicate and self.experiment is None:
-            raise ValueError("replicate needs an experiment to run again on fresh seeds")
 
     def where(self) -> str:
         """Where the book tests the claim, as MyST markdown (a cross-reference once the chapter exists)."""
@@ -196,9 +195,11 @@ NOT_REPLICATED_BY_DESIGN, NOT_RUN = "— (exact or one-seed experiment)", "not r
 
 
 def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], object],
-               load_replication: Callable[[str], object | None] = lambda name: None) -> dict[str, str]:
+               load_replication: Callable[[str], object | None] | None = None) -> dict[str, str]:
     """One row of the ledger (keys `COLUMNS`), measured from `load(claim.experiment)` when it can be tested, and
-    judged again on `load_replication(claim.experiment)` (None: not run) when the claim is replicated.
+    judged again on `load_replication(claim.experiment)` (None: not run) when its experiment is replicated on
+    fresh seeds (`load_replication` given: `experiments.replication.replication`, which returns None for an
+    experiment it does not replicate by design).
 
     A claim is "not yet tested" while its chapter is unwritten or its experiment is not in `registry`;
     then `load` is not called.
@@ -212,10 +213,10 @@ def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], obje
                                                                                           load_replication)}
 
 
-def replicated(claim: Claim, verdict: Verdict, load_replication: Callable[[str], object | None]) -> str:
+def replicated(claim: Claim, verdict: Verdict, load_replication: Callable[[str], object | None] | None) -> str:
     """The replication cell: "replicated" when the claim holds on the discovery seeds and again on fresh ones,
     "not replicated (…)" when it holds only on the first, otherwise the verdict on the fresh seeds."""
-    if not claim.replicate:
+    if load_replication is None:
         return NOT_REPLICATED_BY_DESIGN
     again = load_replication(claim.experiment)
     if again is None:

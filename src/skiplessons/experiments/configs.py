@@ -22,8 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from ..degeneracy import TOLS, SpectrumSettings
 from ..dynamics import capture_teacher, default_teacher
-
-SCALES = ("smoke", "default", "paper")
+from ..env import SCALES
 ARCHS = ("plain", "residual", "hyper")
 
 
@@ -268,14 +267,18 @@ class InitScale:
     """Chapter IV.1's table of the activation scale at initialization (no training): `seeds` draws of plain and
     residual nets and of the two malicious constructions at every width in `widths`, at `init_controls`'s depth
     and on its Hessian batch (`controls.init_growth_by_width`). Plain ReLU nets keep their activation scale over
-    30 layers only when wide enough, so a malicious start is compared with them at several widths."""
+    30 layers only when wide enough, so a malicious start is compared with them at several widths. The
+    manipulation table (`controls.manipulation_search`, input-output Jacobians at `malicious_wide`'s width) uses
+    `search_seeds` draws of every start."""
 
     widths: tuple
     seeds: int
+    search_seeds: int
 
 
-INIT_SCALE = per_scale(InitScale(widths=(6, 32), seeds=4), InitScale(widths=(8, 16, 32, 64, 128), seeds=16),
-                       InitScale(widths=(16, 32, 64, 128), seeds=16))
+INIT_SCALE = per_scale(InitScale(widths=(6, 32), seeds=4, search_seeds=3),
+                       InitScale(widths=(8, 16, 32, 64, 128), seeds=16, search_seeds=8),
+                       InitScale(widths=(16, 32, 64, 128), seeds=16, search_seeds=16))
 
 
 # ------------------------------------------------------------------------------------------ Parts I and II
@@ -358,9 +361,10 @@ SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PAR
                                      n_samples=PART1[s].n_samples) for s in SCALES}
 
 
-#: How "captured by the overlap line" is defined (our choice, varied): a run is captured when it stays within a
-#: radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least a time of
-#: `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); every verdict is given per pair.
+#: How "near the overlap line" is defined on our saddle teacher (experiment `plateaus`; our choice, varied): a run
+#: stays within a radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least
+#: a time of `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); one pair is primary, the others secondary.
+#: Experiment `capture` uses one radius derived from its teacher instead (`dynamics.capture_radius`).
 CAPTURE_RADII = (0.03, 0.1, 0.3)
 CAPTURE_STAYS = (50.0, 100.0, 200.0)
 
@@ -401,11 +405,11 @@ PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PAR
 
 @dataclass(frozen=True)
 class Capture:
-    """Experiment `capture` (II.1): gradient flow of the plain and the skip student from the same `n_init` starts
-    from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
-    (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture measured at every
-    radius in `radii` and minimum stay in `min_stays`; the distance curves of the first `n_show` starts are kept
-    for the figure."""
+    """Experiment `capture` (II.1): gradient flow of the students of `toy.CAPTURE_STUDENTS` (plain and skip, each
+    on its own teacher; skip on the plain target; plain units with a free readout on the skip target) from the same
+    `n_init` starts from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
+    (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture counted at one
+    radius derived from the teacher (`dynamics.capture_radius`); the first `n_show` starts are drawn."""
 
     n_init: int
     t_max: float
@@ -414,8 +418,6 @@ class Capture:
     teacher_v: tuple
     init_scale: float = 0.01
     seed: int = 0
-    radii: tuple = CAPTURE_RADII
-    min_stays: tuple = CAPTURE_STAYS
     n_show: int = 24
 
 

@@ -18,6 +18,10 @@ from .views import ResultView
 
 #: replication seeds are the discovery seeds shifted by this much (discovery seeds are small: 0 to 29)
 OFFSET = 1000
+#: the experiments whose claims are judged again on fresh seeds: every one that trains deep nets (or random
+#: attention stacks) from seeds; exact computations and one-seed dynamics are not replicated
+REPLICATED = ("training", "degeneracy", "exact_zeros", "malicious_wide", "init_controls", "remedies", "llc_deep",
+              "rivals", "rank_collapse")
 
 
 def seed_fields(config) -> dict[str, tuple]:
@@ -39,6 +43,8 @@ def replication_seeds(name: str, scale: str = "default") -> dict[str, tuple]:
 
 def replication(name: str, scale: str = "default", folder=None) -> ResultView | None:
     """The stored replication of `name` at `scale`, or None when it has not been run (never computes)."""
+    if name not in REPLICATED:
+        raise ValueError(f"experiment {name!r} is not replicated on fresh seeds; these are: {', '.join(REPLICATED)}")
     config = config_for(name, scale, **replication_seeds(name, scale))
     found = _results.load(name, scale, as_dict(config), folder=folder)
     return get(name).reader(found) if found is not None else None
