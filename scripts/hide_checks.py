@@ -45,12 +45,19 @@ def _tail_ok(node) -> bool:
     return is_check(node) or isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or _call_name(node) == "print"
 
 
+def _comprehension_names(node) -> set[str]:
+    return {n.id for c in ast.walk(node) if isinstance(c, ast.comprehension)
+            for n in ast.walk(c.target) if isinstance(n, ast.Name)}
+
+
 def _stored(nodes):
-    return {n.id for s in nodes for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    """Names a statement binds (a comprehension's own variables are local to it)."""
+    return {n.id for s in nodes for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            and n.id not in _comprehension_names(s)}
 
 
 def _loaded(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - _comprehension_names(node)
 
 
 def _prints(text: str) -> bool:

@@ -17,6 +17,7 @@ from .part3 import (degeneracy_accuracy, exact_near_zero_absolute, exact_near_ze
 from .part4 import (malicious_init, malicious_wide_init, malicious_wide_restated, remedies_recover,
                     residual_like_init)
 from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
+                    pre_ln_stops_collapse, shattering_grows_with_depth, skips_alone_slow_collapse,
                     skips_prevent_collapse, training_keeps_collapse)
 
 __all__ = ["CLAIMS", "COLUMNS", "EQUAL", "FAILS", "GREATER", "HOLDS", "IMPRECISE", "PARTLY", "SMALL", "UNRESOLVED",
@@ -89,22 +90,34 @@ CLAIMS = (
     Claim("A bias regularizer plus a single batch-norm layer recovers much of the benefit of skip connections "
           "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover),
     # Part V: the book's own claims, beyond the paper
-    Claim("(This book, not the paper.) Our SGLD estimator of the local learning coefficient recovers its exact "
-          "value on models where it is known: a regular model, y = w²x, and y = abx at and away from its "
-          "elimination singularity.", "V", doc="11_learning_coefficient", experiment="llc_toy",
-          assess=estimator_recovers),
+    Claim("(This book, not the paper.) Our SGLD estimator of the local learning coefficient, with its step chosen "
+          "by the stability rule from the largest curvature the chain meets, recovers its finite-n target (closed "
+          "form, quadrature or a Metropolis-adjusted sampler) wherever its chains can equilibrate: quadratics up to "
+          "curvature 1,000, a regular model, y = w²x, y = abx at and away from its elimination singularity, and "
+          "reduced-rank regressions with Aoyagi and Watanabe's λ, at n = 4,000 and 100,000.", "V",
+          doc="11_learning_coefficient", experiment="llc_toy", assess=estimator_recovers),
     Claim("(This book, not the paper.) Measured without an eigenvalue threshold, by the local learning "
-          "coefficient, deep plain nets are more degenerate than residual and hyper-residual nets.", "V",
+          "coefficient of the nets whose chains are stable and equilibrated, deep plain nets are more degenerate "
+          "than residual and hyper-residual nets.", "V",
           doc="11_learning_coefficient", experiment="llc_deep", assess=plain_llc_lower),
     Claim("(This book, not the paper; Balduzzi et al. 2017.) After training, the input gradients of nearby inputs "
           "are less shattered (more similar) in deep residual and hyper-residual nets than in plain nets.", "V",
           doc="12_rival_explanations", experiment="rivals", assess=gradients_less_shattered),
+    Claim("(This book, not the paper; Balduzzi et al. 2017.) At initialization the similarity of nearby inputs' "
+          "gradients falls more from depth 2 to depth 64 in plain nets than in residual nets.", "V",
+          doc="12_rival_explanations", experiment="shattered_depth", assess=shattering_grows_with_depth),
     Claim("(This book, not the paper; Veit et al. 2016.) Removing a single layer from a trained net costs plain nets "
           "more accuracy than residual and hyper-residual nets.", "V", doc="12_rival_explanations",
           experiment="rivals", assess=lesions_hurt_plain_more),
     Claim("(This book, not the paper.) In random self-attention stacks without skips the tokens collapse to rank "
           "one within a few layers; with skips (and pre-layer-norm) they stay away from rank one at every depth "
           "measured.", "V", doc="13_transformers", experiment="rank_collapse", assess=skips_prevent_collapse),
+    Claim("(This book, not the paper.) Skips without normalization only slow the collapse: the distance from rank "
+          "one of random attention stacks with skips still falls layer after layer.", "V", doc="13_transformers",
+          experiment="rank_collapse", assess=skips_alone_slow_collapse),
+    Claim("(This book, not the paper.) Skips with pre-layer-norm in transformer layers (attention and MLP blocks) "
+          "stop the collapse: the distance from rank one stays level in the deeper half of the stack.", "V",
+          doc="13_transformers", experiment="rank_collapse", assess=pre_ln_stops_collapse),
     Claim("(This book, not the paper.) Brief training does not undo the collapse: attention stacks without skips stay "
           "above the loss floor of rank-one outputs on a task that needs distinct tokens; with skips they go below "
           "it.", "V", doc="13_transformers", experiment="rank_collapse", assess=training_keeps_collapse),

@@ -434,42 +434,55 @@ CAPTURE = {s: Capture(n_init=n, t_max=t, n_eval=int(t / 5) + 1,
 
 @dataclass(frozen=True, kw_only=True)
 class LLCToy:
-    """Experiment `llc_toy` (V.1): the SGLD estimate of the learning coefficient on models where the target is
-    known (closed form or quadrature), at `n` samples, `chains` chains of `steps` steps (`burn_in` dropped),
-    step size `step_factor / (nβ)` and localization `localization`."""
+    """Experiment `llc_toy` (V.1): the calibration of the SGLD estimator on the models of `llc.CALIBRATION`, at
+    each n in `ns` (the deep nets' training-set size and 10^5) and the deep nets' localization: `chains` chains of
+    `steps` steps (`burn_in` dropped) with the step of the stability rule at `kappa`; targets by closed form,
+    quadrature or a Metropolis-adjusted sampler (`target_chains` x `target_steps`, `target_burn_in` dropped).
+    Then a step-size sweep: κ over `sweep` for the models `sweep_models` at the first n."""
 
-    n: int = 1000
+    ns: tuple = (4000, 100_000)
     chains: int
     steps: int
     burn_in: int
-    step_factor: float = 0.02
-    localization: float = 2.0
+    kappa: float = 0.1
+    localization: float = 100.0
+    target_chains: int
+    target_steps: int
+    target_burn_in: int
+    sweep: tuple = (0.025, 0.1, 0.2, 0.4, 1.6, 3.2)
+    sweep_models: tuple = ("quadratic, h = 1000", "RRR 2,2,2,0")
     seed: int = 0
 
 
-LLC_TOY = per_scale(LLCToy(chains=16, steps=600, burn_in=200), LLCToy(chains=128, steps=6000, burn_in=2000),
-                    LLCToy(chains=1024, steps=20_000, burn_in=5000))
+LLC_TOY = per_scale(
+    LLCToy(ns=(4000,), chains=8, steps=200, burn_in=100, target_chains=8, target_steps=200, target_burn_in=100,
+           sweep=(0.1, 3.2)),
+    LLCToy(chains=256, steps=1100, burn_in=500, target_chains=256, target_steps=1500, target_burn_in=500),
+    LLCToy(chains=1024, steps=20_000, burn_in=5000, target_chains=1024, target_steps=20_000, target_burn_in=5000))
 
 
 @dataclass(frozen=True, kw_only=True)
 class LLCDeep(Deep):
     """Experiment `llc_deep` (V.1): the nets, training and checkpoints of `degeneracy` (so the two can be compared
-    net by net), with one SGLD chain per net at each checkpoint (step size, localization γ, steps, burn-in,
-    minibatch)."""
+    net by net), with `chains` SGLD chains per net at each checkpoint: each net's step from the stability rule
+    (`llc.stable_step` at `kappa`) and its largest Hessian eigenvalue on `curvature_samples` training points,
+    localization γ, steps, burn-in, minibatch."""
 
     depth: int = 30
     archs: tuple = ARCHS
     record_every: int
     checkpoints: int
-    sgld_step: float = 1e-4
+    kappa: float = 0.1
     localization: float = 100.0
+    chains: int = 2
     sgld_steps: int
     burn_in: int
     sgld_batch: int = 256
+    curvature_samples: int = 512
 
 
 LLC_DEEP = {s: derive(LLCDeep, DEGENERACY[s], sgld_steps=n, burn_in=b)
-            for s, (n, b) in per_scale((30, 10), (300, 100), (2000, 500)).items()}
+            for s, (n, b) in per_scale((30, 10), (200, 100), (2000, 500)).items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -513,8 +526,34 @@ class Rivals(Deep):
     depth: int = 30
     archs: tuple = ARCHS
     record_every: int
-    distance: float = 0.25
+    #: on inputs of norm about 6: at 0.25 zero-bias ReLU nets, positively homogeneous, give nearly equal
+    #: gradients whatever the architecture (chapter V.2's depth laws show both distances)
+    distance: float = 3.0
     probe: int = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShatteredDepth:
+    """Experiment `shattered_depth` (V.2): input-gradient similarity against depth at initialization, read at
+    hidden layers `depths` of nets `max(depths)` deep and `width` wide (plain and residual, `seeds`), at input pairs
+    each of `distances` apart, on `probe` training inputs of `data` (`n_samples`)."""
+
+    data: str = "mnist1d"
+    n_samples: int = 5000
+    data_dir: str = "data"
+    width: int
+    archs: tuple = ("plain", "residual")
+    seeds: tuple
+    depths: tuple = (2, 4, 8, 16, 32, 64)
+    distances: tuple = (0.25, 3.0)
+    probe: int
+
+
+SHATTERED_DEPTH = per_scale(
+    ShatteredDepth(n_samples=600, width=8, seeds=(0, 1), depths=(2, 4, 8), probe=50),
+    ShatteredDepth(width=32, seeds=(0, 1, 2, 3, 4), probe=200),
+    ShatteredDepth(**PAPER_DATA, width=128, seeds=tuple(range(10)), depths=(2, 4, 8, 16, 32, 64, 128), probe=1000),
+)
 
 
 RIVALS = per_scale(
