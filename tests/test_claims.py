@@ -309,6 +309,7 @@ def test_every_tested_claim_gets_a_row_at_smoke(tmp_path, monkeypatch):
 def test_markdown_table_roundtrips():
     rows = [{"a": "x | y", "b": 1.5}, {"a": "two\nlines"}]
     assert _cells(report.markdown_table(rows, ["a", "b"])) == [["a", "b"], ["x | y", "1.5"], ["two lines", ""]]
+    assert _cells(report.markdown_table([{"max|λ|": 2}], ["max|λ|"])) == [["max|λ|"], ["2"]]
     with pytest.raises(ValueError, match="columns"):
         report.markdown_table(rows, [])
 

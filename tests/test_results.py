@@ -315,3 +315,16 @@ def test_cli_ctrl_c_and_sigterm_are_one_line_saying_what_was_kept(tmp_path, sign
             "no checkpoint had been written yet: the same command starts again from the beginning")
     assert p.returncode == code and err.strip().splitlines() == [f"skiplessons: error: {word}; {said}"], err
     assert not list(tmp_path.rglob("*.tmp")), "the cleanup ran: no temporary file is left"
+
+
+def test_shown_dir_names_no_machine_path(tmp_path, monkeypatch):
+    """Pages name the results folder relative to the checkout or the home folder, never by its absolute path."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    (repo / "book").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[project]\nname = "skiplessons"\n')
+    monkeypatch.chdir(repo / "book")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SKIPLESSONS_RESULTS", raising=False)
+    assert results.shown_dir() == "results/"
+    assert results.shown_dir(home / ".cache" / "skiplessons" / "results") == "~/.cache/skiplessons/results/"
+    assert results.shown_dir(tmp_path / "elsewhere") == str((tmp_path / "elsewhere").resolve())

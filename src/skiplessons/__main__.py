@@ -152,8 +152,9 @@ def _run(args, kept: list) -> None:
     print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}"
           f"{f', shard {shard[0]}/{shard[1]}' if shard else ''}: {json.dumps(as_dict(config))}", flush=True)
     wait = {} if args.wait is None else {"wait": args.wait}
-    result = (shards.run_shard(args.name, scale, *shard, force=args.force, **overrides) if shard else
-              experiments.load_or_run(args.name, scale, force=args.force, **overrides, **wait))
+    progress = (scale or current_scale()) != "smoke"     # a terminal: bars except for the seconds-long smoke runs
+    result = (shards.run_shard(args.name, scale, *shard, force=args.force, progress=progress, **overrides) if shard
+              else experiments.load_or_run(args.name, scale, force=args.force, progress=progress, **overrides, **wait))
     prov = result.provenance
     print(f"stored {result.stored.key}: {prov['wall_time_s']} s on {prov['device']} "
           f"(commit {prov['commit'][:12]}) in {result.stored.source}")

@@ -67,11 +67,27 @@ def results_dir() -> Path:
     checkout, else a user cache."""
     if os.environ.get("SKIPLESSONS_RESULTS"):
         return Path(os.environ["SKIPLESSONS_RESULTS"])
+    checkout = _checkout()
+    return checkout / "results" if checkout else Path.home() / ".cache" / "skiplessons" / "results"
+
+
+def _checkout() -> Path | None:
+    """The enclosing skiplessons checkout of the working folder, or None (an installed package)."""
     for folder in [Path.cwd(), *Path.cwd().parents]:
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and 'name = "skiplessons"' in pyproject.read_text():
-            return folder / "results"
-    return Path.home() / ".cache" / "skiplessons" / "results"
+            return folder
+    return None
+
+
+def shown_dir(folder=None) -> str:
+    """A results folder (default `results_dir()`) as a page names it: `results/` of the checkout, or `~/...`
+    under the home folder, so that no page shows where the machine that built it keeps its files."""
+    folder = Path(folder or results_dir()).resolve()
+    for base, name in ((_checkout(), ""), (Path.home(), "~/")):
+        if base is not None and folder.is_relative_to(base.resolve()):
+            return f"{name}{folder.relative_to(base.resolve()).as_posix()}/"
+    return str(folder)
 
 
 def shipped_dir() -> Path:

@@ -22,7 +22,7 @@ import torch
 
 from .. import locks as _locks
 from .. import results as _results
-from ..env import check_scale, current_device, current_scale
+from ..env import check_scale, current_device, current_progress, current_scale
 from ..files import LOCK_TIMEOUT, wait_for
 from .configs import SCALES, as_dict
 from .views import ResultView
@@ -151,9 +151,10 @@ def load_or_run(name: str, scale: str | None = None, force: bool = False, progre
     a stored result; `folder` (default `results.results_dir()`) is where new ones go. `force` recomputes the
     same config from scratch (its checkpoints discarded). The folder is checked for writability before any
     compute, and the run gets `ctx.checkpoints` there, so a killed run resumes when started again.
-    `progress` (default: on except at `smoke`) shows progress bars; the device is the session's (`env.setup`).
-    A run owns its checkpoint folder until its result is stored: a second process asking for the same config
-    meanwhile prints that it waits (at most `wait` seconds, then a TimeoutError) and then reads that result."""
+    `progress` shows progress bars (default: the session's, `env.current_progress`: on at `paper` only); the
+    device is the session's (`env.setup`). A run owns its checkpoint folder until its result is stored: a second
+    process asking for the same config meanwhile prints that it waits (at most `wait` seconds, then a
+    TimeoutError) and then reads that result."""
     exp = get(name)
     scale = check_scale(scale or current_scale())
     config = config_for(name, scale, **overrides)
@@ -179,7 +180,7 @@ def _run(exp: Experiment, config, scale: str, force: bool, progress: bool | None
     device = current_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    ctx = RunContext(device=device, progress=scale != "smoke" if progress is None else bool(progress),
+    ctx = RunContext(device=device, progress=current_progress() if progress is None else bool(progress),
                      checkpoints=ckpt)
     t0 = time.perf_counter()
     summary, arrays = exp.run(config, ctx)
