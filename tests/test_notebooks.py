@@ -15,6 +15,8 @@ import nbformat
 import pytest
 import yaml
 
+from scripts import stamp_version
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -34,16 +36,9 @@ def toc_entries(node) -> list[str]:
 
 
 def canonical_setup_cell(config: dict) -> str:
-    """The first cell of every notebook, with the install URL taken from `config['repository']`."""
+    """The first cell of every notebook, with the install URL and ref taken from `config['repository']`."""
     repo = config["repository"]
-    url = repo["url"].rstrip("/")
-    return (
-        "# Colab and fresh kernels: install skiplessons only when it is missing (never torch: Colab has it).\n"
-        "try:\n"
-        "    import skiplessons\n"
-        "except ImportError:\n"
-        f'    %pip install -q "skiplessons @ git+{url}@{repo["branch"]}"'
-    )
+    return stamp_version.setup_cell(repo["url"], repo["branch"])
 
 
 def _no_suffix(path: Path) -> str:
