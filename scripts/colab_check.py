@@ -111,7 +111,7 @@ def run_notebook(path: Path, exe: str, scale: str, tmp: Path, timeout: int) -> t
     """Execute `path` on `exe`'s kernel from an empty folder with an empty home: (passed, seconds, error)."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -127,7 +127,7 @@ def run_notebook(path: Path, exe: str, scale: str, tmp: Path, timeout: int) -> t
            if not k.startswith(("SKIPLESSONS_", "PYTHON", "VIRTUAL_ENV", "MPLBACKEND", "JUPYTER"))}
     env.update(HOME=str(home), SKIPLESSONS_SCALE=scale, PYDEVD_DISABLE_FILE_VALIDATION="1")
     nb = nbformat.read(work / path.name, as_version=4)
-    km = AsyncKernelManager(kernel_name="colab", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels.parent)]))
+    km = KernelManager(kernel_name="colab", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels.parent)]))
     client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(work)}})
     start = time.time()
     try:
@@ -135,6 +135,9 @@ def run_notebook(path: Path, exe: str, scale: str, tmp: Path, timeout: int) -> t
         return True, time.time() - start, ""
     except CellExecutionError as e:
         return False, time.time() - start, re.sub(r"\x1b\[[0-9;]*m", "", str(e))[-1500:]
+    finally:                    # a kernel manager passed in is not the client's to shut down
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
 
 def main(argv=None) -> int:
@@ -162,7 +165,8 @@ def main(argv=None) -> int:
     for name, (ok, secs, err) in runs.items():
         print(f"  {'passed' if ok else 'FAILED'}  {name}  {secs:.0f} s" + (f"\n{err}" if err else ""))
     failed = [n for n, (ok, _, _) in runs.items() if not ok]
-    print(f"{len(runs) - len(failed)} passed, {len(failed)} failed (notebooks at {args.scale} on the Colab stack)")
+    print(f"notebooks at {args.scale} on the Colab stack:")
+    print(f"colab: {len(runs) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed or install["would_change"] or install["changed"] or install["not_colab"] else 0
 
 
