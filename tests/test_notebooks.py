@@ -2,7 +2,8 @@
 
 Every page is in the table of contents and every entry exists; chapter notebooks are committed
 without outputs, run on the `python3` kernel, start with the one setup cell that Colab needs (its
-install URL is built here from `_config.yml`, the only place the repository is named) and then call
+install URL and release tag come from `_config.yml`, the only place the repository is named, through
+scripts/stamp_version.py) and then call
 `setup(...)`. No notebook ever installs torch: Colab ships it.
 """
 from __future__ import annotations
