@@ -72,17 +72,18 @@ def changes(report: dict, before: dict[str, str]) -> tuple[dict[str, tuple[str, 
 
 
 def colab_env(python: str, venv: Path) -> str:
-    """The environment of constraints/colab.txt in `venv` and nothing else: made once (remade when the file
+    """The environment of constraints/colab.txt in `venv` and nothing else: made once (remade when a pin
     changes or a package moved), and reset on reuse to the packages it was made with, which are recorded."""
-    stamp, made, exe = venv / ".colab-constraints", venv / ".colab-packages.json", venv / "bin" / "python"
-    if not (stamp.is_file() and stamp.read_text() == COLAB.read_text() and made.is_file() and exe.is_file()):
+    stamp, made, exe = venv / ".colab-pins.json", venv / ".colab-packages.json", venv / "bin" / "python"
+    pins = json.dumps(colab_pins(), sort_keys=True)
+    if not (stamp.is_file() and stamp.read_text() == pins and made.is_file() and exe.is_file()):
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         start = time.time()
         subprocess.run([str(exe), "-m", "pip", "install", "-q", "-r", str(COLAB)], check=True)
         print(f"colab_check: Colab's packages installed in {time.time() - start:.0f} s")
         made.write_text(json.dumps(installed(str(exe))))
-        stamp.write_text(COLAB.read_text())
+        stamp.write_text(pins)
     baseline, now = json.loads(made.read_text()), installed(str(exe))
     if extra := sorted(set(now) - set(baseline)):        # what an earlier check installed
         subprocess.run([str(exe), "-m", "pip", "uninstall", "-q", "-y", *extra], check=True)
