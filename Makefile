@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test colab-test clean
+.PHONY: book test replicate colab-test clean
 
 $(STAMP): requirements.txt constraints/build.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: $(STAMP)
 # COLAB_PYTHON=/path/to/python3.13 picks the interpreter.
 colab-test: $(STAMP)
 	$(BIN)/python -m scripts.colab_check $(if $(COLAB_PYTHON),--python $(COLAB_PYTHON))
+
+# Every replicated claim's experiment again at `default` on fresh seeds (the ledger's second verdict column);
+# run it before `make book` to fill that column.
+replicate: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m skiplessons replicate
 
 clean:
 	rm -rf _build

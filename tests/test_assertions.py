@@ -1,7 +1,7 @@
 """Every assertion of a difference in a chapter is as strict as the sentence it backs (issue 15).
 
 An `assert` in a chapter's code whose test orders two numbers (<, <=, >, >=) claims a difference. It must either
-go through the shared margin rule -- call `exceeds` or `margin` (`skiplessons.stats`), or a claims check
+go through the book's one comparison rule -- call `welch`, `one_sample` (`skiplessons.stats`), or a claims check
 (`claims.expect(...)`, `claims.partN.check(...)`) -- or say that it is a fact by construction with a comment
 `# fact: <why>` on the assert's first line or the line just above it (e.g. round-off of an exact identity).
 Equalities (`==`, `allclose`) are not differences and are left alone.
@@ -19,8 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
-#: calls that apply the shared margin rule
-MARGIN_CALLS = {"exceeds", "margin", "expect"}
+#: calls that apply the book's one comparison rule
+MARGIN_CALLS = {"welch", "one_sample", "expect", "judge"}
 ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 FACT = re.compile(r"#\s*fact:\s*\S")
 
@@ -92,15 +92,15 @@ def test_detector_flags_unmarked_differences(source):
 
 
 @pytest.mark.parametrize("source", [
-    "assert exceeds(a, b)",
-    "assert stats.margin(a, b).exceeds and a.mean() > 0",
+    "assert welch(a, b).outcome == 'shown'",
+    "assert stats.welch(a, b).estimate > 0 and a.mean() > 0",
     "assert claims.part4.malicious_init(r).verdict == HOLDS",
     "claims.expect(claims.part4.malicious_init(r))",
     "assert err < 1e-10  # fact: the two nets are one function, so only round-off differs",
     "# fact: relu(z - h) + h >= h for h >= 0\nassert (h1 >= h0).all()",
     "assert torch.allclose(a, b)",
     "assert verdict == 'holds'",
-    "%pip install -q x\nassert exceeds(a, b)",
+    "%pip install -q x\nassert welch(a, b).estimate > 0",
 ])
 def test_detector_passes_margin_facts_and_equalities(source):
     assert not unmarked_differences(python_source(source)), source
@@ -110,7 +110,7 @@ def test_detector_passes_margin_facts_and_equalities(source):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_differences_use_the_margin_rule(path):
-    """Every assert on a difference in the chapter calls `exceeds`/`margin`/a claims check, or is marked
+    """Every assert on a difference in the chapter calls `welch`/`one_sample`/a claims check, or is marked
     `# fact:` (a fact by construction)."""
     nb = nbformat.read(path, as_version=4)
     failures = []
@@ -120,5 +120,5 @@ def test_differences_use_the_margin_rule(path):
         for line, text in unmarked_differences(python_source(cell.source)):
             failures.append(f"{path.name} cell {i} line {line}: {text}")
     if failures:
-        pytest.fail("asserts on a difference without the margin rule (stats.exceeds / margin, or a claims check) "
+        pytest.fail("asserts on a difference without the comparison rule (stats.welch / one_sample, or a claims check) "
                     "and without a '# fact:' marker:\n  " + "\n  ".join(failures), pytrace=False)

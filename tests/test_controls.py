@@ -319,7 +319,7 @@ def test_configs_derive_from_degeneracy(name, scale):
             continue
         want = CONTROLS_OVERRIDES[scale].get(f.name, getattr(base, f.name))
         assert getattr(config, f.name) == want, f.name
-    assert config_for(name, scale, data="mnist1d").data == "mnist1d"
+    assert config_for(name, scale, data="cifar100").data == "cifar100"
 
 
 def test_init_growth_by_width_at_smoke():
@@ -455,21 +455,21 @@ def test_malicious_wide_checks_on_known_numbers():
     for verdict, plain in cases.items():
         r = wide_result({"plain": plain, part4.MALICIOUS: mal}, {"plain": [0.7] * 4, part4.MALICIOUS: [0.7] * 4})
         v = part4.malicious_wide_scale(r)
-        assert v.verdict == verdict, v.numbers
-        assert "(width 64)" in v.numbers and f"malicious within 2x of plain: {verdict}" in v.numbers
+        assert v.verdict.startswith(verdict), v.numbers
+        assert "(width 64)" in v.numbers and v.expectation == "equal"
     plain = [0.75, 0.76, 0.755]
     for verdict, m in {HOLDS: [0.83, 0.84, 0.82], FAILS: [0.6, 0.61, 0.62], UNRESOLVED: [0.74, 0.77, 0.76]}.items():
         r = wide_result({c: [1.0] * 3 for c in part4.WIDE}, {"plain": plain, part4.MALICIOUS: m})
         v = part4.malicious_wide_init(r)
-        assert v.verdict == verdict, v.numbers
-        assert "plain 0.755 ± 0.005 (n=3)" in v.numbers and "malicious within 2x of plain" in v.numbers
+        assert v.verdict.startswith(verdict), v.numbers
+        assert "plain 0.755 ± 0.005 (n=3)" in v.numbers and "(within 2x: " in v.numbers
     r = wide_result({c: [1.0] * 3 for c in part4.WIDE}, {"plain": plain, part4.MALICIOUS: [0.83, 0.84, 0.82]})
     mid = {"plain": [0.6, 0.62, 0.61], part4.MALICIOUS: [0.61, 0.6, 0.62]}       # level half-way: a flip to report
     r.arrays["acc"] = np.insert(r.arrays["acc"], 1, np.concatenate(list(mid.values())), axis=1)
     r.arrays["step"] = np.array([0, 5, 10])
     v = part4.malicious_wide_init(r)
-    assert v.verdict == HOLDS and v.numbers.endswith("(judged at step 5 instead: not resolved at this size)")
-    assert part4.malicious_wide_init(r, step=5).verdict == UNRESOLVED
+    assert v.verdict == HOLDS and "judged at step 5 instead: not resolved" in v.numbers
+    assert part4.malicious_wide_init(r, step=5).verdict.startswith(UNRESOLVED)
     one = wide_result({c: [1.0] for c in part4.WIDE}, {c: [0.5] for c in part4.WIDE})
     assert part4.malicious_wide_init(one).verdict == UNTESTED == part4.malicious_wide_scale(one).verdict
     with pytest.raises(ValueError, match=r"no nets \['residual, malicious'\]"):
@@ -497,21 +497,15 @@ def test_probe_error_matches_the_spread_of_per_probe_fractions():
         probe_error(nodes, weights[:, :3], tol)
 
 
-def test_direction_and_combine():
-    from skiplessons.claims import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED
-    from skiplessons.claims.part4 import combine, direction
+def test_direction_is_the_one_rule():
+    from skiplessons.claims import FAILS, HOLDS, IMPRECISE, UNTESTED
+    from skiplessons.claims.part4 import direction
 
     a, b = np.array([0.9, 0.91, 0.92]), np.array([0.5, 0.52, 0.51])
     assert direction(a, b) == HOLDS and direction(b, a) == FAILS
-    assert direction(a, a + 0.001) == UNRESOLVED
-    assert direction(a, b, error_a=0.5) == UNRESOLVED              # a measurement error can hide the gap
+    assert direction(a, a + 0.001) == IMPRECISE
+    assert direction(a, b, error_a=0.5) == IMPRECISE               # a measurement error can hide the gap
     assert direction(a[:1], b) == UNTESTED
-    assert combine({"x": HOLDS, "y": HOLDS}) [0] == HOLDS
-    assert combine({"x": HOLDS, "y": UNRESOLVED})[0] == PARTLY
-    assert combine({"x": FAILS, "y": UNRESOLVED})[0] == UNRESOLVED
-    assert combine({"x": FAILS, "y": FAILS})[0] == FAILS
-    with pytest.raises(ValueError, match="verdicts"):
-        combine({})
 
 
 class FakeControls:
@@ -547,20 +541,24 @@ def test_part4_checks_on_known_numbers():
     assert part4.malicious_init(r).verdict == HOLDS
     assert part4.malicious_blowup(r).verdict == HOLDS
     r.acc[part4.MALICIOUS] = lo
-    assert part4.malicious_init(r).verdict == UNRESOLVED
-    # identity+noise nets: above plain in accuracy (advantage kept), degeneracy rising more than plain's
+    assert part4.malicious_init(r).verdict.startswith(UNRESOLVED)
+    # identity+noise nets above plain in accuracy (advantage kept: the primary is reversed), degeneracy rising
+    # more than plain's (a secondary, shown)
     r.start = {c: mid for c in conds} | {part4.IDENTITY: [0.3, 0.31, 0.32]}
-    assert part4.residual_like_init(r).verdict == PARTLY
+    v = part4.residual_like_init(r)
+    assert v.verdict == FAILS and v.secondary[0].outcome == "shown"
     r.acc[part4.IDENTITY] = [0.3, 0.31, 0.32]
     assert part4.residual_like_init(r).verdict == HOLDS
+    r.acc[part4.IDENTITY] = lo
+    assert part4.residual_like_init(r).verdict == PARTLY
     # remedies: less degenerate by far, accuracy no higher -> partly; a large SLQ error leaves it unresolved
     both = part4.BOTH_REMEDIES
     rem = FakeControls({"plain": lo, both: lo}, {"plain": [0.8, 0.81, 0.82], both: [0.6, 0.61, 0.6]})
     assert part4.remedies_recover(rem).verdict == PARTLY
     rem.err = {"plain": 0.2, both: 0.2}
-    assert part4.remedies_recover(rem).verdict == UNRESOLVED
+    assert part4.remedies_recover(rem).verdict.startswith(UNRESOLVED)
     rem.acc[both] = [0.2, 0.21, 0.22]
-    assert part4.remedy_gains(rem)[both]["accuracy"] == FAILS
+    assert part4.remedy_gains(rem)[both]["accuracy"] == "reversed"
 
 
 def test_within_factor_and_malicious_scale_on_known_numbers():
@@ -571,7 +569,7 @@ def test_within_factor_and_malicious_scale_on_known_numbers():
     assert part4.within_factor(one, 1.5 * one) == HOLDS
     assert part4.within_factor(one, 1.5 * one, factor=1.2) == FAILS          # 1.5x apart, clearly
     assert part4.within_factor(one, 0.05 * one) == FAILS                     # far above
-    assert part4.within_factor(one, np.array([0.1, 1.0, 2.0, 0.6])) == UNRESOLVED   # too noisy to say
+    assert part4.within_factor(one, np.array([0.1, 1.0, 2.0, 0.6])).startswith(UNRESOLVED)   # too noisy to say
     assert part4.within_factor(one[:1], one) == UNTESTED
     with pytest.raises(ValueError, match="factor"):
         part4.within_factor(one, one, factor=1.0)
@@ -581,7 +579,8 @@ def test_within_factor_and_malicious_scale_on_known_numbers():
     assert v.verdict == HOLDS and "width 8 does not hold" in v.numbers and "width 64 holds" in v.numbers
     assert {w: v.verdict for w, v in part4.malicious_vs_plain(table).items()} == {8: FAILS, 64: HOLDS}
     table[64][part4.BLOWUP] = one                                          # no blow-up of the plain-draw row
-    assert part4.malicious_scale(table).verdict == PARTLY
+    v = part4.malicious_scale(table)
+    assert v.verdict == HOLDS and {s.name: s.outcome for s in v.secondary}["plain-draw above it at width 64"] == "inside"
     with pytest.raises(ValueError, match="no nets"):
         part4.malicious_scale({8: {"plain": one}})
 

@@ -8,6 +8,7 @@ from skiplessons import __main__ as cli
 from skiplessons import experiments
 from skiplessons.curvature import degenerate_fraction
 from skiplessons.curvature import SpectralDensity
+from skiplessons.experiments.configs import CIFAR100, takes_paper_data
 
 NAMES = ("degeneracy", "depth_sweep", "training_digits")
 
@@ -24,16 +25,18 @@ def test_registered_with_cli_keys_at_every_scale(name):
     for scale in ("smoke", "default", "paper"):
         c = exp.configs[scale]
         assert all(hasattr(c, k) for k in ("data", "data_dir", "seeds")), (name, scale)
-    assert exp.configs["paper"].data == "cifar100" or name == "training_digits"
+    assert takes_paper_data(exp.configs["paper"]) or name == "training_digits"
 
 
 def test_default_sizes_avoid_the_rank_trap():
-    """The Gauss-Newton rank bound N*(C-1) must be well above P wherever fractions are compared."""
+    """The Gauss-Newton rank bound N*(C-1) must be well above P wherever fractions are compared (the paper
+    configs on MNIST-1D and their CIFAR-100 configuration)."""
     from skiplessons.models import DeepMLPs, Member, NetSpec
 
     for name, depth_key in (("degeneracy", "depth"), ("depth_sweep", "depths")):
-        for scale, d_in, n_cls in (("default", 40, 10), ("paper", 3072, 100)):
-            c = experiments.config_for(name, scale)
+        for scale, d_in, n_cls, overrides in (("default", 40, 10, {}), ("paper", 40, 10, {}),
+                                              ("paper", 3072, 100, CIFAR100)):
+            c = experiments.config_for(name, scale, **overrides)
             depth = max(np.atleast_1d(getattr(c, depth_key)))
             p = DeepMLPs(NetSpec(d_in, n_cls, depth=int(depth), width=c.width), [Member("plain")]).n_params()
             assert c.hessian_samples * (n_cls - 1) >= 3 * p, (name, scale, p)
@@ -70,9 +73,10 @@ def test_depth_sweep_smoke(results):
 def test_training_digits_smoke_via_cli(results, monkeypatch, capsys):
     monkeypatch.setenv("SKIPLESSONS_SCALE", "smoke")
     assert cli.main(["run", "training_digits", "--scale", "smoke", "--seeds", "1"]) == 0
-    r = experiments.stored("training_digits", "smoke")
+    assert experiments.stored("training_digits", "smoke") is None     # not the registered seeds: never substituted
+    r = experiments.load_or_run("training_digits", "smoke", seeds=[1])   # the result the command stored
     assert r.summary["data"] == "digits" and r.arrays["seed"].tolist() == [1, 1, 1]
-    assert "stored training_digits-smoke-" in capsys.readouterr().out
+    assert f"stored {r.stored.key}: " in capsys.readouterr().out
 
 
 def test_paper_scale_without_cifar_says_what_is_missing(results, tmp_path, monkeypatch, capsys):
@@ -83,6 +87,7 @@ def test_paper_scale_without_cifar_says_what_is_missing(results, tmp_path, monke
         pytest.skip("torchvision is installed: it would try to download CIFAR")
     except ImportError:
         pass
-    assert cli.main(["run", "degeneracy", "--scale", "paper", "--data-dir", str(tmp_path / "none")]) == 2
+    assert cli.main(["run", "degeneracy", "--scale", "paper", "--data", "cifar100",
+                     "--data-dir", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "cifar100" in err and "--data mnist1d" in err

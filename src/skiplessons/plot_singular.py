@@ -69,15 +69,6 @@ def smallest_bars(ax, spectra_row: dict, k: int, title: str = "", colors: dict |
     return ax
 
 
-def loss_slices(ax, ts, slices: dict, colors: dict | None = None):
-    """Loss along straight lines theta + t d, one curve per labelled direction. Chapters I.1-I.3."""
-    for label, values in slices.items():
-        ax.plot(ts, values, label=label, color=(colors or {}).get(label))
-    ax.set(xlabel="step t along the direction", ylabel="loss")
-    ax.legend()
-    return ax
-
-
 def loss_surface(ax, ts, ss, values, title: str = "", levels: int = 14):
     """Filled contours of log10(loss + 1e-12) over a 2-D grid (rows: ss, columns: ts). Chapter I.3."""
     im = ax.contourf(ts, ss, np.log10(np.asarray(values) + 1e-12), levels=levels, cmap="viridis")

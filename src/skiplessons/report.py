@@ -86,21 +86,23 @@ def provenance_rows(stored: Iterable) -> list[dict[str, str]]:
     return rows
 
 
-def reproduce_rows(registry: Mapping[str, object], paper_result: Callable[[str], object],
-                   pages: Iterable[str]) -> list[dict[str, str]]:
-    """Per registered experiment: the command that runs it at `paper` scale and what the stored run took.
-
-    `paper_result(name)` returns the stored paper-scale result or None; an experiment's chapter becomes a
+def reproduce_rows(status: Iterable[Mapping], pages: Iterable[str]) -> list[dict[str, str]]:
+    """The reproduction page's table: per row of `experiments.reproduce.paper_status()`, the command that runs the
+    experiment's paper config (and its CIFAR-100 configuration), the state of its committed paper result (with
+    the fields a stale one differs in) and where and how long that result ran. An experiment's chapter becomes a
     link when it is one of `pages` (the book's page names)."""
     pages = set(pages)
     rows = []
-    for name, exp in sorted(registry.items()):
-        found = paper_result(name)
+    for row in status:
+        found, chapter = row["result"], row["chapter"]
+        state = row["status"] + (f" (differs in {', '.join(row['differences'])})" if row["differences"] else "")
         rows.append({
-            "experiment": name,
-            "chapter": f"{{doc}}`{exp.chapter}`" if exp.chapter in pages else (exp.chapter or "—"),
-            "command": f"`python -m skiplessons run {name} --scale paper`",
-            "ran on": found.provenance["device"] if found else "not yet run at paper scale",
+            "experiment": row["experiment"],
+            "chapter": f"{{doc}}`{chapter}`" if chapter in pages else (chapter or "—"),
+            "command": f"`{row['command']}`",
+            "on CIFAR-100": f"`{row['cifar_command']}`" if row["cifar_command"] else "—",
+            "committed result": state,
+            "ran on": found.provenance["device"] if found else "—",
             "took": duration(found.provenance["wall_time_s"]) if found else "—",
         })
     return rows

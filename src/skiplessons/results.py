@@ -3,7 +3,8 @@
 A result is `NAME-SCALE-HASH.json` (config, summary, provenance, checksums) plus the arrays in
 `NAME-SCALE-HASH.SHA.npz`, named by their own checksum. The JSON is the unit of commit: the arrays are written
 first under a new name, then the JSON is replaced atomically, all under a file lock, so a crash at any point
-leaves the previous good result readable and two writers never leave a mixed pair. A run with other settings
+leaves the previous good result readable and two writers never leave a mixed pair (on network file systems the
+lock is a soft lock: `skiplessons.locks`). A run with other settings
 has another HASH and is stored beside, never over, an existing result.
 
 Two folders are searched, in this order:
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
+
+from .locks import file_lock
 
 #: the package folder holding the committed paper-scale results (package data)
 SHIPPED = "paper_results"
@@ -190,9 +192,10 @@ def _write_new(path: Path, data: bytes) -> None:
         raise
 
 
-def lock(folder: Path, stem: str) -> FileLock:
-    """The inter-process lock of one result (a hidden `.STEM.lock` beside it)."""
-    return FileLock(str(Path(folder) / f".{stem}.lock"))
+def lock(folder: Path, stem: str):
+    """The inter-process lock of one result, beside it: an OS lock, or a soft lock on network file systems
+    (`skiplessons.locks`)."""
+    return file_lock(folder, stem)
 
 
 def save(name: str, scale: str, config: dict, summary: dict, arrays: dict, prov: dict, folder=None) -> Result:

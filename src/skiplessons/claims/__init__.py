@@ -1,15 +1,15 @@
 """The claims of the paper, each with the check in this book that tests it (chapters assert it, the ledger
 tabulates it: one function per claim, so a page and the ledger cannot disagree).
 
-The checks live in one module per part of the book (`part1` ... `part5`); the shared rules in `base` and
-`skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
+The checks live in one module per part of the book (`part1` ... `part5`); the one comparison rule in `base.judge`
+and `skiplessons.stats`. To add a claim: write its check `(typed result) -> Verdict` in its part's module, assert
 it in the chapter with `expect(check(result))`, and add a `Claim` below naming the chapter, the experiment and
 the check (`tests/test_claims.py` checks that the chapter calls the same function).
 """
 from __future__ import annotations
 
-from .base import (COLUMNS, FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, VERDICTS, Claim, Verdict, announce, expect,
-                   gap_verdict, ledger_row, parts_verdict)
+from .base import (COLUMNS, EQUAL, FAILS, GREATER, HOLDS, IMPRECISE, PARTLY, SMALL, UNRESOLVED, UNTESTED, VERDICTS,
+                   Claim, Secondary, Verdict, announce, expect, judge, ledger_row, verdict_cells)
 from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import capture_plain_vs_skip, ghost_plateaus, plateau_length
 from .part3 import (degeneracy_accuracy, exact_near_zero_absolute, exact_near_zero_max, exact_near_zero_mean,
@@ -18,8 +18,9 @@ from .part4 import malicious_init, malicious_wide_init, remedies_recover, residu
 from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
                     skips_prevent_collapse, training_keeps_collapse)
 
-__all__ = ["CLAIMS", "COLUMNS", "FAILS", "HOLDS", "PARTLY", "UNRESOLVED", "UNTESTED", "VERDICTS", "Claim", "Verdict",
-           "announce", "expect", "gap_verdict", "ledger_row", "parts_verdict"]
+__all__ = ["CLAIMS", "COLUMNS", "EQUAL", "FAILS", "GREATER", "HOLDS", "IMPRECISE", "PARTLY", "SMALL", "UNRESOLVED",
+           "UNTESTED", "VERDICTS", "Claim", "Secondary", "Verdict", "announce", "expect", "judge", "ledger_row",
+           "verdict_cells"]
 
 #: The paper's claims, in the order of the book.
 CLAIMS = (
@@ -30,10 +31,12 @@ CLAIMS = (
           "degenerate; skip connections remove the degeneracy.", "I", doc="03_overlap",
           experiment="singular_counts", assess=overlap_zeros),
     Claim("Linear-dependence singularities (a unit's activity a linear combination of others') make the model "
-          "non-identifiable; skip connections add linearly independent inputs that remove them.", "I",
+          "non-identifiable; skip connections remove the zero eigenvalues they add (with more outputs than units; "
+          "the singular set itself is moved away from small weights, not removed: chapter I.4).", "I",
           doc="04_linear_dependence", experiment="singular_counts", assess=dependence_zeros),
     Claim("In the two-hidden-unit teacher–student model, gradient descent slows down near the overlap and "
-          "elimination sets: plateaus, with the overlap line a Milnor-like attractor.", "II", doc="05_plateaus",
+          "elimination sets: plateaus (whether the overlap line attracts is the next claim).", "II",
+          doc="05_plateaus",
           experiment="plateaus", assess=plateau_length),
     Claim("Runs of the plain two-hidden-unit model are captured near the overlap line, a Milnor-like attractor, "
           "and runs of the skip model from the same starts are not (judged where the line attracts: a teacher "

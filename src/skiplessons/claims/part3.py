@@ -9,8 +9,16 @@ import numpy as np
 
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
 from ..report import glue, markdown_table, mean_spread
-from ..stats import correlation, exceeds, margin
-from .base import FAILS, HOLDS, PARTLY, UNRESOLVED, UNTESTED, Verdict, gap_verdict, parts_verdict
+from ..stats import Comparison, correlation, estimate, welch
+from .base import Verdict, judge
+
+#: the smallest difference in final training accuracy that matters: one percentage point (the paper's gaps are
+#: tens of points; below one point no reader would choose an architecture by it)
+DELTA_ACC = 0.01
+#: the smallest difference in a fraction of eigenvalues (or of units, pairs, rank) that matters: one in a hundred
+DELTA_FRACTION = 0.01
+#: the smallest correlation that matters (|r| below 0.1 explains under 1 % of the variance)
+DELTA_R = 0.1
 
 
 def need(groups: Mapping, names, result) -> None:
@@ -26,48 +34,46 @@ def spread(groups: Mapping[str, np.ndarray], names=None) -> str:
 
 
 def training_gap(result) -> Verdict:
-    """Plain nets train worse (experiment `training`, or any result with training curves by architecture):
-    holds when residual and hyper-residual nets each beat plain nets' final training accuracy by the margin
-    rule (`stats.exceeds`)."""
+    """Plain nets train worse (experiment `training`, or any result with training curves by architecture).
+    Primary comparison: final training accuracy, residual minus plain (Welch, δ = `DELTA_ACC`); secondary:
+    hyper-residual minus plain."""
     acc = result.final("acc", by="arch")
-    need(acc, ["plain"], result)
-    better = {a: acc[a] for a in ("residual", "hyper") if a in acc}
-    return Verdict("final training accuracy: " + spread(acc), gap_verdict(better, acc["plain"]))
+    need(acc, ["plain", "residual"], result)
+    second = {f"{a} − plain": welch(acc[a], acc["plain"], delta=DELTA_ACC) for a in ("hyper",) if a in acc}
+    return judge("final training accuracy, residual − plain", welch(acc["residual"], acc["plain"], delta=DELTA_ACC),
+                 "final training accuracy: " + spread(acc), second)
 
 
 #: what each normalization compares |λ| with, for the table
 SCALE_WORDS = {"max": "the net's own max|λ|", "mean": "the net's mean |λ|", "absolute": "1 (absolute)"}
 
 
-def ordering_verdict(values: Mapping[str, np.ndarray], errors: Mapping[str, float] | None = None) -> tuple[str, str]:
-    """Whether plain nets' values exceed every skip architecture's by the margin rule, with measurement errors:
-    "holds" when all do, "partly holds" when some do, "does not hold at our settings" when none does and some
-    skip architecture is larger by the same rule, and "not resolved at this size" when no difference clears its
-    errors either way. Returns (verdict, a 'plain > g yes/no/reversed/unresolved' list)."""
-    if "plain" not in values:
-        raise ValueError(f"values must include the group 'plain'; got groups {list(values)}")
+def plain_above(values: Mapping[str, np.ndarray], errors: Mapping[str, tuple[float, float]] | None = None,
+                delta: float = DELTA_FRACTION) -> tuple[str, Comparison, dict[str, Comparison]]:
+    """Plain nets' values against every skip architecture's (Welch, with each group's measurement error as
+    (standard error, bound) of its mean): the primary comparison plain − residual and the secondary ones
+    (plain − every other group). Returns (primary's name, primary, secondaries)."""
+    if "plain" not in values or "residual" not in values:
+        raise ValueError(f"values must include the groups 'plain' and 'residual'; got groups {list(values)}")
     errors = errors or {}
-    said, wins, losses = [], [], []
-    for g in values:
-        if g == "plain":
-            continue
-        e_p, e_g = errors.get("plain", 0.0), errors.get(g, 0.0)
-        win = exceeds(values["plain"], values[g], error_a=e_p, error_b=e_g)
-        loss = exceeds(values[g], values["plain"], error_a=e_g, error_b=e_p)
-        wins.append(bool(win))
-        losses.append(bool(loss))
-        said.append(f"plain > {g} " + ("yes" if win else "reversed" if loss else "unresolved"))
-    verdict = HOLDS if all(wins) else PARTLY if any(wins) else FAILS if any(losses) else UNRESOLVED
-    return verdict, ", ".join(said)
+
+    def versus(g):
+        (se_p, b_p), (se_g, b_g) = errors.get("plain", (0.0, 0.0)), errors.get(g, (0.0, 0.0))
+        return welch(values["plain"], values[g], error_a=se_p, error_b=se_g, bound_a=b_p, bound_b=b_g, delta=delta)
+
+    return ("plain − residual", versus("residual"),
+            {f"plain − {g}": versus(g) for g in values if g not in ("plain", "residual")})
 
 
 def near_zero_gap(result, normalization: str = "max", threshold: float | None = None, step: int = -1,
                   exclude_collapsed: bool = False) -> Verdict:
     """Plain nets have more near-zero Hessian eigenvalues (experiment `degeneracy`) under one normalization:
     |λ| <= threshold * (max|λ|, mean|λ| or 1), threshold `degeneracy.NEAR_ZERO[normalization]` unless given,
-    at checkpoint `step`. The margin rule includes each group's SLQ error (probe spread and quadrature
-    resolution, `DegeneracyResult.near_zero_error`), so a threshold SLQ cannot resolve gives "not resolved at
-    this size". `exclude_collapsed` drops nets whose output no longer depends on the input."""
+    at checkpoint `step`. Primary comparison: plain − residual (`plain_above`, δ = `DELTA_FRACTION`), with each
+    group's SLQ error (`DegeneracyResult.near_zero_error`: the probes' standard error, the quadrature's
+    resolution as a bound); a threshold SLQ cannot resolve leaves it "too imprecise", with "more runs cannot
+    resolve it" when the bound alone covers the gap. `exclude_collapsed` drops nets whose output no longer
+    depends on the input."""
     threshold = NEAR_ZERO[normalization] if threshold is None else threshold
     values = result.near_zero(normalization, threshold, step)
     errors = result.near_zero_error(normalization, threshold, step)
@@ -75,11 +81,11 @@ def near_zero_gap(result, normalization: str = "max", threshold: float | None = 
         keep = result.collapsed(step)
         values = {g: v[~keep[g]] for g, v in values.items()}
     need(values, ["plain"], result)
-    verdict, said = ordering_verdict(values, errors)
+    name, primary, second = plain_above(values, errors)
     numbers = (f"fraction with |λ| <= {threshold:g} × {SCALE_WORDS[normalization]} at step "
-               f"{int(result.checkpoints[step])}: {spread(values)}; SLQ error of the means "
-               + ", ".join(f"{g} {e:.3f}" for g, e in errors.items()) + f"; {said}")
-    return Verdict(numbers, verdict)
+               f"{int(result.checkpoints[step])}: {spread(values)}; SLQ error of the means (SE, bound) "
+               + ", ".join(f"{g} {e[0]:.3f}, {e[1]:.3f}" for g, e in errors.items()))
+    return judge(f"near-zero fraction, {name}", primary, numbers, second)
 
 
 def more_degenerate_max(result) -> Verdict:
@@ -100,34 +106,34 @@ def more_degenerate_absolute(result) -> Verdict:
 def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = False) -> Verdict:
     """Plain nets have more *exact* zero eigenvalues (experiment `exact_zeros`: dense spectra, zeros counted
     below the spectral gap) of the Hessian or the Gauss-Newton matrix; `exclude_collapsed` drops failed runs.
-    Dense spectra have no measurement error: the margin rule is over seeds only."""
+    Primary comparison: plain − residual (`plain_above`); dense spectra have no measurement error."""
     values = result.measured(matrix)
     collapsed = result.collapsed()
     if exclude_collapsed:
         values = {g: v[~collapsed[g]] for g, v in values.items()}
     need(values, ["plain"], result)
-    verdict, said = ordering_verdict(values)
+    name, primary, second = plain_above(values)
     n_coll = {g: int(c.sum()) for g, c in collapsed.items()}
     numbers = (f"exact-zero fraction of the {'Hessian' if matrix == 'hessian' else 'Gauss-Newton matrix'}"
                f"{' (collapsed nets left out)' if exclude_collapsed else ''}: {spread(values)}; collapsed nets "
-               + ", ".join(f"{g} {k}" for g, k in n_coll.items()) + f"; {said}")
-    return Verdict(numbers, verdict)
+               + ", ".join(f"{g} {k}" for g, k in n_coll.items()))
+    return judge(f"exact-zero fraction, {name}", primary, numbers, second)
 
 
 def dense_near_zero_gap(result, normalization: str = "max", threshold: float | None = None,
                         matrix: str = "hessian", exclude_collapsed: bool = False) -> Verdict:
-    """`near_zero_gap` on the dense spectra of experiment `exact_zeros` (no measurement error: the margin rule is
-    over seeds only), at the end of training."""
+    """`near_zero_gap` on the dense spectra of experiment `exact_zeros` (no measurement error), at the end of
+    training. Primary comparison: plain − residual (`plain_above`)."""
     threshold = NEAR_ZERO[normalization] if threshold is None else threshold
     values = result.near_zero(normalization, threshold, matrix)
     if exclude_collapsed:
         keep = result.collapsed()
         values = {g: v[~keep[g]] for g, v in values.items()}
     need(values, ["plain"], result)
-    verdict, said = ordering_verdict(values)
+    name, primary, second = plain_above(values)
     numbers = (f"dense {'Hessian' if matrix == 'hessian' else 'Gauss-Newton'} spectra, fraction with |λ| <= "
-               f"{threshold:g} × {SCALE_WORDS[normalization]}: {spread(values)}; {said}")
-    return Verdict(numbers, verdict)
+               f"{threshold:g} × {SCALE_WORDS[normalization]}: {spread(values)}")
+    return judge(f"near-zero fraction, {name}", primary, numbers, second)
 
 
 def exact_near_zero_max(result) -> Verdict:
@@ -165,110 +171,116 @@ LAYER_CLAIMS = {"branch_elimination": "elimination (dead units)", "overlap": "ov
 def layer_singularities(result) -> Verdict:
     """Singularities layer by layer (experiment `degeneracy`): per net, the mean over layers of the fraction of
     dead branch units, of overlapping output pairs and of the rank deficit among live outputs, at the last
-    checkpoint; for each measure plain nets must exceed both skip architectures by the margin rule. Holds when
-    all three do, partly when some do. Results stored before the live rank deficit existed are judged on the
-    rank deficit of all outputs instead (said in the numbers). Reported too: eliminated layer outputs."""
+    checkpoint. Primary comparison: dead branch units (elimination, the singularity a skip removes by keeping
+    every unit's input non-zero), plain − residual; secondary: every other measure and architecture. Results
+    stored before the live rank deficit existed are judged on the rank deficit of all outputs instead (said in
+    the numbers). Reported too: eliminated layer outputs."""
     measures = dict(LAYER_CLAIMS)
     if "ckpt_live_rank_deficit" not in result.arrays:
         del measures["live_rank_deficit"]
         measures["rank_deficit"] = "linear dependence (all outputs; live-only not stored)"
     per = {k: result.layer(k) for k in (*measures, "elimination")}
     groups = list(per["elimination"])
-    need(groups, ["plain"], result)
-    parts = {}
-    for key, name in measures.items():
-        wins = [exceeds(per[key]["plain"], per[key][g]) for g in groups if g != "plain"]
-        parts[name] = None if None in wins else all(wins)
-    verdict, said = parts_verdict(parts)
+    need(groups, ["plain", "residual"], result)
+    first = next(iter(measures))
+    comparisons = {f"{name}, plain − {g}": welch(per[key]["plain"], per[key][g], delta=DELTA_FRACTION)
+                   for key, name in measures.items() for g in groups if g != "plain"}
+    primary = f"{measures[first]}, plain − residual"
 
     def row(key):
         return " vs ".join(f"{per[key][g].mean():.2f}" for g in groups)
 
     numbers = (f"mean fraction per layer at the end, {' vs '.join(groups)}: "
                + "; ".join(f"{name} {row(key)}" for key, name in measures.items())
-               + f"; eliminated outputs {row('elimination')}; plain higher by > 2 SE: {said}")
-    return Verdict(numbers, verdict)
+               + f"; eliminated outputs {row('elimination')}")
+    return judge(primary, comparisons.pop(primary), numbers, comparisons)
+
+
+def negative_correlation(a, b, n_min: int = 4) -> Comparison | None:
+    """-atanh(r) between `a` and `b` against zero (a negative correlation shown when positive), Fisher's
+    standard error 1/sqrt(n - 3); None with fewer than `n_min` pairs."""
+    if len(a) < n_min:
+        return None
+    c = correlation(a, b)
+    z = -float(np.arctanh(np.clip(c["r"], -0.999999, 0.999999)))
+    need_n = int(np.ceil(((1.959964 + 0.841621) / abs(z)) ** 2 + 3)) if z else None
+    return estimate(z, 1 / np.sqrt(c["n"] - 3), np.inf, c["n"], delta=float(np.arctanh(DELTA_R)),
+                    runs_needed=need_n, min_runs=n_min)
 
 
 def degeneracy_accuracy(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Degeneracy against accuracy (experiment `degeneracy`): Pearson r between the final degenerate fraction and
-    the final training accuracy over all nets, with its Fisher-z 95% interval (`stats.correlation`). Holds when
-    the interval lies below zero, partly when r < 0 but the interval includes zero, does not hold when r >= 0."""
+    the final training accuracy over all nets (`stats.correlation`). Primary comparison: -atanh(r) against zero
+    (Fisher's z, standard error 1/sqrt(n - 3), δ = atanh(`DELTA_R`)): a negative correlation is shown when its
+    95% interval lies below zero. Secondary: the same within each architecture (n >= 4 nets), which separates a
+    relation across nets from one between architectures."""
     acc, deg = result.final("acc"), result.degenerate(tol=tol)
     a, d = np.concatenate(list(acc.values())), np.concatenate(list(deg.values()))
     c = correlation(d, a)
-    verdict = FAILS if c["r"] >= 0 else HOLDS if c["fisher_hi"] < 0 else PARTLY
-    numbers = (f"r = {c['r']:+.2f} (95% interval {c['fisher_lo']:+.2f} to {c['fisher_hi']:+.2f}, n = {c['n']} nets "
-               f"of {len(acc)} architectures) between the final degenerate fraction (tol {tol:g}) and the final "
-               f"training accuracy")
-    return Verdict(numbers, verdict)
+    second = {f"within {g}": z for g in acc if (z := negative_correlation(deg[g], acc[g])) is not None}
+    within = "; ".join(f"{g} r = {correlation(deg[g], acc[g])['r']:+.2f}" for g in acc if len(acc[g]) >= 4)
+    numbers = (f"r = {c['r']:+.2f} (n = {c['n']} nets of {len(acc)} architectures) between the final degenerate "
+               f"fraction (tol {tol:g}) and the final training accuracy" + (f"; within: {within}" if within else ""))
+    return judge("-atanh(r) over all nets", negative_correlation(d, a) or estimate(0.0, 0.0, np.inf, len(a), min_runs=4),
+                 numbers, second)
 
 
 # ---- the depth sweep (experiment `depth_sweep`, chapter III.1) -----------------------------------------------
 
-def _per_depth(values: dict, better: str, worse: str, depths) -> tuple[dict, str]:
-    """Per depth, whether `better` exceeds `worse` by the margin rule, and a 'depth: margin' list."""
-    wins, text = {}, []
+def _by_depth(values: dict, better: str, worse: str, depths, delta: float, errors: dict | None = None):
+    """{depth: Comparison of better − worse at that depth} (Welch, with (se, bound) arrays per depth)."""
+    out = {}
     for i, depth in enumerate(depths):
-        m = margin(values[better][i], values[worse][i])
-        wins[int(depth)] = m.exceeds
-        text.append(f"{int(depth)}: {m}")
-    return wins, "; ".join(text)
+        kw = {}
+        if errors is not None:
+            kw = dict(error_a=float(errors[better][0][i]), error_b=float(errors[worse][0][i]),
+                      bound_a=float(errors[better][1][i]), bound_b=float(errors[worse][1][i]))
+        out[int(depth)] = welch(values[better][i], values[worse][i], delta=delta, **kw)
+    return out
 
 
-def _depth_verdict(wins: dict) -> str:
-    if any(w is None for w in wins.values()):
-        return UNTESTED
-    return HOLDS if all(wins.values()) else PARTLY if any(wins.values()) else UNRESOLVED
+def _deepest(per: dict, what: str, numbers: str) -> Verdict:
+    """Judge a per-depth table on its deepest depth (primary, declared: the claims are about deep nets), the
+    other depths secondary."""
+    deepest = max(per)
+    table = "; ".join(f"{d}: {c.estimate:+.3f}" for d, c in per.items())
+    return judge(f"{what} at depth {deepest}", per.pop(deepest), f"{numbers} by depth: {table}",
+                 {f"depth {d}": c for d, c in per.items()})
 
 
 def depth_accuracy_gap(result) -> Verdict:
-    """Residual nets train better at every depth of the sweep: final training accuracy, residual minus plain,
-    by the margin rule at each depth. Holds at every depth, partly at some; at none it is not resolved."""
-    wins, text = _per_depth(result.at_depths("acc"), "residual", "plain", result.depths)
-    return Verdict(f"accuracy gap (residual − plain) by depth: {text}", _depth_verdict(wins))
+    """Residual nets train better in the depth sweep: final training accuracy, residual − plain (Welch, δ =
+    `DELTA_ACC`); primary at the deepest depth, the others secondary."""
+    per = _by_depth(result.at_depths("acc"), "residual", "plain", result.depths, DELTA_ACC)
+    return _deepest(per, "accuracy, residual − plain", "accuracy gap (residual − plain)")
 
 
 def depth_degeneracy_gap(result, tol: float = HEADLINE_TOL) -> Verdict:
-    """Plain nets are more degenerate at every depth of the sweep: final degenerate fraction, plain minus
-    residual, by the margin rule at each depth (seeds only; SLQ's own error would widen it further)."""
-    wins, text = _per_depth(result.degenerate(tol=tol), "plain", "residual", result.depths)
-    return Verdict(f"degeneracy gap (plain − residual, tol {tol:g}) by depth: {text}", _depth_verdict(wins))
+    """Plain nets are more degenerate in the depth sweep: final degenerate fraction, plain − residual (seeds
+    only; SLQ's own error is in `depth_near_zero_gap`); primary at the deepest depth, the others secondary."""
+    per = _by_depth(result.degenerate(tol=tol), "plain", "residual", result.depths, DELTA_FRACTION)
+    return _deepest(per, "degenerate fraction, plain − residual", f"degeneracy gap (plain − residual, tol {tol:g})")
 
 
 def gap_grows_with_depth(result) -> Verdict:
-    """The accuracy gap (residual − plain) at the deepest depth exceeds the gap at the shallowest by the margin
-    rule (per-seed gaps, seeds paired by index)."""
+    """The accuracy gap (residual − plain, per seed, seeds paired by index) at the deepest depth minus the gap at
+    the shallowest (Welch, δ = `DELTA_ACC`)."""
     acc = result.at_depths("acc")
     gaps = acc["residual"] - acc["plain"]                         # (depths, seeds)
-    m = margin(gaps[-1], gaps[0])
-    verdict = UNTESTED if m.exceeds is None else HOLDS if m.exceeds else UNRESOLVED
-    return Verdict(f"gap at depth {int(result.depths[-1])} minus gap at depth {int(result.depths[0])}: {m}", verdict)
+    d0, d1 = int(result.depths[0]), int(result.depths[-1])
+    return judge(f"accuracy gap at depth {d1} − gap at depth {d0}", welch(gaps[-1], gaps[0], delta=DELTA_ACC),
+                 f"mean gap (residual − plain) {gaps[0].mean():+.3f} at depth {d0}, {gaps[-1].mean():+.3f} at {d1}")
 
 
 def depth_near_zero_gap(result, normalization: str = "max") -> Verdict:
-    """Plain nets have more near-zero Hessian eigenvalues at every depth of the sweep, under one normalization
-    (`DepthSweepResult.near_zero`): at each depth `ordering_verdict` of plain against residual with each group's
-    SLQ error of the mean (the nets' errors combined as independent). Holds when it holds at every depth, partly
-    when at some; when no depth resolves the gap it is "not resolved at this size"; reversed everywhere it
-    resolves: does not hold."""
-    values, errors = result.near_zero(normalization), result.near_zero_error(normalization)
-    per_depth, text = [], []
-    for i, depth in enumerate(result.depths):
-        v = {g: a[i] for g, a in values.items()}
-        e = {g: float(np.sqrt(np.sum(a[i] ** 2)) / len(a[i])) for g, a in errors.items()}
-        verdict, said = ordering_verdict(v, e)
-        per_depth.append(verdict)
-        text.append(f"{int(depth)}: {said} ({v['plain'].mean():.3f} vs "
-                    + ", ".join(f"{v[g].mean():.3f} ± {e[g]:.3f}" for g in v if g != "plain") + ")")
-    if all(p == HOLDS for p in per_depth):
-        verdict = HOLDS
-    elif any(p in (HOLDS, PARTLY) for p in per_depth):
-        verdict = PARTLY
-    else:
-        verdict = FAILS if any(p == FAILS for p in per_depth) else UNRESOLVED
-    return Verdict(f"near-zero fraction (|λ| <= {NEAR_ZERO[normalization]:g} × {SCALE_WORDS[normalization]}) by "
-                   f"depth: " + "; ".join(text), verdict)
+    """Plain nets have more near-zero Hessian eigenvalues in the depth sweep, under one normalization
+    (`DepthSweepResult.near_zero`), plain − residual with each group's SLQ error (standard error and bound of its
+    mean, `stats.mean_error`); primary at the deepest depth, the others secondary."""
+    per = _by_depth(result.near_zero(normalization), "plain", "residual", result.depths, DELTA_FRACTION,
+                    result.near_zero_error(normalization))
+    return _deepest(per, "near-zero fraction, plain − residual",
+                    f"near-zero fraction (|λ| <= {NEAR_ZERO[normalization]:g} × {SCALE_WORDS[normalization]}), "
+                    "plain − residual")
 
 
 def verdict_table(verdicts, thresholds, prefix: str | None = None) -> str:

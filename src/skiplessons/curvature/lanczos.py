@@ -343,9 +343,10 @@ class LanczosRecurrence:
     beta[:, j-1] is the coupling to the next vector (the Ritz residual scale).
     """
 
-    def __init__(self, apply, q, m, gen):
+    def __init__(self, apply, q, m, gen, streams=None):
         k, p = q.shape
         self.apply, self.m, self.gen, self.j, self.q = apply, m, gen, 0, q
+        self.streams = None if streams is None else [int(s) for s in streams]
         self.basis = torch.zeros(k, m, p, dtype=q.dtype, device=q.device)
         self.alpha = torch.zeros(k, m, dtype=torch.float64)
         self.beta = torch.zeros(k, m, dtype=torch.float64)
@@ -366,18 +367,30 @@ class LanczosRecurrence:
         seen = self.basis[:, : j + 1]
         before = w.norm(dim=1)
         w = _project_out(seen, w)
-        if (w.norm(dim=1) < 0.7 * before).any():
-            w = _project_out(seen, w)
+        for r in (w.norm(dim=1) < 0.7 * before).nonzero()[:, 0].tolist():       # row by row: no row's numbers
+            w[r:r + 1] = _project_out(seen[r:r + 1], w[r:r + 1])                # depend on which others need it
         b = w.norm(dim=1, keepdim=True)
         self.scale = torch.maximum(self.scale, torch.maximum(a.abs(), b))
         dead = (b <= self.breakdown * self.scale)[:, 0]
         if dead.any():
-            fresh = torch.randn(int(dead.sum()), q.shape[1], generator=self.gen).to(q)
-            w[dead] = _project_out(seen[dead], _project_out(seen[dead], fresh))
+            for r, v in zip(dead.nonzero()[:, 0].tolist(), self.fresh(dead, j).to(q)):
+                w[r:r + 1] = _project_out(seen[r:r + 1], _project_out(seen[r:r + 1], v[None]))
             b[dead] = 0.0
         self.beta[:, j] = b[:, 0].double().cpu()
         self.prev, self.b = q, b
         self.q = w / torch.where(dead[:, None], w.norm(dim=1, keepdim=True), b)
+
+    def fresh(self, dead, j):
+        """Random directions (on CPU) restarting the rows in `dead` at step j: from the shared generator, or with
+        `streams` (one number per row) from a generator of the row's stream and the step alone, so that a row
+        restarts the same way whichever rows run beside it (the nets of a sharded run: `stacked_slq`)."""
+        p = self.q.shape[1]
+        if self.streams is None:
+            return torch.randn(int(dead.sum()), p, generator=self.gen)
+        seed = self.gen.initial_seed()
+        return torch.stack([torch.randn(p, generator=torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, self.streams[r], j]).generate_state(1)[0])))
+            for r in dead.nonzero()[:, 0].tolist()])
 
     def ritz(self):
         """Eigen-decomposition of the j x j tridiagonals: (k, j) Ritz values, (k, j, j) vectors."""
@@ -412,7 +425,7 @@ class InPlaceLanczos(LanczosRecurrence):
         dead = (b <= self.breakdown * self.scale)[:, 0]
         norm = b
         if dead.any():
-            fresh = torch.randn(int(dead.sum()), q.shape[1], generator=self.gen).to(q)
+            fresh = self.fresh(dead, j).to(q)
             w[dead] = _project_out(seen[dead], _project_out(seen[dead], fresh))
             norm = torch.where(dead[:, None], w.norm(dim=1, keepdim=True), b)
             b[dead] = 0.0

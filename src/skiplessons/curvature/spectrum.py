@@ -10,7 +10,8 @@ weights of the nodes in those sets.
 largest eigenvalue, so `near_zero_fraction` measures the same spectrum under three normalizations
 (`NORMALIZATIONS`): relative to the net's own max|lambda|, relative to its mean |lambda| (a trace-like scale
 set by the bulk rather than by one outlier) and absolute. From SLQ each fraction carries its standard error
-over probes (`.error`), the measurement error the margin rule adds (`stats.exceeds(error_a=...)`).
+over probes (`.error`, a standard error the comparison rule adds to the variance) and the quadrature's
+resolution (`.resolution`, a deterministic bound that widens the interval: `stats.welch(bound_a=...)`).
 """
 from __future__ import annotations
 
@@ -203,7 +204,8 @@ class NearZero:
     or 1 (`normalization`). Two errors: `error`, the standard error over SLQ probes (0 for one probe), and
     `resolution`, the Chebyshev-Markov-Stieltjes bound on how far each probe's quadrature can be from its
     own measure at the two edges +-threshold*scale (the larger weight of the two nodes next to each edge,
-    averaged over probes; ~1/P for a dense spectrum). `total_error` combines them in quadrature."""
+    averaged over probes; ~1/P for a dense spectrum). The first is a standard error, the second a bound: they
+    are never combined in quadrature (`stats.welch` takes them apart)."""
 
     fraction: float
     error: float
@@ -211,10 +213,6 @@ class NearZero:
     threshold: float
     normalization: str
     scale: float
-
-    @property
-    def total_error(self) -> float:
-        return float(np.hypot(self.error, self.resolution))
 
     def __float__(self) -> float:
         return float(self.fraction)

@@ -144,7 +144,8 @@ def stacked_slq(op: StackedProduct, n_probes: int = 10, n_steps: int = 100, seed
     nodes, weights = [], []
     for start in range(0, int(n_probes), block):
         q = probes[start:start + block].to(op.device)
-        lanczos = LanczosRecurrence(apply, q.repeat_interleave(M, dim=0), m, gen)
+        streams = np.repeat(np.arange(start, start + len(q)), M)     # restarts: one stream per probe, every net
+        lanczos = LanczosRecurrence(apply, q.repeat_interleave(M, dim=0), m, gen, streams)
         for _ in range(m):
             lanczos.step()
         evals, evecs = lanczos.ritz()

@@ -4,7 +4,8 @@ An experiment is a function `run(config, ctx) -> (summary, arrays)` registered w
 scales (frozen dataclasses from `configs`) and the typed reader of its result (a `views.ResultView`
 subclass defined next to it). `load_or_run(name)` returns the stored result whose config matches, or runs the
 experiment and stores it with its provenance; either way the caller gets the typed reader.
-`python -m skiplessons list | run NAME` drives them from a shell.
+`python -m skiplessons list | run NAME` drives them from a shell. `stored(name, scale)` returns only the result of
+the registered config; `reproduce` says what a stored result is and prints the command that makes it again.
 """
 from __future__ import annotations
 
@@ -178,26 +179,11 @@ def config_seeds(config) -> list:
 
 
 def stored(name: str, scale: str = "paper", folder=None) -> ResultView | None:
-    """A stored result of `name` at `scale`, or None: the one with the registered config if stored, else the
-    one shipped with the package (the committed paper-scale run), else the newest with any config."""
-    exp = get(name)
+    """The stored result of the registered config of `name` at `scale` (in the writable folder, then the
+    committed ones shipped with the package), or None: never a result of another config
+    (`reproduce.stored_or_say` shows one of those only with a statement of how it differs)."""
     found = _results.load(name, check_scale(scale), as_dict(config_for(name, scale)), folder=folder)
-    if found is None:
-        every = [r for r in _results.stored(folder) if r.name == name and r.scale == scale]
-        shipped = _results.shipped_dir()
-        found = max(every, key=lambda r: (Path(r.source).parent == shipped, r.provenance.get("date", "")),
-                    default=None)
-    return exp.reader(found) if found is not None else None
-
-
-def stored_or_say(name: str, scale: str = "paper") -> ResultView | None:
-    """`stored(name, scale)`, or None after printing what is missing and the command that makes it (for the
-    chapters: a missing result is a message, never a crash)."""
-    found = stored(name, scale)
-    if found is None:
-        print(f"no stored {scale}-scale result of {name} in {_results.results_dir()} or in the package: make it "
-              f"with `python -m skiplessons run {name} --scale {scale}`" + (" (a GPU helps)" if scale == "paper" else ""))
-    return found
+    return get(name).reader(found) if found is not None else None
 
 
 def device_name(device: torch.device) -> str:
@@ -205,3 +191,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+from .reproduce import stored_or_say  # noqa: E402  (it reads the registry above)

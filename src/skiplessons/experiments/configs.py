@@ -5,6 +5,12 @@ Part III's `degeneracy` config, the depth sweep from it too, the digits run from
 hashed through `as_dict` (JSON of its fields), so a stored result is found again only by the same settings.
 Chapter-level sizes of Parts I and II (sliders, grids, samples) live here too (`PART1`, `PART2`).
 
+The `paper` configs are what the committed paper-scale results ran: the paper's network sizes on `PAPER_DATA`,
+100,000 generated MNIST-1D examples (the GPU machine had no internet). The paper's own data set is a separately
+named configuration, `CIFAR100`: the same config with `data="cifar100"` (`python -m skiplessons run NAME
+--scale paper --data cifar100`), hashed and stored as a different result; `takes_paper_data` says which
+experiments it applies to.
+
 The thresholds chapters and the ledger read for near-zero fractions are `degeneracy.NEAR_ZERO` (one per
 normalization; `degeneracy.HEADLINE_TOL` relative to max|λ|); a result's class count comes from its data set (`data.n_classes`), never from a literal.
 """
@@ -16,8 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from ..degeneracy import TOLS, SpectrumSettings
 from ..dynamics import capture_teacher, default_teacher
-
-SCALES = ("smoke", "default", "paper")
+from ..env import SCALES
 ARCHS = ("plain", "residual", "hyper")
 
 
@@ -71,6 +76,18 @@ class Deep:
     batch_size: int = 128
 
 
+#: the data of every `paper` config that trains on the paper's data set in the paper: MNIST-1D, 100,000 examples
+PAPER_DATA = {"data": "mnist1d", "n_samples": 100_000}
+#: the paper's data set, as the overrides that turn a `paper` config into its CIFAR-100 configuration (CIFAR's
+#: size is fixed, so `n_samples` stays and is unused)
+CIFAR100 = {"data": "cifar100"}
+
+
+def takes_paper_data(config) -> bool:
+    """Whether `config` trains on `PAPER_DATA`, so that `CIFAR100` names its run on the paper's data set."""
+    return all(getattr(config, k, None) == v for k, v in PAPER_DATA.items())
+
+
 # ------------------------------------------------------------------------------------------ Part III
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +103,7 @@ class Training(Deep):
 TRAINING = per_scale(
     Training(n_samples=600, depth=4, width=16, seeds=(0, 1), steps=30, lr=1e-3, batch_size=64, record_every=10),
     Training(width=64, seeds=(0, 1, 2, 3), steps=1200, lr=1e-3, record_every=50),
-    Training(data="cifar100", n_samples=100_000, width=128, seeds=tuple(range(10)), steps=20_000, lr=1e-3,
+    Training(**PAPER_DATA, width=128, seeds=tuple(range(10)), steps=20_000, lr=1e-3,
              record_every=500),
 )
 
@@ -115,7 +132,7 @@ DEGENERACY = per_scale(
                checkpoints=3, hessian_samples=100, spectrum=Spectrum(n_steps=10)),
     Degeneracy(width=8, seeds=(0, 1, 2, 3, 4), steps=1500, lr=3e-3, record_every=50, checkpoints=2,
                hessian_samples=1000),
-    Degeneracy(data="cifar100", n_samples=100_000, width=16, seeds=tuple(range(10)), steps=5000, lr=1e-3,
+    Degeneracy(**PAPER_DATA, width=16, seeds=tuple(range(10)), steps=5000, lr=1e-3,
                record_every=250, checkpoints=5, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
 )
 
@@ -156,7 +173,7 @@ DEPTH_SWEEP = per_scale(
     DepthSweep(n_samples=600, depths=(2, 4), width=6, seeds=(0,), steps=20, lr=3e-3, batch_size=64,
                hessian_samples=100, spectrum=Spectrum(n_steps=10)),
     DepthSweep(depths=(2, 4, 8, 16, 30), width=8, seeds=(0, 1), steps=1000, lr=3e-3, hessian_samples=1000),
-    DepthSweep(data="cifar100", n_samples=100_000, depths=(2, 4, 8, 16, 30, 50), width=16, seeds=tuple(range(5)),
+    DepthSweep(**PAPER_DATA, depths=(2, 4, 8, 16, 30, 50), width=16, seeds=tuple(range(5)),
                steps=2500, lr=1e-3, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
 )
 
@@ -501,6 +518,6 @@ RIVALS = per_scale(
     Rivals(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
            probe=100),
     Rivals(width=16, seeds=(0, 1, 2), steps=800, lr=3e-3, record_every=100),
-    Rivals(data="cifar100", n_samples=100_000, width=64, seeds=tuple(range(5)), steps=5000, lr=1e-3,
+    Rivals(**PAPER_DATA, width=64, seeds=tuple(range(5)), steps=5000, lr=1e-3,
            record_every=500, probe=2000),
 )

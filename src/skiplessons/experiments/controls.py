@@ -29,6 +29,7 @@ from .. import degeneracy as dg
 from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec, hidden_rms
 from ..regularizers import BiasRegularizer
+from ..stats import mean_error
 from . import experiment
 from .configs import INIT_CONTROLS, MALICIOUS_WIDE, REMEDIES, SKIP_STRENGTH
 from .deep import DegeneracyResult, hessian_batch
@@ -50,8 +51,8 @@ REMEDY_CONDITIONS = [("plain", False, False), ("plain + bias reg.", False, True)
 def probe_error(nodes: np.ndarray, weights: np.ndarray, tol: float) -> float:
     """Standard error, over SLQ probes, of one net's degenerate fraction at `tol`: the spread of the per-probe
     fractions (each probe's quadrature mass on |λ| <= tol · max|λ|, max over all probes) divided by
-    sqrt(probes). Zero for an exact spectrum (one probe). The measurement error the margin rule adds in
-    quadrature (`stats.margin`)."""
+    sqrt(probes). Zero for an exact spectrum (one probe). A standard error: the comparison rule adds it to the
+    variance (`stats.welch(error_a=...)`)."""
     nodes, weights = np.asarray(nodes, dtype=float), np.asarray(weights, dtype=float)
     if nodes.ndim != 2 or nodes.shape != weights.shape:
         raise ValueError(f"nodes and weights must be (probes, m) arrays of one shape, got {nodes.shape} and "
@@ -98,11 +99,11 @@ class ControlsResult(DegeneracyResult, InitScaleResult):
         return np.asarray(self.arrays["alpha"])
 
     def degenerate_error(self, tol: float = dg.HEADLINE_TOL, step: int = -1, by: str | None = None) -> dict:
-        """{group: standard error of the group's mean degenerate fraction from the SLQ probes alone}:
-        sqrt(sum of the nets' `probe_error`^2) / nets, the `error_a`/`error_b` of `stats.exceeds`."""
+        """{group: standard error of the group's mean degenerate fraction from the SLQ probes alone}
+        (`stats.mean_error` of the nets' `probe_error`s), the `error_a`/`error_b` of `stats.welch`."""
         k = self.tol_index(tol)
         se = self.split(np.asarray(self.arrays["ckpt_degenerate_se"], dtype=float)[step][..., k], by)
-        return {g: float(np.sqrt((v**2).sum()) / len(v)) for g, v in se.items()}
+        return {g: mean_error(v, np.zeros_like(v))[0] for g, v in se.items()}
 
     def sweep(self, quantity: str = "acc", tol: float = dg.HEADLINE_TOL) -> dict[float, np.ndarray]:
         """{alpha: per net} over the residual nets of `skip_strength`, ordered by alpha: `quantity` "acc" (final

@@ -16,6 +16,7 @@ from .. import exact_zeros as ez
 from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq, hvp_operator, flat_fn
 from ..env import one_thread
 from ..models import DeepMLPs, NetSpec
+from ..stats import mean_error
 from ..train import train
 from . import experiment
 from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING_DIGITS
@@ -95,14 +96,14 @@ class DegeneracyResult(ResultView):
         return self.split(self._near(threshold, normalization, step)[0], by)
 
     def near_zero_error(self, normalization: str = "max", threshold: float | None = None, step: int = -1,
-                        by: str | None = None) -> dict[str, float]:
-        """{group: the SLQ error of its mean near-zero fraction}, the measurement error `stats.exceeds` adds to
-        the spread over seeds: the probes' part sqrt(sum se²) / nets (it averages down) and the quadrature's
-        resolution (`curvature.NearZero.resolution`, mean over nets: it does not), in quadrature."""
+                        by: str | None = None) -> dict[str, tuple[float, float]]:
+        """{group: (standard error, bound)} of its mean near-zero fraction from SLQ itself (`stats.mean_error`):
+        the probes' spread, a standard error that averages down over nets, and the quadrature's resolution
+        (`curvature.NearZero.resolution`), a deterministic bound that does not."""
         threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
         _, se, res = self._near(threshold, normalization, step)
         se, res = self.split(se, by), self.split(res, by)
-        return {g: float(np.hypot(np.sqrt((se[g]**2).sum()) / len(se[g]), res[g].mean())) for g in se}
+        return {g: mean_error(se[g], res[g]) for g in se}
 
     def sweep(self, normalization: str = "max", thresholds=None, step: int = -1,
               by: str | None = None) -> dict[str, np.ndarray]:
@@ -144,9 +145,17 @@ class DepthSweepResult(ResultView):
         run: results computed before these were stored raise a ValueError)."""
         return self.split(self._stored(f"near_zero_{normalization}"), by, axis=1)
 
-    def near_zero_error(self, normalization: str = "max", by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: (depths, nets)} each fraction's SLQ error (`curvature.NearZero.total_error`; ~1/P if dense)."""
-        return self.split(self._stored(f"near_zero_{normalization}_error"), by, axis=1)
+    def near_zero_error(self, normalization: str = "max", by: str | None = None) -> dict[str, tuple]:
+        """{group: ((depths,) standard errors, (depths,) bounds)} of each depth's mean near-zero fraction from SLQ
+        itself (`stats.mean_error` over the nets of a depth). Results stored with one combined error per net
+        (before the two were kept apart) count all of it as a bound, which can only widen the interval."""
+        if f"near_zero_{normalization}_se" in self.arrays:
+            se, bound = (self.split(self._stored(f"near_zero_{normalization}_{k}"), by, axis=1) for k in ("se", "bound"))
+        else:
+            bound = self.split(self._stored(f"near_zero_{normalization}_error"), by, axis=1)
+            se = {g: np.zeros_like(b) for g, b in bound.items()}
+        return {g: tuple(np.array(v) for v in zip(*(mean_error(s_, b_) for s_, b_ in zip(se[g], bound[g]))))
+                for g in se}
 
     def _stored(self, key):
         if key not in self.arrays:
@@ -213,7 +222,8 @@ def run_depth_sweep(config, ctx):
                 nz = [near_zero_fraction(SpectralDensity(n_, w_, p), dg.NEAR_ZERO[norm], norm)
                       for n_, w_ in zip(m["nodes"], m["weights"])]
                 rows.setdefault(f"near_zero_{norm}", []).append([v.fraction for v in nz])
-                rows.setdefault(f"near_zero_{norm}_error", []).append([v.total_error for v in nz])
+                rows.setdefault(f"near_zero_{norm}_se", []).append([v.error for v in nz])
+                rows.setdefault(f"near_zero_{norm}_bound", []).append([v.resolution for v in nz])
             rows["acc"].append(hist["acc"][:, -1])
             rows["loss"].append(hist["loss"][:, -1])
             for k in ("degenerate", "negative", "rank_bound"):
@@ -308,14 +318,14 @@ class ExactZerosResult(ResultView):
         return self.split(np.array(out), by)
 
     def slq_error(self, normalization: str = "max", threshold: float | None = None) -> dict[str, np.ndarray]:
-        """Per net: "error" |SLQ - dense| of the Hessian's near-zero fraction and "stated" the error bar SLQ
-        gives itself (`curvature.NearZero.total_error`), for comparing the two."""
+        """Per net: "error" |SLQ - dense| of the Hessian's near-zero fraction, and the errors SLQ states for
+        itself: "se" (the spread over probes) and "bound" (the quadrature's resolution), for comparing them."""
         threshold = dg.NEAR_ZERO[normalization] if threshold is None else threshold
         n = len(self.labels())
         slq_v = [near_zero_fraction(self.density(m, "hessian", "slq"), threshold, normalization) for m in range(n)]
         dense = [near_zero_fraction(self.density(m), threshold, normalization).fraction for m in range(n)]
         return {"error": np.abs(np.array([v.fraction for v in slq_v]) - dense),
-                "stated": np.array([v.total_error for v in slq_v])}
+                "se": np.array([v.error for v in slq_v]), "bound": np.array([v.resolution for v in slq_v])}
 
 
 def run_exact_zeros(config, ctx):

@@ -1,0 +1,61 @@
+"""The book's bottom line, written from the ledger's verdicts so it cannot drift from them: for each part, what
+holds, what does not, what remains open and why, and how big each effect is (the primary comparison's estimate
+and 95 % interval)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .base import FAILS, HOLDS, IMPRECISE, PARTLY, SMALL, UNTESTED, Claim, Verdict
+
+#: the parts of the book, as the table of contents names them
+PARTS = {"I": "singularities in one layer", "II": "learning dynamics near singularities", "III": "deep networks",
+         "IV": "is it just initialization?", "V": "beyond the paper"}
+#: how the bottom line groups the verdicts, in this order
+GROUPS = ((HOLDS, "Holds"), (PARTLY, "Partly holds"), (FAILS, "Does not hold at our settings"),
+          (SMALL, "Open, any effect small"), (IMPRECISE, "Open, too imprecise at this size"),
+          (UNTESTED, "Not yet tested"))
+
+
+def short(claim: Claim) -> str:
+    """The claim in a few words: its text without a leading parenthetical remark, up to the first parenthesis,
+    colon or semicolon."""
+    text = re.sub(r"^\([^)]*\)\s*", "", claim.claim)
+    return re.split(r"\s*[(:;]", text)[0].rstrip(". ")
+
+
+def size(verdict: Verdict) -> str:
+    """The primary comparison's estimate and 95 % interval, in the words of the check ("" when there is none)."""
+    c = verdict.comparison
+    if c is None:
+        return ""
+    lo, hi = c.interval()
+    return f"{verdict.primary}: {c.estimate:+.3g} (95% interval {lo:+.3g} to {hi:+.3g})"
+
+
+def bottom_line(part: str, claims: Sequence[Claim], verdicts: Sequence[Verdict | None]) -> str:
+    """One paragraph of markdown on Part `part`: its claims grouped by verdict, each with the size of its primary
+    comparison, the reason when it is open, and the shown secondary comparisons when it partly holds."""
+    if part not in PARTS:
+        raise ValueError(f"part={part!r} is not a part of the book; choose one of {', '.join(PARTS)}")
+    if len(claims) != len(verdicts):
+        raise ValueError(f"claims and verdicts must pair up, got {len(claims)} and {len(verdicts)}")
+    mine = [(c, v) for c, v in zip(claims, verdicts) if c.part == part]
+    if not mine:
+        return f"**Part {part} ({PARTS[part]}).** No claim of this part is in the ledger yet."
+    sentences = []
+    for word, title in GROUPS:
+        items = []
+        for c, v in mine:
+            if (v.verdict if v is not None else UNTESTED) != word:
+                continue
+            detail = [size(v)] if v is not None and size(v) else []
+            if v is not None and v.why:
+                detail.append(v.why)
+            if word == PARTLY:
+                detail.append("shown among the secondary comparisons: "
+                              + ", ".join(s.name for s in v.secondary if s.outcome == "shown"))
+            items.append(short(c) + (f" ({'; '.join(detail)})" if detail else ""))
+        if items:
+            sentences.append(f"*{title}:* " + "; ".join(items) + ".")
+    return f"**Part {part} ({PARTS[part]}).** " + " ".join(sentences)

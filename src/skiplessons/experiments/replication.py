@@ -1,0 +1,55 @@
+"""Replication on fresh seeds: each deep-net claim's experiment run again at `default` on seeds disjoint from its
+discovery seeds, so the ledger can show a second verdict beside the first.
+
+The discovery seeds are the registered config's (every field named `seeds` or ending in `_seeds`); the
+replication seeds are the same number of seeds shifted by `OFFSET`, so the two sets never overlap and the
+replication config is as registered but for its seeds (its own config hash, stored beside the discovery result).
+`replicate` runs it (`python -m skiplessons replicate`, `make replicate`); `replication` only reads it, so a page
+never starts a replication by itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from .. import results as _results
+from . import config_for, get, load_or_run
+from .configs import as_dict
+from .views import ResultView
+
+#: replication seeds are the discovery seeds shifted by this much (discovery seeds are small: 0 to 29)
+OFFSET = 1000
+#: the experiments whose claims are judged again on fresh seeds: every one that trains deep nets (or random
+#: attention stacks) from seeds; exact computations and one-seed dynamics are not replicated
+REPLICATED = ("training", "degeneracy", "exact_zeros", "malicious_wide", "init_controls", "remedies", "llc_deep",
+              "rivals", "rank_collapse")
+
+
+def seed_fields(config) -> dict[str, tuple]:
+    """{field: seeds} of a config: every tuple field named `seeds` or ending in `_seeds`."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if (f.name == "seeds" or f.name.endswith("_seeds")) and isinstance(getattr(config, f.name), tuple)}
+
+
+def replication_seeds(name: str, scale: str = "default") -> dict[str, tuple]:
+    """{field: replication seeds} of experiment `name` at `scale`: its registered seeds shifted by `OFFSET`
+    (a ValueError for an experiment without seeds, which cannot be replicated on fresh ones)."""
+    fields = seed_fields(config_for(name, scale))
+    if not fields:
+        raise ValueError(f"experiment {name!r} has no seeds to replicate on")
+    if any(s >= OFFSET for seeds in fields.values() for s in seeds):
+        raise ValueError(f"experiment {name!r} has discovery seeds >= {OFFSET}; the replication seeds would overlap")
+    return {k: tuple(s + OFFSET for s in v) for k, v in fields.items()}
+
+
+def replication(name: str, scale: str = "default", folder=None) -> ResultView | None:
+    """The stored replication of `name` at `scale`, or None when it has not been run (never computes)."""
+    if name not in REPLICATED:
+        raise ValueError(f"experiment {name!r} is not replicated on fresh seeds; these are: {', '.join(REPLICATED)}")
+    config = config_for(name, scale, **replication_seeds(name, scale))
+    found = _results.load(name, scale, as_dict(config), folder=folder)
+    return get(name).reader(found) if found is not None else None
+
+
+def replicate(name: str, scale: str = "default", progress: bool | None = None) -> ResultView:
+    """Run (or load) the replication of `name` at `scale` and store it."""
+    return load_or_run(name, scale, progress=progress, **replication_seeds(name, scale))
