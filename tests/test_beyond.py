@@ -17,7 +17,7 @@ import torch
 def test_registered_with_chapters():
     reg = registry()
     for name, chapter in (("llc_toy", "11_learning_coefficient"), ("llc_deep", "11_learning_coefficient"),
-                          ("rank_collapse", "13_transformers")):
+                          ("rank_collapse", "13_transformers"), ("shattered_depth", "12_rival_explanations")):
         assert reg[name].chapter == chapter
 
 
@@ -30,38 +30,51 @@ def test_llc_deep_shares_the_degeneracy_nets():
             assert getattr(a, field) == getattr(b, field), (scale, field)
 
 
-def toy(values: dict[str, list[float]], targets: dict[str, float]) -> LLCToyResult:
+def toy(values: dict[str, list[float]], targets: dict[str, float], unmeasurable=()) -> LLCToyResult:
     names = np.array([m for m, v in values.items() for _ in v])
-    summary = {"models": {m: {"target": t, "lam": t, "multiplicity": 1, "formula": m, "d": 1}
-                          for m, t in targets.items()}}
-    return LLCToyResult(results.Result("llc_toy", "default", {"n": 1000}, summary,
-                                       {"llc": np.concatenate(list(values.values())), "model": names}, {}))
+    ok = {"stiffness": 0.1, "burn_in": 500, "burn_in_needed": 100, "rhat": 1.0, "drift_z": 0.0}
+    summary = {"models": {m: {"target": t, "target_se": 0.0, "lam": t, "multiplicity": 1, "formula": m, "d": 1,
+                              "n": 4000, **ok, **({"burn_in_needed": 1e5} if m in unmeasurable else {})}
+                          for m, t in targets.items()}, "sweep": {}}
+    return LLCToyResult(results.Result("llc_toy", "default", {"ns": [4000, 100_000]}, summary,
+                                       {"llc": np.concatenate(list(values.values())), "case": names}, {}))
 
 
 def test_estimator_recovers_rule():
     rng = np.random.default_rng(0)
-    a = part5.LLC_PRIMARY
+    a = f"{part5.LLC_PRIMARY} @ n = 4,000"
     good = toy({a: list(0.5 + 0.01 * rng.standard_normal(50))}, {a: 0.5})
     assert part5.estimator_recovers(good).verdict == claims.HOLDS
     other = toy({a: list(0.5 + 0.01 * rng.standard_normal(50)), "b": list(0.8 + 0.01 * rng.standard_normal(50))},
                 {a: 0.5, "b": 0.5})
-    v = part5.estimator_recovers(other)                     # the secondary model is off its target: reported
+    v = part5.estimator_recovers(other)                     # the secondary case is off its target: reported
     assert v.verdict == claims.HOLDS and v.secondary[0].outcome == "shown"
+    skipped = toy({a: list(0.5 + 0.01 * rng.standard_normal(50)), "b": list(0.8 + 0.01 * rng.standard_normal(50))},
+                  {a: 0.5, "b": 0.5}, unmeasurable=("b",))
+    v = part5.estimator_recovers(skipped)                   # a case that cannot equilibrate is not judged
+    assert not v.secondary and "not measurable here: b (burn-in 500 < 1e+05" in v.numbers
     bad = toy({a: list(0.8 + 0.01 * rng.standard_normal(50)), "b": list(0.5 + 0.01 * rng.standard_normal(50))},
               {a: 0.5, "b": 0.5})
     assert part5.estimator_recovers(bad).verdict == claims.FAILS
     vague = toy({a: list(0.5 + 0.5 * rng.standard_normal(4))}, {a: 0.5})
     assert part5.estimator_recovers(vague).verdict == claims.IMPRECISE
+    assert part5.estimator_recovers(toy({a: [0.5, 0.5]}, {a: 0.5}, unmeasurable=(a,))).verdict == claims.UNTESTED
     with pytest.raises(ValueError, match="model='c'"):
         bad.target("c")
+    assert part5.llc_tolerance(0.01) == part5.LLC_ABS_TOL and part5.llc_tolerance(2.0) == pytest.approx(0.1)
 
 
-def deep(llc_by_arch: dict[str, list[float]], chain_error: float = 0.0) -> LLCDeepResult:
+def deep(llc_by_arch: dict[str, list[float]], chain_error: float = 0.0, unmeasurable: int = 0) -> LLCDeepResult:
+    """A made-up `llc_deep` result; the first `unmeasurable` nets' chains did not equilibrate."""
     arch = np.array([a for a, v in llc_by_arch.items() for _ in v])
     seed = np.array([s for v in llc_by_arch.values() for s in range(len(v))])
     final = np.concatenate([np.asarray(v, float) for v in llc_by_arch.values()])
+    need = np.where(np.arange(len(final)) < unmeasurable, 1e5, 50.0)
+    per_net = lambda v: np.full((2, len(final)), v)                               # noqa: E731
     arrays = {"ckpt_step": np.array([0, 10]), "ckpt_llc": np.stack([final * 0, final]),
-              "ckpt_llc_error": np.full((2, len(final)), chain_error), "arch": arch, "seed": seed}
+              "ckpt_llc_error": per_net(chain_error), "ckpt_stiffness": per_net(0.1), "ckpt_burn_in": per_net(100),
+              "ckpt_burn_in_needed": np.stack([need, need]), "ckpt_rhat": per_net(1.0), "ckpt_drift": per_net(0.0),
+              "arch": arch, "seed": seed}
     return LLCDeepResult(results.Result("llc_deep", "default", {}, {"n_params": 100}, arrays, {}))
 
 
@@ -79,6 +92,12 @@ def test_plain_llc_lower_rule():
     # the chains' own errors count too: a gap that is clear over seeds is not with noisy chains
     noisy = deep({"plain": [10, 11, 12], "residual": [20, 21, 22]}, chain_error=20.0)
     assert part5.plain_llc_lower(noisy).verdict == claims.IMPRECISE
+    # only nets whose chains are stable and equilibrated count: two of three plain nets unmeasurable leave one
+    few = deep({"plain": [10, 11, 12], "residual": [20, 21, 22]}, unmeasurable=2)
+    v = part5.plain_llc_lower(few)
+    assert v.verdict == claims.UNTESTED and "plain 1 of 3, residual 3 of 3" in v.numbers
+    assert part5.plain_llc_lower(deep({"plain": [10, 11, 12], "residual": [20, 21, 22]}, unmeasurable=6)
+                                 ).verdict == claims.UNTESTED
 
 
 def collapse(no_skip_final: float, skip_final: list[float]) -> RankCollapseResult:
@@ -152,6 +171,62 @@ def test_llc_agreement_rule_and_same_nets():
                                             dict(arrays, seed=arrays["seed"][::-1]), {}))
     with pytest.raises(ValueError, match="same nets"):
         part5.llc_agrees_with_counts(llc, other, tol=1e-3)
+    unmeasured = deep({"plain": [10, 11, 12], "residual": [20, 21, 22], "hyper": [30, 31, 29]}, unmeasurable=6)
+    assert part5.llc_agrees_with_counts(unmeasured, counts, tol=1e-3).verdict == claims.UNTESTED
+
+
+def stacks(rates: dict[str, list[float]], depth: int = 8) -> RankCollapseResult:
+    """Random stacks whose log10 distance from rank one changes by `rate` per layer, one row per seed."""
+    rows, names = [], []
+    for label, per_seed in rates.items():
+        for r in per_seed:
+            rows.append(0.9 * 10.0 ** (r * np.arange(depth + 1)))
+            names.append(label)
+    arrays = {"residual": np.array(rows), "variant": np.array(names), "seed": np.arange(len(names))}
+    return RankCollapseResult(results.Result("rank_collapse", "default", {}, {}, arrays, {}))
+
+
+def test_slowing_and_stopping_rules():
+    """Skips alone slow the collapse (a decay per layer that is clearly not zero); pre-LN stops it (a change
+    per layer within ±δ of zero). Each rule on a null and an alternative."""
+    decays = stacks({"attention, skips": [-0.1, -0.11, -0.09], "attention + MLP, pre-LN, skips": [0.0, 0.001, -0.001]})
+    assert part5.skips_alone_slow_collapse(decays).verdict == claims.HOLDS
+    assert part5.pre_ln_stops_collapse(decays).verdict == claims.HOLDS
+    flat = stacks({"attention, skips": [0.0, 0.001, -0.001], "attention + MLP, pre-LN, skips": [-0.1, -0.11, -0.09]})
+    assert part5.skips_alone_slow_collapse(flat).verdict == claims.SMALL
+    assert part5.pre_ln_stops_collapse(flat).verdict == claims.FAILS
+    assert part5.collapse_rates(decays)["attention, skips"] == pytest.approx([-0.1, -0.11, -0.09])
+
+
+def depth_curves(fall: dict[str, list[float]]):
+    from skiplessons.experiments.beyond import ShatteredDepthResult
+
+    depths = np.array([2, 4, 8, 16])
+    rows = [[1.0 - f * k / 3 for k in range(4)] for v in fall.values() for f in v]
+    arrays = {"similarity": np.stack([np.array(rows)] * 2), "arch": np.array([a for a, v in fall.items() for _ in v]),
+              "seed": np.arange(len(rows))}
+    return ShatteredDepthResult(results.Result("shattered_depth", "default",
+                                               {"depths": list(depths), "distances": [0.25, 3.0]}, {}, arrays, {}))
+
+
+def test_shattering_depth_rule():
+    holds = part5.shattering_grows_with_depth(depth_curves({"plain": [0.6, 0.62, 0.58], "residual": [0.0, 0.01, 0.0]}))
+    assert holds.verdict == claims.HOLDS and "fits better" in holds.numbers
+    null = part5.shattering_grows_with_depth(depth_curves({"plain": [0.1, 0.11, 0.09], "residual": [0.1, 0.09, 0.11]}))
+    assert null.verdict == claims.SMALL
+    with pytest.raises(ValueError, match="distance=1.0"):
+        depth_curves({"plain": [0.1], "residual": [0.1]}).similarity(1.0)
+
+
+def test_shattered_depth_smoke_run():
+    from skiplessons.experiments.beyond import ShatteredDepthResult, run_shattered_depth
+
+    config = config_for("shattered_depth", "smoke")
+    summary, arrays = run_shattered_depth(config, RunContext(torch.device("cpu")))
+    result = ShatteredDepthResult(results.Result("shattered_depth", "smoke", config.__dict__, summary, arrays, {}))
+    sim = result.similarity(3.0)
+    assert set(sim) == {"plain", "residual"} and sim["plain"].shape == (len(config.seeds), len(config.depths))
+    assert ((sim["plain"] <= 1 + 1e-9) & (sim["plain"] >= -1 - 1e-9)).all()
 
 
 def test_training_keeps_collapse_rule_on_a_smoke_run():
@@ -177,7 +252,7 @@ def test_part_five_rows_are_asserted_in_their_chapters():
 
     book = Path(__file__).resolve().parents[1] / "book"
     rows = [c for c in claims.CLAIMS if c.part == "V"]
-    assert len(rows) == 6
+    assert len(rows) == 9
     for claim in rows:
         source = "\n".join(c.source for c in nbformat.read(book / f"{claim.doc}.ipynb", 4).cells
                            if c.cell_type == "code")

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 from skiplessons.claims import HOLDS, Verdict, part1, part2, part3, part4, part5
-from test_beyond import collapse, deep, rivals_result, toy
+from test_beyond import collapse, deep, depth_curves, rivals_result, stacks, toy
 from test_claims import _paper_counts, _result
-from test_part2_claims import LONG, _capture, _result as _plateaus, _stay_result, _stays
+from test_manipulation import measures
+from test_part2_claims import LONG, _cap_result, _closing, _result as _plateaus, _stay_result, _stays
 
 RNG = np.random.default_rng(0)
+#: the estimator claim's primary case at the book's n
+PRIMARY_CASE = f"{part5.LLC_PRIMARY} @ n = 4,000"
 SPREAD = np.array([-0.02, 0.01, 0.0, 0.015, -0.005])
 
 
@@ -79,7 +82,13 @@ def _controls(**acc):
     names = ("plain", "residual", part4.MALICIOUS, part4.BLOWUP, part4.IDENTITY, part4.BOTH_REMEDIES)
     a = {k: lab(acc.get(k, 0.5)) for k in names}
     return Fake(final=a, at_step=a, degenerate={k: lab(0.5) for k in names}, degenerate_error={k: 0.0 for k in names},
-                init_growth={k: lab(1.0) for k in names})
+                init_growth={k: lab(1.0) for k in names}, manipulation=None)
+
+
+def _search(like: bool):
+    """Manipulation measures of the full-skip starts: the main malicious one like plain nets, or far from them."""
+    far = {"top": [1.0] * 4, "band": [0.47] * 4}
+    return measures({"plain": {}, "residual": far, part4.MALICIOUS: {} if like else far, part4.BLOWUP: far})
 
 
 def _growth(ratio):
@@ -135,7 +144,12 @@ CASES = {
     part2.escape_time_law: (lambda: (ESCAPE, np.full(4, 30.0), 1.0), lambda: (ESCAPE, 7 + 12 * np.log(1 / ESCAPE), 1.0)),
     part2.line_attracts: (lambda: ([[0.0, 0.3]],), lambda: ([[0.1, 0.2]],)),
     part2.overlap_on_plateau: (lambda: ([0.1, 0.2, 0.3], [0.2, 0.1, 0.3]), lambda: ([1e-4, 2e-4, 5e-4], [0.3, 0.2, 0.25])),
-    part2.line_captures: (lambda: (_capture([[0] * 20, [0] * 20]),), lambda: (_capture(CAPTURE_MANY),)),
+    part2.line_captures: (lambda: (_cap_result({"plain": _closing(0)}),),
+                          lambda: (_cap_result({"plain": _closing(10)}),)),
+    part2.capture_comparisons: (
+        lambda: (_cap_result({s: _closing(10) for s in ("plain", "skip", part2.SAME_TARGET, part2.READOUT)}),),
+        lambda: (_cap_result({"plain": _closing(10)} | {s: _closing(0) for s in ("skip", part2.SAME_TARGET,
+                                                                                  part2.READOUT)}),)),
     part2.capture_plain_vs_skip: (
         lambda: (_stay_result(_plateau_reader(), {"plain": _stays(CAPTURE_MANY), "skip": _stays(CAPTURE_MANY)}),),
         lambda: (_stay_result(_plateau_reader(), {"plain": _stays(CAPTURE_MANY), "skip": _stays([[0] * 20] * 2)}),)),
@@ -150,16 +164,18 @@ CASES = {
     part4.malicious_wide_scale: (lambda: (Fake(init_growth={"plain": lab(1.0), part4.MALICIOUS: lab(30.0)}),),
                                  lambda: (Fake(init_growth={"plain": lab(1.0), part4.MALICIOUS: lab(1.1)}),)),
     part4.malicious_wide_init: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),
+    part4.malicious_wide_restated: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),
+    part4.search_verdict: (lambda: (_search(False),), lambda: (_search(True),)),
     part4.malicious_init: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),
     part4.malicious_scale: (lambda: (_growth(30.0),), lambda: (_growth(1.1),)),
     part4.malicious_blowup: (lambda: (_controls(),), lambda: (_controls(**{part4.BLOWUP: 0.1}),)),
     part4.residual_like_init: (lambda: (_controls(),), lambda: (_controls(**{part4.IDENTITY: 0.1}),)),
     part4.remedies_recover: (lambda: (_controls(),), lambda: (_controls(**{part4.BOTH_REMEDIES: 0.8}),)),
     part4.skip_strength_trend: (lambda: (_strength(0.0),), lambda: (_strength(0.3),)),
-    part5.estimator_recovers: (lambda: (toy({part5.LLC_PRIMARY: list(0.8 + 0.01 * RNG.standard_normal(50))},
-                                            {part5.LLC_PRIMARY: 0.5}),),
-                               lambda: (toy({part5.LLC_PRIMARY: list(0.5 + 0.01 * RNG.standard_normal(50))},
-                                            {part5.LLC_PRIMARY: 0.5}),)),
+    part5.estimator_recovers: (lambda: (toy({PRIMARY_CASE: list(0.8 + 0.01 * RNG.standard_normal(50))},
+                                            {PRIMARY_CASE: 0.5}),),
+                               lambda: (toy({PRIMARY_CASE: list(0.5 + 0.01 * RNG.standard_normal(50))},
+                                            {PRIMARY_CASE: 0.5}),)),
     part5.plain_llc_lower: (lambda: (deep({"plain": [10, 11, 12], "residual": [10, 12, 11]}),),
                             lambda: (deep({"plain": [10, 11, 12], "residual": [20, 21, 22]}),)),
     part5.llc_agrees_with_counts: (lambda: _llc_pair(True), lambda: _llc_pair(False)),
@@ -176,6 +192,12 @@ CASES = {
         lambda: (rivals_result({"plain": [0.8] * 3, "residual": [0.8] * 3}, {"plain": [0.3, 0.35, 0.32],
                                                                            "residual": [0.01, 0.02, 0.0]}),)),
     part5.training_keeps_collapse: (lambda: (_keeps(1.0, 1.0),), lambda: (_keeps(1.0, 0.5),)),
+    part5.skips_alone_slow_collapse: (lambda: (stacks({"attention, skips": [0.0, 0.001, -0.001]}),),
+                                      lambda: (stacks({"attention, skips": [-0.1, -0.11, -0.09]}),)),
+    part5.pre_ln_stops_collapse: (lambda: (stacks({"attention + MLP, pre-LN, skips": [-0.1, -0.11, -0.09]}),),
+                                  lambda: (stacks({"attention + MLP, pre-LN, skips": [0.0, 0.001, -0.001]}),)),
+    part5.shattering_grows_with_depth: (lambda: (depth_curves({"plain": [0.1, 0.11, 0.09], "residual": [0.1] * 3}),),
+                                        lambda: (depth_curves({"plain": [0.6, 0.62, 0.58], "residual": [0.0] * 3}),)),
 }
 #: the Part III checks of near-zero and exact-zero fractions read the same accessors
 CASES |= {check: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.5),))

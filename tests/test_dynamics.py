@@ -395,3 +395,41 @@ def test_capture_bad_inputs():
         D.longest_stay([0, 1], np.zeros((3, 1)), np.zeros((3, 1)), 0.1)
     with pytest.raises(ValueError, match="min_stay"):
         D.longest_stay([0, 1], np.zeros((2, 1)), np.zeros((2, 1)), 0.1).captured(0)
+
+
+# ---- chapter II.1's capture controls: a teacher per student, a free linear readout, the capture radius ------
+
+def test_readout_student_loss_matches_monte_carlo():
+    """Plain units plus a free linear readout r . x on the skip teacher's target: the closed form against an
+    average over fresh Gaussian inputs."""
+    teacher = D.capture_teacher()
+    theta = D.small_init(1, 0.7, seed=3)[0]
+    r = torch.tensor([0.3, -0.4], dtype=torch.float64)
+    x = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    err = D.outputs(theta, x, 0.0) + x @ r - D.outputs(D.teacher_theta(teacher), x, 1.0)
+    sq = 0.5 * err**2
+    exact = D.expected_loss(torch.cat([theta, r]), D.Teacher(teacher.K, teacher.v, alpha=1.0), readout=True)
+    assert abs(exact.item() - sq.mean().item()) < 4 * sq.std().item() / np.sqrt(len(sq))
+    with pytest.raises(ValueError, match="P = 8"):
+        D.expected_loss(theta, teacher, readout=True)
+
+
+def test_teacher_alpha_per_student_equals_separate_teachers():
+    """One batched flow with a teacher skip strength per row gives each row's own flow."""
+    teacher = D.capture_teacher()
+    theta0 = D.small_init(3, 0.1, seed=1)
+    both = D.gradient_flow(theta0.repeat(2, 1), D.Teacher(teacher.K, teacher.v, alpha=np.repeat([0.0, 1.0], 3)),
+                           1.0, t_max=5.0, n_eval=3)
+    for i, a_t in enumerate((0.0, 1.0)):
+        one = D.gradient_flow(theta0, D.Teacher(teacher.K, teacher.v, alpha=a_t), 1.0, t_max=5.0, n_eval=3)
+        np.testing.assert_allclose(both.theta[:, 3 * i:3 * i + 3], one.theta, rtol=1e-5, atol=1e-8)
+
+
+def test_capture_radius_is_half_the_line_to_teacher_distance():
+    teacher = D.capture_teacher()
+    line = D.overlap_line(teacher)
+    r = D.capture_radius(teacher, line)
+    assert r == pytest.approx(D.line_distance(D.teacher_theta(teacher), line)[0] / 2)
+    # a point within r of the line is nearer the line than the teacher's weights
+    near = line.point(0.3) + r / 2 * torch.nn.functional.normalize(torch.ones(6, dtype=torch.float64), dim=0)
+    assert D.line_distance(near, line)[0] < float((near - D.teacher_theta(teacher)).norm())

@@ -98,7 +98,7 @@ def test_sgld_restores_parameters_and_leaves_the_global_rng():
 def test_sgld_reports_divergence():
     w = torch.zeros(2, 1, dtype=torch.float64, requires_grad=True)
     bad = llc.SGLDSettings(step_size=10.0, localization=0.0, steps=200, burn_in=1)
-    with pytest.raises(FloatingPointError, match="step_size"):
+    with pytest.raises(FloatingPointError, match="step size"):
         llc.sgld_losses([w], lambda t: (w**4).sum(-1), N, bad, torch.Generator().manual_seed(0))
 
 
@@ -127,3 +127,139 @@ def test_nets_llc_matches_single_nets():
     assert llc.nets_llc(other, x, y, s, batch_size=50).value[0] == pytest.approx(est.value[0], rel=1e-10)
     with pytest.raises(ValueError, match="batch_size"):
         llc.nets_llc(net, x, y, s, batch_size=0)
+
+
+# ---------------------------------------------------------------- the stability rule and the chains' diagnostics
+
+def test_sgld_on_a_quadratic_converges_to_the_discretized_expectation():
+    """The theory behind the rule: on K = h w²/2 SGLD's mean nβK is (1/2) nβh / (a (1 - εa/4)), a = nβh + γ,
+    checked at the deep nets' settings (ε = 1e-4, γ = 100, n = 4,000) where εa = 1.9 inflates it about twofold."""
+    n, gamma, eps, h = 4000, 100.0, 1e-4, 40.0
+    s = llc.SGLDSettings(step_size=eps, localization=gamma, steps=3000, burn_in=500)
+    est = llc.sample_llc(lambda w: 0.5 * h * (w**2).sum(-1), [0.0], n, s, chains=256, seed=3)
+    exact = llc.sgld_quadratic_expectation([h], n, gamma, eps)
+    se = est.value.std(ddof=1) / math.sqrt(len(est.value))
+    assert exact > 1.8 * llc.quadratic_expectation([h], n, gamma)
+    assert abs(est.value.mean() - exact) <= 4 * se + 0.02 * exact, (est.value.mean(), se, exact)
+    assert llc.sgld_quadratic_expectation([1e4], n, gamma, eps) == math.inf
+
+
+@pytest.mark.parametrize("h", [1.0, 100.0, 1000.0])
+def test_stability_rule_keeps_the_bias_below_its_bound(h):
+    """At ε = κ/(nβh + γ) the stiffness is κ, the exact bias is κ/(4 - κ), and the chains recover the posterior's
+    target within that bias and their own error, at curvatures up to the deep nets' largest."""
+    n, gamma = 4000, 100.0
+    eps = llc.stable_step(h, n, gamma)
+    assert llc.stiffness(eps, h, n, gamma) == pytest.approx(llc.STIFFNESS)
+    target = llc.quadratic_expectation([h], n, gamma)
+    bound = llc.STIFFNESS / (4 - llc.STIFFNESS)
+    assert llc.sgld_quadratic_expectation([h], n, gamma, eps) == pytest.approx(target * (1 + bound))
+    s = llc.SGLDSettings(step_size=float(eps), localization=gamma, steps=600,
+                         burn_in=int(llc.burn_in_needed(eps, gamma, h, n)))
+    est = llc.sample_llc(lambda w: 0.5 * h * (w**2).sum(-1), [0.0], n, s, chains=256, seed=4)
+    se = est.value.std(ddof=1) / math.sqrt(len(est.value))
+    assert abs(est.value.mean() - target) <= 4 * se + bound * target
+
+
+def test_stable_step_rejects_bad_input():
+    with pytest.raises(ValueError, match="kappa"):
+        llc.stable_step(1.0, N, 1.0, kappa=4.0)
+    with pytest.raises(ValueError, match="curvature"):
+        llc.stable_step(-1.0, N, 1.0)
+    with pytest.raises(ValueError, match="localization"):
+        llc.stable_step(0.0, N, 0.0)
+    with pytest.raises(ValueError, match="step_sizes"):
+        w = torch.zeros(2, 1, dtype=torch.float64, requires_grad=True)
+        llc.sgld_losses([w], lambda t: (w**2).sum(-1), N, settings(steps=5, burn_in=1), torch.Generator(),
+                        step_sizes=[1e-3, -1.0])
+
+
+def test_burn_in_needed_counts_relaxation_times():
+    assert llc.burn_in_needed(1e-3, 100.0) == 30                      # 3 / (ε γ): a flat direction
+    assert llc.burn_in_needed(1e-3, 100.0, smallest_curvature=1.0, n=N) == math.ceil(3 / (1e-3 * (T + 100)))
+
+
+def test_split_rhat_and_drift_detect_disagreeing_and_drifting_chains():
+    rng = np.random.default_rng(0)
+    same = rng.standard_normal((2000, 4))
+    assert llc.split_rhat(same.T) < 1.01
+    shifted = same + np.array([0.0, 0.0, 2.0, 2.0])
+    assert llc.split_rhat(shifted.T) > llc.RHAT_MAX
+    ok = llc.diagnose(same, stiff=0.1, burn_in=100, needed=50)
+    assert ok.measurable and ok.why == ""
+    drifting = same + np.linspace(0, 3, 2000)[:, None]
+    bad = llc.diagnose(drifting, stiff=0.2, burn_in=10, needed=50)
+    assert not bad.stable and not bad.equilibrated and abs(bad.drift_z) > llc.DRIFT_Z
+    assert "stiffness" in bad.why and "burn-in" in bad.why
+    with pytest.raises(ValueError, match="chains"):
+        llc.split_rhat(np.zeros((2, 3)))
+
+
+# ---------------------------------------------------------------- the calibration's targets and known values
+
+def test_mala_matches_quadrature():
+    """The Metropolis-adjusted target (no step bias) against quadrature on the elimination singularity, at the
+    deep nets' localization and n."""
+    model = llc.KNOWN_MODELS["product, origin"]
+    m = llc.mala_expectation(model.loss, model.w_star, 4000, 100.0, chains=128, steps=1500, burn_in=500, seed=2)
+    se = m.value.std(ddof=1) / math.sqrt(len(m.value))
+    assert 0.4 < m.acceptance < 0.8
+    assert abs(m.value.mean() - model.target(4000, 100.0)) <= 4 * se
+
+
+@pytest.mark.parametrize("shape,lam,mult", [((1, 1, 1, 0), 0.5, 2), ((1, 1, 1, 1), 0.5, 1), ((2, 2, 2, 0), 1.5, 1),
+                                            ((2, 2, 1, 0), 1.0, 2), ((3, 2, 2, 1), 2.5, 1), ((1, 4, 1, 1), 2.0, 1)])
+def test_aoyagi_watanabe_values(shape, lam, mult):
+    assert llc.aoyagi_watanabe(*shape) == (lam, mult)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2, 2), (3, 2, 2, 2), (4, 1, 1, 1), (3, 3, 1, 1)])
+def test_aoyagi_watanabe_regular_cases_against_the_jacobian_rank(shape):
+    """Where H = r the true map is a regular point of the rank-r matrices: λ = (rank of the Jacobian of
+    (A, B) -> BA) / 2, computed numerically at a random point."""
+    M, N, H, r = shape
+    w = torch.randn(H * M + N * H, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(
+        lambda v: (v[H * M:].reshape(N, H) @ v[: H * M].reshape(H, M)).ravel(), w)
+    assert llc.aoyagi_watanabe(M, N, H, r)[0] == torch.linalg.matrix_rank(jac).item() / 2
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2, 0), (2, 2, 1, 0)])
+def test_aoyagi_watanabe_singular_cases_against_the_volume(shape):
+    """Independent of the formula: vol{w: K(w) < ε} ∝ ε^λ (log 1/ε)^(m-1), fitted over ε = 10^-3.5 .. 10^-1.5 to
+    2,000,000 uniform draws in a unit box around w*."""
+    model = llc.reduced_rank(*shape)
+    rng = np.random.default_rng(0)
+    k = np.concatenate([model.loss(np.asarray(model.w_star) + rng.uniform(-1, 1, (200_000, model.d)))
+                        for _ in range(10)])
+    eps = np.logspace(-3.5, -1.5, 5)
+    p = np.array([(k < e).mean() for e in eps])
+    slope = np.polyfit(np.log(eps), np.log(p) - (model.multiplicity - 1) * np.log(np.log(1 / eps)), 1)[0]
+    assert slope == pytest.approx(model.lam, abs=0.1)
+
+
+def test_reduced_rank_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="r=3"):
+        llc.aoyagi_watanabe(2, 2, 2, 3)
+    with pytest.raises(ValueError, match="H=0"):
+        llc.reduced_rank(2, 2, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["quadratic, h = 1000", "RRR 2,2,2,0"])
+def test_calibration_cases_within_tolerance(name):
+    """Two calibration cases at the book's n and localization, with the stability rule: λ̂ within the ledger's
+    tolerance (5 % or 0.01) plus three standard errors of the exact or MALA target."""
+    from skiplessons.claims.part5 import llc_tolerance
+
+    model, n, gamma = llc.CALIBRATION[name], 4000, 100.0
+    if model.curvatures:
+        target, t_se, h = model.target(n, gamma), 0.0, max(model.curvatures)
+    else:
+        m = llc.mala_expectation(model.loss, model.w_star, n, gamma, chains=128, steps=1500, burn_in=500, seed=5)
+        target, t_se, h = m.value.mean(), m.value.std(ddof=1) / math.sqrt(128), m.top_curvature
+    eps = float(llc.stable_step(h, n, gamma))
+    s = llc.SGLDSettings(step_size=eps, localization=gamma, steps=1100, burn_in=500)
+    assert s.burn_in >= llc.burn_in_needed(eps, gamma, min(model.curvatures or (0.0,)), n)
+    est = llc.sample_llc(model.loss, model.w_star, n, s, chains=256, seed=6)
+    se = math.hypot(est.value.std(ddof=1) / math.sqrt(256), t_se)
+    assert abs(est.value.mean() - target) <= llc_tolerance(target) + 3 * se, (est.value.mean(), target, se)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from skiplessons import dynamics as D
 from skiplessons import results
@@ -181,27 +182,6 @@ def _stay_result(reader, per_arch: dict, t_max=1000.0, extra=None, summary=None)
     return reader(results.Result("capture", "default", config, summary or {}, arrays, {}))
 
 
-def _capture(durations, to_end=None):
-    from skiplessons.experiments.toy import CaptureResult
-    return _stay_result(CaptureResult, {"plain": _stays(durations, to_end)},
-                        extra={"curvature": np.array([0.0, 6e-4]), "final_loss": np.zeros((1, len(durations[0])))},
-                        summary={"attracting": "|z| < 1", "plateau": 1e-3})
-
-
-def test_line_captures_per_definition():
-    many = [[0] * 10 + [1000] * 10, [0] * 8 + [1000] * 12]          # half the runs stay to the end at both radii
-    v = part2.line_captures(_capture(many, to_end=np.array(many) == 1000))
-    assert v.verdict == HOLDS and "r = 0.1, stay ≥ 50: 50.0%" in v.numbers and "still there at t = 1000: 12/12" in v.numbers
-    assert "r = 0.3, stay ≥ 200" in v.primary                         # the middle of the grid (here its last)
-    few = [[0] * 10 + [1000] * 10, [0] * 19 + [300]]                  # one run at the primary definition
-    v = part2.line_captures(_capture(few))
-    assert v.verdict == PARTLY
-    assert {k: c.outcome for k, c in part2.captured_by_definition(_capture(few)).items()} == {
-        "r = 0.1, stay ≥ 50": "shown", "r = 0.1, stay ≥ 200": "shown", "r = 0.3, stay ≥ 50": "inside",
-        "r = 0.3, stay ≥ 200": "inside"}
-    assert part2.line_captures(_capture([[0] * 20, [0] * 20])).verdict == SMALL
-
-
 def test_capture_plain_vs_skip_per_definition():
     plain = _stays([[0] * 10 + [100] * 10, [0] * 5 + [300] * 15])
     none = _stays([[0] * 20, [0] * 20])
@@ -218,24 +198,72 @@ def test_capture_plain_vs_skip_per_definition():
         r.stay("hyper", 0.1)
 
 
+def _cap_result(dist: dict, radius=1.0, elim=None, t_max=100.0):
+    """A `capture`-shaped result from {student: (T, B) distances to the line}; losses 1 at the start and 0.1 at
+    the end, distances to elimination from `elim` ({student: (B,)}, default 1)."""
+    from skiplessons.experiments.toy import CaptureResult
+    names = list(dist)
+    T, B = np.asarray(next(iter(dist.values()))).shape
+    elim = elim or {}
+    arrays = {"arch": np.array(names), "t": np.linspace(0, t_max, T), "curvature": np.array([0.0, 6e-4]),
+              "dist": np.stack([np.asarray(dist[k], dtype=float) for k in names]),
+              "initial_loss": np.ones((len(names), B)), "final_loss": np.full((len(names), B), 0.1),
+              "final_elim": np.stack([np.asarray(elim.get(k, np.ones(B)), dtype=float) for k in names]),
+              "final_z": np.zeros((len(names), B))}
+    summary = {"radius": radius, "plateau": 1e-3, "attracting": "undecided"}
+    return CaptureResult(results.Result("capture", "default", {"t_max": t_max, "n_show": 2}, summary, arrays, {}))
+
+
+def _closing(inside: int, B: int = 20, T: int = 11):
+    """(T, B) distances: the first `inside` runs close in on the line (to 0.5 at the end), the others move away."""
+    t = np.linspace(0, 1, T)[:, None]
+    return np.concatenate([np.repeat(3 - 2.5 * t, inside, axis=1), np.repeat(3 + t, B - inside, axis=1)], axis=1)
+
+
+def test_line_captures_at_the_capture_radius():
+    v = part2.line_captures(_cap_result({"plain": _closing(10)}))
+    assert v.verdict == HOLDS and "50.0% at t = 100" in v.numbers and "r = 1" in v.primary
+    assert "limit between 50.0% and 50.0%" in v.numbers
+    assert part2.line_captures(_cap_result({"plain": _closing(0)})).verdict == SMALL
+
+
+def test_capture_limit_brackets_runs_still_approaching():
+    d = _closing(10)
+    d[:, 15] = np.linspace(6, 2, len(d))                   # outside the radius at the end but still approaching
+    assert _cap_result({"plain": d}).limit("plain") == (0.5, 0.55)
+
+
+def test_capture_comparisons_null_and_gap():
+    from skiplessons.claims.part2 import READOUT, SAME_TARGET
+    gap = {"plain": _closing(10), "skip": _closing(0), SAME_TARGET: _closing(0), READOUT: _closing(0)}
+    near = {"skip": np.ones(20), READOUT: np.full(20, 1e-3)}
+    v = part2.capture_comparisons(_cap_result(gap, elim=near))
+    assert v.verdict == HOLDS and "(a) same target" in v.primary
+    assert part2.escapes(v).startswith("the overlap attractor") and "elimination" in part2.escapes(v)
+    null = {k: _closing(10) for k in gap}
+    v = part2.capture_comparisons(_cap_result(null))
+    assert v.verdict == SMALL and part2.escapes(v) == "neither, by these comparisons"
+    with pytest.raises(ValueError, match="has no students"):
+        part2.capture_comparisons(_cap_result({"plain": _closing(3)}))
+
+
 def test_capture_smoke_run_is_read_back(tmp_path, monkeypatch):
-    """A real smoke run: the stays of both students recomputed by hand from separate integrations of the same
-    starts (each student on the teacher of its own architecture)."""
+    """A real smoke run: each student's distances recomputed by hand from its own integration of the same starts
+    (the skip student on the plain target, the readout student from a zero readout on the skip target)."""
+    from skiplessons.experiments.toy import CAPTURE_STUDENTS
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     r = load_or_run("capture", "smoke")
     cfg = r.config
     teacher = D.Teacher(np.array(cfg["teacher_K"]), np.array(cfg["teacher_v"]))
     assert teacher.d == 2 and r.attracting == "undecided" and r.curvature[-1] > 0
-    assert r.students() == ["plain", "skip"]
+    assert r.students() == ["plain", "skip", "skip, plain target", "plain + readout, skip target"]
     line = D.overlap_line(teacher)
+    assert r.radius == pytest.approx(D.capture_radius(teacher, line))
     theta0 = D.small_init(cfg["n_init"], cfg["init_scale"], n=2, d=2, seed=cfg["seed"])
-    dt = cfg["t_max"] / (cfg["n_eval"] - 1)
-    for arch, alpha in (("plain", 0.0), ("skip", 1.0)):
-        flow = D.gradient_flow(theta0, teacher, alpha, t_max=cfg["t_max"], n_eval=cfg["n_eval"])
-        dist, z = D.line_distance(flow.theta, line)
-        for radius in r.radii:
-            np.testing.assert_allclose(r.stay(arch, radius).duration,
-                                       D.longest_stay(flow.t, dist, z, radius).duration, atol=2 * dt)
-        t, sample, _ = r.sample_distance(arch)
-        np.testing.assert_allclose(sample, dist[:, :sample.shape[1]], rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(r.final_loss(arch), flow.loss[-1], rtol=1e-4, atol=1e-10)
+    for arch, (alpha, target, readout) in CAPTURE_STUDENTS.items():
+        start = torch.cat([theta0, torch.zeros(len(theta0), 2, dtype=theta0.dtype)], 1) if readout else theta0
+        flow = D.gradient_flow(start, D.Teacher(teacher.K, teacher.v, alpha=target), alpha, t_max=cfg["t_max"],
+                               n_eval=cfg["n_eval"], readout=readout)
+        dist, _ = D.line_distance(flow.theta[..., :6], line)
+        np.testing.assert_allclose(r.distance(arch), dist, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(r.final_loss(arch), flow.loss[-1], rtol=1e-4, atol=1e-9)

@@ -106,3 +106,25 @@ def test_path_decomposition_sums_to_the_gradient(act):
 def test_path_decomposition_needs_a_residual_net():
     with pytest.raises(ValueError, match="residual net with alpha = 1"):
         rivals.gradient_by_path_length(nets(), 0, inputs())
+
+
+@pytest.mark.parametrize("depth", [2, 16, 64])
+def test_gradient_similarity_of_a_linear_net_is_one_at_every_depth(depth):
+    """A linear net's input gradient does not depend on the input: similarity 1 at every layer, plain and
+    residual, at both distances the depth experiment uses."""
+    net = nets("linear", depth=depth)
+    for distance in (0.25, 3.0):
+        sim = rivals.gradient_similarity(net, inputs(), distance)
+        assert sim.shape == (2, depth)
+        assert torch.allclose(sim, torch.ones_like(sim), atol=1e-10)
+
+
+def test_depth_law_fits_recover_each_law():
+    L = np.array([2, 4, 8, 16, 32, 64])
+    exp_fit = rivals.depth_law_fits(L, 0.9 * 0.5**L / 0.5**2)
+    power_fit = rivals.depth_law_fits(L, 2.0 * L**-0.5)
+    assert exp_fit["exponential"]["rate"] == pytest.approx(np.log(0.5)) and exp_fit["exponential"]["rss"] < 1e-20
+    assert power_fit["power law"]["rate"] == pytest.approx(-0.5) and power_fit["power law"]["rss"] < 1e-20
+    assert exp_fit["power law"]["rss"] > 1 and power_fit["exponential"]["rss"] > 0.1
+    with pytest.raises(ValueError, match="similarities > 0"):
+        rivals.depth_law_fits(L, np.r_[np.ones(5), -0.1])

@@ -103,13 +103,14 @@ def join(J, w) -> torch.Tensor:
     return torch.cat([J.reshape(*J.shape[:-2], -1), w], dim=-1)
 
 
-def _as_theta(theta, teacher: Teacher) -> torch.Tensor:
+def _as_theta(theta, teacher: Teacher, readout: bool = False) -> torch.Tensor:
     if not isinstance(teacher, Teacher):
         raise ValueError(f"teacher must be a skiplessons.dynamics.Teacher, got {type(teacher).__name__}")
     theta = torch.as_tensor(theta, dtype=torch.float64)
-    if theta.ndim < 1 or theta.shape[-1] != n_params(teacher.n, teacher.d):
-        raise ValueError(f"theta must have shape (..., P) with P = {n_params(teacher.n, teacher.d)} "
-                         f"for this teacher, got {tuple(theta.shape)}")
+    P = n_params(teacher.n, teacher.d) + (teacher.d if readout else 0)
+    if theta.ndim < 1 or theta.shape[-1] != P:
+        raise ValueError(f"theta must have shape (..., P) with P = {P} for this teacher"
+                         f"{' and a readout' if readout else ''}, got {tuple(theta.shape)}")
     return theta
 
 
@@ -133,19 +134,25 @@ def _skip_ok(alpha, n: int, d: int, name: str) -> None:
         raise ValueError(f"{name}={alpha} needs a skip per unit: input width d={d} must equal hidden width n={n}")
 
 
-def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
+def expected_loss(theta, teacher: Teacher, alpha: float = 0.0, readout: bool = False) -> torch.Tensor:
     """Closed-form ``1/2 E[(f(x) - f*(x))^2]`` over ``x ~ N(0, I)``; differentiable in `theta`.
 
     Writes ``f - f* = sum_k c_k phi(A_k . x) + b . x`` with rows ``A = [J; K]``, ``c = [w; -v]`` and
     ``b = alpha w - alpha_teacher v``, then uses ``E[phi(a.x) phi(c.x)] = (2/pi) asin(a.c / sqrt((1+|a|^2)(1+|c|^2)))``,
-    ``E[x phi(a.x)] = sqrt(2/pi) a / sqrt(1+|a|^2)`` and ``E[x x^T] = I``. Introduced in chapter II.1.
+    ``E[x phi(a.x)] = sqrt(2/pi) a / sqrt(1+|a|^2)`` and ``E[x x^T] = I``. The teacher's alpha may be one per
+    student of a batch. With `readout` the student has a free linear readout ``r . x`` too (its last d
+    parameters, `split_readout`), added to ``b``: plain units with a learned linear part (chapter II.1's control).
+    Introduced in chapter II.1.
     """
     alpha = _check_alpha(alpha)
-    theta = _as_theta(theta, teacher)
-    a_t = alpha if teacher.alpha is None else float(teacher.alpha)
+    theta = _as_theta(theta, teacher, readout)
+    a_t = alpha if teacher.alpha is None else _check_alpha(teacher.alpha, "teacher alpha")
     n, d = teacher.n, teacher.d
     _skip_ok(alpha, n, d, "alpha")
     _skip_ok(a_t, n, d, "teacher alpha")
+    if readout and n != d:
+        raise ValueError(f"readout needs as many units as inputs here (n={n}, d={d})")
+    theta, r = split_readout(theta, n, d) if readout else (theta, None)
     J, w = split(theta, n, d)
     K = torch.as_tensor(teacher.K, dtype=torch.float64).expand(*J.shape[:-2], n, d)
     v = torch.as_tensor(teacher.v, dtype=torch.float64).expand(*w.shape[:-1], n)
@@ -154,6 +161,8 @@ def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
     alpha_s = alpha[:, None] if isinstance(alpha, torch.Tensor) else alpha
     alpha_t = a_t[:, None] if isinstance(a_t, torch.Tensor) else a_t
     b = alpha_s * w - alpha_t * v  # the linear (skip) part; zero for the plain net
+    if r is not None:
+        b = b + r
     gram = A @ A.transpose(-1, -2)
     norm = torch.sqrt(1.0 + torch.diagonal(gram, dim1=-2, dim2=-1))
     corr = (gram / (norm[..., :, None] * norm[..., None, :])).clamp(-1.0, 1.0)
@@ -165,14 +174,25 @@ def expected_loss(theta, teacher: Teacher, alpha: float = 0.0) -> torch.Tensor:
     return 0.5 * (quad + 2.0 * cross + (b * b).sum(-1))
 
 
-def loss_and_grad(theta, teacher: Teacher, alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss and its exact gradient (autograd on the closed form), for one or a batch of students.
+def split_readout(theta: torch.Tensor, n: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a readout student's parameters ``(..., n*d + n + d)`` into the units' ``(..., n*d + n)`` and the
+    linear readout ``r (..., d)``."""
+    P = n_params(n, d)
+    if theta.shape[-1] != P + d:
+        raise ValueError(f"theta must have last dimension n*d+n+d = {P + d} (units and readout), got {theta.shape[-1]}")
+    return theta[..., :P], theta[..., P:]
+
+
+def loss_and_grad(theta, teacher: Teacher, alpha: float = 0.0, readout: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss and its exact gradient (autograd on the closed form), for one or a batch of students
+    (`readout`: students with a free linear readout, `expected_loss`).
 
     Batched students are independent, so the gradient of the summed loss is every student's own gradient.
     Introduced in chapter II.1.
     """
-    theta = _as_theta(theta, teacher).detach().clone().requires_grad_(True)
-    loss = expected_loss(theta, teacher, alpha)
+    theta = _as_theta(theta, teacher, readout).detach().clone().requires_grad_(True)
+    loss = expected_loss(theta, teacher, alpha, readout)
     (grad,) = torch.autograd.grad(loss.sum(), theta)
     return loss.detach(), grad
 
@@ -244,15 +264,16 @@ class Trajectory:
 
 
 def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1000.0, n_eval: int = 501,
-                  rtol: float = RTOL, atol: float = ATOL, method: str = "RK45") -> Trajectory:
-    """Integrate ``d theta/dt = -grad L`` for a batch of initializations at once with scipy's `solve_ivp`.
+                  rtol: float = RTOL, atol: float = ATOL, method: str = "RK45", readout: bool = False) -> Trajectory:
+    """Integrate ``d theta/dt = -grad L`` for a batch of initializations at once with scipy's `solve_ivp`
+    (`readout`: students with a free linear readout, `expected_loss`).
 
     The batch is one ODE state, so all runs share the adaptive steps; scipy's error norm is an RMS over
     the whole state, which is why the default tolerances are tighter than usual (checked in the tests
     against single runs at ``rtol=1e-11``). Introduced in chapter II.1.
     """
     alpha = _check_alpha(alpha)
-    theta0 = _as_theta(theta0, teacher)
+    theta0 = _as_theta(theta0, teacher, readout)
     if theta0.ndim > 2:
         raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta0.shape)}")
     if not t_max > 0:
@@ -266,7 +287,7 @@ def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1
     shape = batch.shape
 
     def rhs(_t, y):
-        _, g = loss_and_grad(torch.from_numpy(y).reshape(shape), teacher, alpha)
+        _, g = loss_and_grad(torch.from_numpy(y).reshape(shape), teacher, alpha, readout)
         return -g.reshape(-1).numpy()
 
     t_eval = np.linspace(0.0, float(t_max), int(n_eval))
@@ -276,7 +297,7 @@ def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1
     if not sol.success:
         raise RuntimeError(f"gradient flow failed: {sol.message}")
     theta = sol.y.T.reshape(len(t_eval), *shape)
-    loss = expected_loss(torch.from_numpy(theta), teacher, alpha).numpy()
+    loss = expected_loss(torch.from_numpy(theta), teacher, alpha, readout).numpy()
     if single:
         theta, loss = theta[:, 0], loss[:, 0]
     return Trajectory(t=sol.t, theta=theta, loss=loss)
@@ -693,6 +714,13 @@ def line_distance(theta, line: OverlapLine) -> tuple[np.ndarray, np.ndarray]:
             closer = d2 < best_d2
             best_d2, best_z = torch.where(closer, d2, best_d2), torch.where(closer, z, best_z)
     return best_d2.sqrt().numpy(), best_z.numpy()
+
+
+def capture_radius(teacher: Teacher, line: OverlapLine) -> float:
+    """Half the distance from the plain net's overlap line to the teacher's own weights (`line_distance`): a run
+    within it is nearer the line than the solution it would otherwise reach (triangle inequality), the one radius
+    at which chapter II.1 counts runs as captured."""
+    return float(line_distance(teacher_theta(_single_teacher(teacher)), line)[0]) / 2
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Figures of Part V: the learning-coefficient estimator and its targets, λ̂ of deep nets over training and
-against the eigenvalue counts (V.1), rank collapse against depth (V.3). Each function draws on `ax` (a new
+"""Figures of Part V: the learning-coefficient estimator's calibration, step-size sweep and targets, and the deep
+nets' chains against what they need (V.1), shattered gradients against depth (V.2), rank collapse against depth
+(V.3). Each function draws on `ax` (a new
 figure when None) and returns the figure."""
 from __future__ import annotations
 
@@ -15,20 +16,45 @@ def _axis(ax):
     return ax
 
 
-def llc_validation(result, ax=None):
-    """For each known model: the SGLD estimate (mean ± 2 SE over chains), its exact target at this n and the
-    learning coefficient λ (n -> infinity)."""
+def llc_calibration(result, tolerance, ax=None):
+    """For each calibration case: the SGLD estimate's relative error from its finite-n target (± 2 SE over
+    chains), against `tolerance(target)` (shaded); cases whose chains cannot equilibrate are marked at zero in
+    grey."""
     ax = _axis(ax)
-    models = result.models()
-    for i, model in enumerate(models):
-        chains = result.chains(model)
-        se = chains.std(ddof=1) / np.sqrt(len(chains))
-        ax.errorbar(i, chains.mean(), yerr=2 * se, fmt="o", color="C0", label="SGLD estimate" if i == 0 else None)
-        ax.plot(i + 0.15, result.target(model), "s", color="C1", label=f"exact at n = {result.n}" if i == 0 else None)
-        ax.plot([i - 0.3, i + 0.3], [result.lam(model)] * 2, "k--", lw=1, label="λ" if i == 0 else None)
-    ax.set_xticks(range(len(models)), [m.replace(", ", ",\n") for m in models])
+    cases, marked = result.models(), False
+    for i, case in enumerate(cases):
+        chains, target = result.chains(case), result.target(case)
+        if not result.diagnostics(case).measurable:
+            ax.plot(i, 0, "x", color="0.6", label=None if marked else "not measurable here")
+            marked = True
+            continue
+        se = np.hypot(chains.std(ddof=1) / np.sqrt(len(chains)), result.target_error(case))
+        ax.errorbar(i, chains.mean() / target - 1, yerr=2 * se / target, fmt="o", color="C0")
+        tol = tolerance(target) / target
+        ax.fill_between([i - 0.4, i + 0.4], -tol, tol, color="C2", alpha=0.25, linewidth=0)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(range(len(cases)), [c.replace(" @ ", "\n") for c in cases], rotation=90, fontsize=7)
+    ax.set_ylabel("λ̂ / target − 1")
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+def llc_sweep(result, ax=None):
+    """λ̂ / target against the step's stiffness κ = ε (nβ h_max + γ) for the sweep's models, with the exact
+    inflation 1 / (1 - κ/4) of the stiffest direction of a quadratic (dashed) and the book's κ (dotted)."""
+    ax = _axis(ax)
+    for i, (model, row) in enumerate(result.sweep().items()):
+        k = np.array(row["kappa"], dtype=float)
+        mean = np.array([np.nan if m is None else m for m in row["mean"]])
+        se = np.array([np.nan if e is None else e for e in row["se"]])
+        ax.errorbar(k, mean / row["target"], yerr=2 * se / row["target"], fmt="o-", color=f"C{i}", label=model)
+    grid = np.logspace(np.log10(min(result.config["sweep"])), np.log10(3.6), 100)
+    ax.plot(grid, 1 / (1 - grid / 4), "k--", lw=1, label="1 / (1 − κ/4)")
+    ax.axvline(result.config["kappa"], color="k", ls=":", lw=1)
+    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_ylabel("learning coefficient")
+    ax.set_xlabel("stiffness κ = ε (nβ h_max + γ)")
+    ax.set_ylabel("λ̂ / target")
     ax.legend(fontsize=8)
     return ax.figure
 
@@ -48,18 +74,19 @@ def targets_against_n(models, ns, localization: float, ax=None):
     return ax.figure
 
 
-def llc_over_training(result, ax=None):
-    """λ̂ of every net at each checkpoint (dots) and the mean per architecture (lines)."""
+def llc_burn_in(result, step: int = -1, ax=None):
+    """Each net at checkpoint `step`: the burn-in its chains need under the stability rule against its largest
+    Hessian eigenvalue (dots), and the burn-in they had (line)."""
     ax = _axis(ax)
-    steps = result.checkpoints
-    for arch, values in result.llc(step=None).items():
-        color = ARCH_COLORS.get(arch)
-        for row in values:
-            ax.plot(steps, row, ".", color=color, alpha=0.5)
-        ax.plot(steps, values.mean(0), "-", color=color, label=f"{arch} ({len(values)} seeds)")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("local learning coefficient λ̂")
+    top = result.top_curvature(step)
+    need = result.split(np.array([d.burn_in_needed for d in result.diagnostics(step)]))
+    for arch in top:
+        ax.plot(top[arch], need[arch], "o", color=ARCH_COLORS.get(arch), label=arch)
+    ax.axhline(int(result.config["burn_in"]), color="k", ls=":", lw=1, label="burn-in run")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("largest |Hessian eigenvalue|")
+    ax.set_ylabel("SGLD steps needed to equilibrate")
     ax.legend(fontsize=8)
     return ax.figure
 
@@ -77,17 +104,31 @@ def llc_traces(result, step: int = -1, ax=None):
     return ax.figure
 
 
-def llc_against_degeneracy(llc_result, degeneracy_result, tol: float, step: int = -1, ax=None):
-    """One dot per net: its degenerate fraction (Part III, at `tol`) against its λ̂, at the same checkpoint."""
-    ax = _axis(ax)
-    lam = llc_result.llc(step=step)
-    deg = degeneracy_result.degenerate(tol=tol, step=step)
-    for arch in lam:
-        ax.plot(deg[arch], lam[arch], "o", color=ARCH_COLORS.get(arch), label=arch)
-    ax.set_xlabel(f"degenerate fraction (|λ_H| ≤ {tol:g} max|λ_H|)")
-    ax.set_ylabel("local learning coefficient λ̂")
-    ax.legend(fontsize=8)
-    return ax.figure
+def shattering_by_depth(result, axes=None):
+    """One panel per input distance: the mean similarity of nearby inputs' gradients against depth per
+    architecture (band: range over nets), with the least-squares fits of the two published laws."""
+    from .rivals import depth_law_fits
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(result.distances), figsize=(11, 3.8), sharey=True)
+    L = result.depths
+    for ax, distance in zip(np.atleast_1d(axes), result.distances):
+        for arch, rows in result.similarity(distance).items():
+            mean, color = rows.mean(0), ARCH_COLORS.get(arch)
+            ax.plot(L, mean, "o-", color=color, label=arch)
+            ax.fill_between(L, rows.min(0), rows.max(0), color=color, alpha=0.15, linewidth=0)
+            if (mean > 0).all():
+                for (law, fit), style in zip(depth_law_fits(L, mean).items(), ("--", ":")):
+                    x = L if law == "exponential" else np.log(L)
+                    ax.plot(L, np.exp(fit["intercept"] + fit["rate"] * x), style, color=color, lw=1,
+                            label=f"{arch}, {law} fit")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth (hidden layer read out)")
+        ax.set_title(f"input pairs {distance:g} apart")
+    np.atleast_1d(axes)[0].set_ylabel("similarity of input gradients")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return np.atleast_1d(axes)[0].figure
 
 
 def rank_by_depth(result, ax=None):

@@ -70,6 +70,22 @@ def per_layer(values: Mapping[str, np.ndarray], ylabel: str, ax=None, log: bool 
     return ax.figure
 
 
+def singular_values(spectra: Mapping[str, np.ndarray], ax=None, band_edges=(0.5, 2.0)):
+    """The input-output Jacobian's singular values at initialization, sorted, one line per condition: the
+    median over inputs and nets of each rank's value ({condition: (nets, inputs, width)}, the "sv" of
+    `manipulation.measure`), on a log scale, with the band `band_edges` shaded."""
+    ax = _axes(ax)
+    for cond, color in _colors(spectra).items():
+        sv = np.sort(np.asarray(spectra[cond], dtype=float), axis=-1)[..., ::-1]
+        med = np.median(sv.reshape(-1, sv.shape[-1]), axis=0)
+        ax.plot(np.arange(1, len(med) + 1), np.maximum(med, 1e-12), color=color, label=cond)
+    ax.axhspan(*band_edges, color="0.9", zorder=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("rank of the singular value")
+    ax.set_ylabel("singular value of dh_D/dh_1")
+    return ax.figure
+
+
 def condition_bars(values: Mapping[str, np.ndarray], ylabel: str, ax=None):
     """One bar per condition: the mean over seeds with ± one standard deviation, every seed as a dot."""
     ax = _axes(ax)

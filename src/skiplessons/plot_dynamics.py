@@ -109,17 +109,15 @@ def line_distances(ax, t, dist, radii, color="k"):
     ax.set_ylabel("distance to the overlap line")
 
 
-def capture_fractions(ax, fractions: dict, colors: dict):
-    """Grouped bars: for each definition (radius, minimum stay) the captured fraction of each labelled set of runs
-    (`fractions`: {label: {(radius, min_stay): fraction}}). Chapter II.1."""
-    labels = list(fractions)
-    keys = list(next(iter(fractions.values())))
-    x = np.arange(len(keys))
-    width = 0.8 / len(labels)
-    for i, label in enumerate(labels):
-        ax.bar(x + (i - (len(labels) - 1) / 2) * width, [fractions[label][k] for k in keys], width,
-               color=colors.get(label), label=label)
-    ax.set_xticks(x, [f"r={r:g}\n≥{m:g}" for r, m in keys], fontsize=7)
-    ax.set_ylabel("fraction captured")
-    ax.set_xlabel("definition: radius r, minimum stay")
+def captured_over_time(ax, t, fractions: dict, colors: dict, limits: dict | None = None):
+    """The captured fraction (within the capture radius) against time, one line per labelled student
+    (`fractions`: {label: (T,)}), with each limit bracket ({label: (low, high)}) drawn at the right edge.
+    Chapter II.1."""
+    for label, f in fractions.items():
+        ax.plot(t, f, color=colors.get(label), label=label)
+        if limits and label in limits:
+            lo, hi = limits[label]
+            ax.plot([t[-1] * 1.02] * 2, [lo, hi], color=colors.get(label), lw=4, solid_capstyle="butt")
+    ax.set_xlabel("time t")
+    ax.set_ylabel("fraction within the capture radius")
     ax.legend(fontsize=8)

@@ -8,6 +8,12 @@
   net barely hurts, removing one from a plain net destroys it. `lesioned_forward` runs a batch of
   `models.DeepMLPs` with hidden layer l replaced by the identity, h_{l+1} = h_l; `path_lengths` counts the paths
   of each length through a residual stack.
+
+Balduzzi et al. derive depth laws for the shattering at initialization: the correlation of the gradients at
+nearby inputs decays exponentially with depth in plain ReLU nets (as 2^-L in their model) and sublinearly, as a
+power law, in residual nets. `depth_law_fits` fits both laws to a measured curve, so a chapter can say which one
+describes it. The similarity at hidden layer l of a depth-L net at initialization is that of a depth-l net (the
+layers above l do not enter), so one deep net gives the whole curve against depth.
 """
 from __future__ import annotations
 
@@ -123,3 +129,24 @@ def _slope(act: str, z: torch.Tensor) -> torch.Tensor:
     if act == "tanh":
         return 1 - torch.tanh(z) ** 2
     return torch.ones_like(z)
+
+
+#: the two depth laws of Balduzzi et al. (2017), as straight lines in log similarity: against depth L
+#: (exponential decay) and against log L (a power law)
+LAWS = ("exponential", "power law")
+
+
+def depth_law_fits(depths, similarity) -> dict[str, dict[str, float]]:
+    """Least-squares fits of log c(L) = a + b L ("exponential") and log c(L) = a + b log L ("power law") to one
+    curve of similarities c > 0 against depths L: {law: {"rate": b, "intercept": a, "rss": residual sum of
+    squares}}, with b the decay rate per layer (exponential) or the power (power law)."""
+    L, c = np.asarray(depths, dtype=float), np.asarray(similarity, dtype=float)
+    if L.shape != c.shape or L.size < 3 or (L < 1).any() or (c <= 0).any():
+        raise ValueError(f"depths and similarity must be equal-length curves of >= 3 points with depths >= 1 and "
+                         f"similarities > 0 (log scale); got {L.tolist()} and {c.tolist()}")
+    out = {}
+    for law, x in zip(LAWS, (L, np.log(L))):
+        coef, rss, *_ = np.polyfit(x, np.log(c), 1, full=True)
+        out[law] = {"rate": float(coef[0]), "intercept": float(coef[1]), "rss": float(rss[0]) if len(rss) else 0.0}
+    return out
+

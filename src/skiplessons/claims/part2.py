@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dynamics import curvature_kind
-from ..stats import Comparison, estimate, exact, one_sample, quartiles, welch
+from ..stats import SHOWN, Comparison, estimate, exact, one_sample, quartiles, welch
 from .base import Verdict, judge
 
 #: a plain run is on a plateau when its loss changes by less than kappa per unit time for at least this long
@@ -165,16 +165,10 @@ def _definition(r: float, m: float) -> str:
 
 
 def primary_definition(result) -> tuple[float, float]:
-    """The capture definition every capture claim is judged on, declared before the run: the middle radius and
-    the middle minimum stay of the result's grid; the other definitions are secondary comparisons."""
+    """The capture definition the plain-vs-skip comparison on our teacher (experiment `plateaus`) is judged on,
+    declared before the run: the middle radius and the middle minimum stay of the result's grid; the other
+    definitions are secondary comparisons. (Experiment `capture` uses one radius, `dynamics.capture_radius`.)"""
     return result.radii[len(result.radii) // 2], result.min_stays[len(result.min_stays) // 2]
-
-
-def captured_by_definition(result) -> dict[str, Comparison]:
-    """{definition: the plain runs' captured fraction against zero}, per (radius, minimum stay) of a
-    `toy.StayReader` result (`stats.one_sample` on the 0/1 captures)."""
-    return {_definition(r, m): one_sample(c.astype(float), delta=DELTA_FRACTION)
-            for (r, m), (c, _) in _captured_stays(result, "plain").items()}
 
 
 def plain_vs_skip_by_definition(result) -> dict[str, Comparison]:
@@ -191,22 +185,83 @@ def _split(per: dict, result) -> tuple[str, Comparison, dict]:
     return name, per[name], {k: v for k, v in per.items() if k != name}
 
 
+#: the smallest difference in a distance to the elimination set that matters: the size of the starts (their
+#: weights are drawn from N(0, 0.01^2)), below which two runs are as near elimination as where they began
+DELTA_DISTANCE = 0.01
+#: the students of experiment `capture` (`toy.CAPTURE_STUDENTS`) the checks compare
+SAME_TARGET, READOUT = "skip, plain target", "plain + readout, skip target"
+
+
+def _over_time(result, arch: str) -> str:
+    """The captured fraction of student `arch` at a quarter, half and all of the run, and its limit bracket."""
+    inside, t = result.inside(arch).mean(axis=1), result.t
+    at = [len(t) // 4, len(t) // 2, len(t) - 1]
+    lo, hi = result.limit(arch)
+    return (", ".join(f"{inside[i]:.1%} at t = {t[i]:.0f}" for i in at)
+            + f" (limit between {lo:.1%} and {hi:.1%})")
+
+
 def line_captures(result) -> Verdict:
     """Capture by an attracting segment of the overlap line, from experiment `capture` (the plain student on a
-    teacher whose curvature M is positive along the input its units read). A run is captured at (radius r,
-    minimum stay s) when it stays within r of the line (Euclidean, in parameter space) for at least s without a
-    break. Primary comparison: the plain runs' captured fraction against zero at `primary_definition`; the other
-    definitions are secondary. The stays (median length, how many were still near the line when the
-    integration stopped) and the drift along z during them are reported, not judged."""
-    per = _captured_stays(result, "plain")
-    name, primary, second = _split(captured_by_definition(result), result)
-    r_mid, s_mid = primary_definition(result)
-    c, st = per[(r_mid, s_mid)]
-    table = "; ".join(f"{_definition(r, m)}: {c.mean():.1%}" for (r, m), (c, _) in per.items())
+    teacher whose curvature M is positive along the input its units read). A run is captured when it is within
+    the capture radius (`dynamics.capture_radius`: half the distance from the line to the teacher, so nearer the
+    line than the solution) at the end of the integration. Primary comparison: the plain runs' captured fraction
+    against zero (`stats.one_sample` on the 0/1 captures, δ = `DELTA_FRACTION`). Reported: the fraction over time
+    and its limit (`toy.CaptureResult.limit`), and the captured runs' final loss against the plateau value and
+    the initial loss."""
+    captured = result.captured("plain")
+    loss = result.final_loss("plain")
     eig = ", ".join(f"{e:+.2e}" for e in result.curvature)
-    numbers = (f"{len(c)} plain starts, curvature M eigenvalues ({eig}): attracting {result.attracting}; "
-               f"captured: {table}; at {name}: {_stay_numbers(c, st, result.t_max)}")
-    return judge(f"captured fraction of plain runs at {name}", primary, numbers, second)
+    caught = (f"captured runs' final loss median {np.median(loss[captured]):.2e}" if captured.any()
+              else "none captured")
+    numbers = (f"{len(captured)} plain starts, curvature M eigenvalues ({eig}): attracting {result.attracting}; "
+               f"within r = {result.radius:.3g} of the line: {_over_time(result, 'plain')}; {caught} (plateau "
+               f"{result.plateau:.2e}, {result.plateau / np.median(result.initial_loss('plain')):.2%} of the initial "
+               f"loss)")
+    return judge(f"captured fraction of plain runs at t = {result.t_max:g}, r = {result.radius:.3g}",
+                 one_sample(captured.astype(float), delta=DELTA_FRACTION), numbers)
+
+
+def _paired(result, a: str, b: str) -> Comparison:
+    """Captured fraction at the end, student a − student b, paired by start (the same starts)."""
+    return one_sample(result.captured(a).astype(float) - result.captured(b).astype(float), delta=DELTA_FRACTION)
+
+
+def capture_comparisons(result) -> Verdict:
+    """Which singularity the skip escapes, from experiment `capture` (students of `toy.CAPTURE_STUDENTS`, the same
+    starts). Primary comparison: (a) on the same target, the plain teacher, the captured fraction at the end,
+    plain − skip, paired by start (`line_captures`' radius). Secondary (Holm): (b) each student on the teacher of
+    its own architecture, plain − skip; (c) plain − plain units with a free linear readout on the skip target
+    (the skip target's linear part learned without a skip); the skip student on its own target ends farther from
+    the elimination set (min over units of min(|J_i|, |w_i|)) than the readout student, paired (δ =
+    `DELTA_DISTANCE`). Reported per student: the captured fraction over time with its limit, the final loss
+    relative to the initial loss, and the distance to elimination at the end."""
+    students = result.students()
+    missing = [s for s in ("plain", "skip", SAME_TARGET, READOUT) if s not in students]
+    if missing:
+        raise ValueError(f"result {result.name!r} has no students {missing}; its students are {students}")
+    second = {"(b) own teachers, plain − skip": _paired(result, "plain", "skip"),
+              "(c) plain − readout on the skip target": _paired(result, "plain", READOUT),
+              "skip farther from elimination than readout": one_sample(
+                  result.elimination("skip") - result.elimination(READOUT), delta=DELTA_DISTANCE)}
+    per = "; ".join(f"{s}: {_over_time(result, s)}, final loss median {np.median(result.final_loss(s)):.3g} "
+                    f"({np.median(result.final_loss(s) / result.initial_loss(s)):.2%} of its initial loss), "
+                    f"distance to elimination median {np.median(result.elimination(s)):.3g}" for s in students)
+    numbers = f"{len(result.captured('plain'))} starts, r = {result.radius:.3g}: {per}"
+    return judge(f"(a) same target: captured fraction at t = {result.t_max:g}, plain − skip (paired)",
+                 _paired(result, "plain", SAME_TARGET), numbers, second)
+
+
+def escapes(verdict: Verdict) -> str:
+    """Which singularity the skip escapes, in words, from a `capture_comparisons` verdict: the overlap attractor
+    when capture differs on the same target (the primary comparison shown), elimination when the skip student ends
+    farther from it than plain units given the skip target's linear part (that secondary shown)."""
+    found = []
+    if verdict.comparison is not None and verdict.comparison.outcome == SHOWN:
+        found.append("the overlap attractor (on the same target)")
+    if any(s.name.startswith("skip farther from elimination") and s.outcome == SHOWN for s in verdict.secondary):
+        found.append("elimination (against plain units with the skip target's linear part learned)")
+    return " and ".join(found) if found else "neither, by these comparisons"
 
 
 def capture_plain_vs_skip(result) -> Verdict:

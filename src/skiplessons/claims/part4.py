@@ -6,12 +6,16 @@ fractions add the SLQ standard error over probes (`ControlsResult.degenerate_err
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 import numpy as np
 
 from ..degeneracy import HEADLINE_TOL
+from ..manipulation import PROPERTIES
 from ..report import mean_spread
-from ..stats import SHOWN, Comparison, welch
-from .base import EQUAL, Verdict, judge
+from ..stats import SHOWN, Comparison, exact, welch
+from .base import EQUAL, UNTESTED, Verdict, judge
 from .part3 import DELTA_ACC, DELTA_FRACTION, need, spread
 
 #: the condition labels of `experiments.controls` the checks compare
@@ -21,6 +25,84 @@ BOTH_REMEDIES = "plain + BN + bias reg."
 WIDE = ("plain", MALICIOUS)
 
 
+#: a control is like its reference nets in a property when its mean is within this many of the reference nets'
+#: own seed standard deviations of theirs: farther than two plain draws typically are from each other (their
+#: difference has sd sqrt(2) sd), nearer than the gap between any two different inits measured in chapter IV.1
+SPREAD = 2.0
+#: the properties compared on the log scale (scales: a factor, not a difference, is what matters)
+LOG_SCALE = ("top", "growth")
+#: the floor of δ for a property with no spread over the reference seeds: one singular value or unit of the
+#: width (fractions), a factor 1.1 (log scales)
+FLOOR = {"top": float(np.log(1.1)), "growth": float(np.log(1.1))}
+#: a dead stack (growth 0) on the log scale: the smallest growth an init is credited with
+TINY = 1e-12
+
+
+def _values(measures: Mapping, group: str, prop: str) -> np.ndarray:
+    v = np.asarray(measures[group][prop], dtype=float)
+    return np.log(np.maximum(v, TINY)) if prop in LOG_SCALE else v
+
+
+def manipulation_check(measures: Mapping, control: str, reference: str = "plain") -> dict[str, Verdict]:
+    """{property: verdict on "the control is like the reference nets in it"} at initialization, one claim of
+    agreement (`judge` with `EQUAL`) per property of `manipulation.PROPERTIES` on `measures` ({group: {property:
+    per net}}, `controls.InitScaleResult.manipulation`). δ of each property: `SPREAD` x the reference nets' own
+    seed standard deviation (at least `FLOOR`: 1/width for the fractions). A control passes only if every
+    property agrees (`passes`: an intersection-union test, which needs no multiplicity correction)."""
+    missing = [g for g in (control, reference) if g not in measures]
+    if missing:
+        raise ValueError(f"the manipulation measures have no nets {missing}; their groups are {list(measures)}")
+    width = np.asarray(measures[reference]["sv"]).shape[-1]
+    out = {}
+    for prop, label in PROPERTIES.items():
+        a, b = _values(measures, control, prop), _values(measures, reference, prop)
+        delta = max(SPREAD * (b.std(ddof=1) if len(b) > 1 else 0.0), FLOOR.get(prop, 1.0 / width))
+        scale = "log " if prop in LOG_SCALE else ""
+        numbers = (f"{label}: {control} {mean_spread(measures[control][prop], 3)}, {reference} "
+                   f"{mean_spread(measures[reference][prop], 3)}")
+        out[prop] = judge(f"{scale}{label}, {control} − {reference} (within {SPREAD:g} {reference} seed sd?)",
+                          welch(a, b, delta=delta), numbers, expectation=EQUAL)
+    return out
+
+
+def passes(check: Mapping[str, Verdict]) -> bool:
+    """Whether a control passes its manipulation check: like its reference nets in every property."""
+    return all(v.holds for v in check.values())
+
+
+def control_passes(result, control: str, reference: str = "plain") -> bool | None:
+    """Whether `control` in `result` passes its manipulation check against `reference` (`manipulation_check`);
+    None for a result stored before the check was measured."""
+    measures = result.manipulation()
+    return None if measures is None else passes(manipulation_check(measures, control, reference))
+
+
+def check_cells(measures: Mapping, check: Mapping[str, Verdict], control: str, reference: str = "plain") -> str:
+    """The manipulation check in one table cell: per property the two groups' means and the verdict on
+    agreement, then whether the control passes."""
+    cells = [f"{PROPERTIES[p]} {np.mean(measures[control][p]):.3g} vs {np.mean(measures[reference][p]):.3g} "
+             f"({v.verdict})" for p, v in check.items()]
+    return "; ".join(cells) + f" → {'passes' if passes(check) else 'fails'}"
+
+
+def _controlled(verdict: Verdict, result, control: str, reference: str = "plain") -> Verdict:
+    """`verdict` on a claim judged with the control `control`, with the control's manipulation check (against
+    `reference`) reported beside it. A control that fails its check cannot support a verdict on the claim: the
+    verdict is then "not yet tested", saying what the comparison alone would have said. A result stored before
+    the check was measured is reported as such, its verdict unchanged."""
+    measures = result.manipulation()
+    if measures is None:
+        return replace(verdict, numbers=f"{verdict.numbers}; manipulation check: not measured in this stored "
+                                        "result (older code)")
+    check = manipulation_check(measures, control, reference)
+    cells = check_cells(measures, check, control, reference)
+    numbers = f"{verdict.numbers}; manipulation check, {control} vs {reference} at init: {cells}"
+    if passes(check):
+        return replace(verdict, numbers=numbers)
+    return Verdict(f"{numbers}; the control fails its manipulation check, so it cannot support a verdict on the "
+                   f"claim (the comparison alone: {verdict.verdict})", UNTESTED, verdict.primary)
+
+
 def direction(a, b, error_a: float = 0.0, error_b: float = 0.0, delta: float = DELTA_ACC) -> str:
     """The verdict word on "mean(a) > mean(b)" by the one rule (Welch; `error_*` standard errors of each side's
     mean from the measurement), for a number quoted in prose."""
@@ -28,13 +110,14 @@ def direction(a, b, error_a: float = 0.0, error_b: float = 0.0, delta: float = D
 
 
 def ratio(a, b, factor: float = 2.0) -> Comparison:
-    """Two positive scales compared on the log scale: log(a) − log(b), one per run (Welch), δ = log(`factor`)."""
+    """Two non-negative scales compared on the log scale: log(a) − log(b), one per run (Welch), δ = log(`factor`);
+    a zero scale (a dead stack) counts as `TINY`."""
     if not factor > 1:
         raise ValueError(f"factor={factor!r} must be > 1")
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if (a <= 0).any() or (b <= 0).any():
-        raise ValueError("a and b must be positive scales, one per run")
-    return welch(np.log(a), np.log(b), delta=float(np.log(factor)))
+    if (a < 0).any() or (b < 0).any():
+        raise ValueError("a and b must be non-negative scales, one per run")
+    return welch(np.log(np.maximum(a, TINY)), np.log(np.maximum(b, TINY)), delta=float(np.log(factor)))
 
 
 def within_factor(a, b, factor: float = 2.0) -> str:
@@ -67,7 +150,42 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     Primary comparison: training accuracy, malicious − plain (Welch, δ = `DELTA_ACC`), at recorded step `step`
     when given, else at the end; the verdict at the middle recorded step is reported beside it (the verdict per
     training length), and whether the malicious start is within 2x of the plain nets' activation scale
-    (`malicious_wide_scale`), the condition for a fair control."""
+    (`malicious_wide_scale`). The control's manipulation check against plain nets (`_controlled`) decides whether
+    the comparison can support a verdict on the claim."""
+    return _controlled(_wide_comparison(result, step), result, MALICIOUS)
+
+
+def malicious_wide_restated(result, step: int | None = None) -> Verdict:
+    """The claim restated as what the book can test, since no start of the construction family passes the
+    manipulation check (`search_verdict`): residual nets started with the main malicious construction end above
+    plain nets, whatever of the residual net's conditioning that start keeps. Primary comparison: training
+    accuracy at the end (or at recorded step `step`), malicious − plain (Welch, δ = `DELTA_ACC`), as
+    `malicious_wide_init`; the start's measured
+    distance from plain nets (the manipulation measures, `check_cells`) is reported beside it, not used to gate
+    the verdict: the claim is about this start, not about a plain-like one."""
+    verdict = _wide_comparison(result, step)
+    measures = result.manipulation()
+    if measures is None:
+        return replace(verdict, numbers=f"{verdict.numbers}; the start's Jacobian at init: not measured in this "
+                                        "stored result (older code)")
+    cells = check_cells(measures, manipulation_check(measures, MALICIOUS), MALICIOUS)
+    return replace(verdict, numbers=f"{verdict.numbers}; the start, {MALICIOUS} vs plain at init: {cells}")
+
+
+def search_verdict(search: Mapping, family=("residual", MALICIOUS, BLOWUP)) -> Verdict:
+    """Whether some start of the family `family` (residual nets with the full skip, a = 1: default and the two
+    malicious constructions) passes the
+    manipulation check against plain nets (`manipulation_check`, on `controls.manipulation_search`'s measures).
+    An exact statement about the starts measured (`stats.exact`): +1 when one passes (holds), -1 when none does
+    (does not hold); each start's per-property distance is in the numbers."""
+    checks = {c: manipulation_check(search, c) for c in family}
+    numbers = "; ".join(f"{c}: {check_cells(search, v, c)}" for c, v in checks.items())
+    found = any(passes(v) for v in checks.values())
+    return judge("some residual start of the family passes the manipulation check (exact)",
+                 exact(1.0 if found else -1.0, len(family)), numbers)
+
+
+def _wide_comparison(result, step: int | None) -> Verdict:
     acc = result.final("acc") if step is None else result.at_step(step, "acc")
     need(acc, WIDE, result)
     when = "final training accuracy" if step is None else f"training accuracy at step {step:,}"
@@ -75,7 +193,7 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     numbers = f"{when}: {spread(acc, WIDE)}; {scale.numbers} (within 2x: {scale.verdict})"
     if step is None and len(result.record_steps) > 2:    # the verdict per training length: also half-way
         half = result.middle_step
-        numbers += f"; judged at step {half:,} instead: {malicious_wide_init(result, half).verdict}"
+        numbers += f"; judged at step {half:,} instead: {_wide_comparison(result, half).verdict}"
     return judge(f"{when}, malicious − plain", welch(acc[MALICIOUS], acc["plain"], delta=DELTA_ACC), numbers)
 
 
@@ -93,8 +211,8 @@ def malicious_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     numbers = (f"final training accuracy: {spread(acc, names)} (plain-draw variant with the activation blow-up: "
                f"{mean_spread(acc[BLOWUP])}); activation growth over depth at init: "
                f"{_growth(result, ['plain', MALICIOUS, BLOWUP])}")
-    return judge("final training accuracy, malicious − plain", welch(acc[MALICIOUS], acc["plain"], delta=DELTA_ACC),
-                 numbers)
+    return _controlled(judge("final training accuracy, malicious − plain",
+                            welch(acc[MALICIOUS], acc["plain"], delta=DELTA_ACC), numbers), result, MALICIOUS)
 
 
 def _growth_cells(table: dict, width: int) -> str:
@@ -145,8 +263,8 @@ def malicious_blowup(result) -> Verdict:
     need(acc, ["plain", BLOWUP], result)
     numbers = (f"final training accuracy: {spread(acc, ['plain', BLOWUP])}; activation growth at init: "
                f"{_growth(result, ['plain', BLOWUP])}")
-    return judge("final training accuracy, plain − plain-draw malicious",
-                 welch(acc["plain"], acc[BLOWUP], delta=DELTA_ACC), numbers)
+    return _controlled(judge("final training accuracy, plain − plain-draw malicious",
+                            welch(acc["plain"], acc[BLOWUP], delta=DELTA_ACC), numbers), result, BLOWUP)
 
 
 def residual_like_init(result, tol: float = HEADLINE_TOL) -> Verdict:
@@ -154,7 +272,8 @@ def residual_like_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     initialization against default plain nets. Primary comparison: they *lose their accuracy advantage* —
     final training accuracy, default plain − identity+noise (Welch, δ = `DELTA_ACC`). Secondary: they *lose
     their curvature advantage during training* — the per-net rise of the degenerate fraction from the first
-    checkpoint to the last, identity+noise − default plain (SLQ standard errors of both checkpoints added)."""
+    checkpoint to the last, identity+noise − default plain (SLQ standard errors of both checkpoints added). The
+    control's manipulation check is against residual nets (`_controlled`): it claims a residual-like start."""
     acc = result.final("acc")
     start, end = result.degenerate(tol=tol, step=0), result.degenerate(tol=tol)
     e0, e1 = result.degenerate_error(tol=tol, step=0), result.degenerate_error(tol=tol)
@@ -167,9 +286,10 @@ def residual_like_init(result, tol: float = HEADLINE_TOL) -> Verdict:
                f"{mean_spread(end[IDENTITY])} vs {mean_spread(end['plain'])} at the end (residual nets "
                f"{mean_spread(end['residual'])}); final training accuracy: "
                f"{spread(acc, [IDENTITY, 'plain', 'residual'])}")
-    return judge("final training accuracy, plain − identity+noise", welch(acc["plain"], acc[IDENTITY],
-                                                                          delta=DELTA_ACC),
-                 numbers, {"degeneracy gap to plain nets closes": rise})
+    verdict = judge("final training accuracy, plain − identity+noise",
+                    welch(acc["plain"], acc[IDENTITY], delta=DELTA_ACC), numbers,
+                    {"degeneracy gap to plain nets closes": rise})
+    return _controlled(verdict, result, IDENTITY, reference="residual")
 
 
 def _remedy(acc, deg, err, c) -> dict[str, Comparison]:

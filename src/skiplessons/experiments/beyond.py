@@ -15,17 +15,19 @@ from ..env import one_thread
 from ..models import DeepMLPs, NetSpec
 from ..train import train
 from . import experiment
-from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS
+from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS, SHATTERED_DEPTH
 from .training import labels, load_data, members
 from .views import ResultView
 
 
 class LLCToyResult(ResultView):
-    """λ̂ per chain of each known model, next to its exact finite-n target and its asymptotic λ."""
+    """The calibration: λ̂ per chain of each case (a known model at one n), next to its finite-n target, its λ,
+    the sampler's step and diagnostics; and the step-size sweep."""
 
-    default_by = "model"
+    default_by = "case"
 
     def models(self) -> list[str]:
+        """The cases, "model @ n = ...", in the order they ran."""
         return list(self.summary["models"])
 
     def _row(self, model: str) -> dict:
@@ -34,48 +36,112 @@ class LLCToyResult(ResultView):
         return self.summary["models"][model]
 
     def chains(self, model: str) -> np.ndarray:
-        """λ̂ of every chain of `model`."""
+        """λ̂ of every chain of case `model`."""
         return np.asarray(self.arrays["llc"])[self.labels() == model]
 
     def target(self, model: str) -> float:
-        """The exact value λ̂ estimates at this n and localization (closed form or quadrature)."""
+        """The exact value λ̂ estimates at this n and localization (closed form, quadrature or MALA)."""
         return float(self._row(model)["target"])
 
+    def target_error(self, model: str) -> float:
+        """The standard error of the target (0 for closed forms and quadrature; over chains for MALA)."""
+        return float(self._row(model)["target_se"])
+
     def lam(self, model: str) -> float:
-        """The learning coefficient λ of `model` (the n -> infinity limit of the target)."""
+        """The learning coefficient λ of the case's model (the n -> infinity limit of the target)."""
         return float(self._row(model)["lam"])
 
     def formula(self, model: str) -> str:
         return str(self._row(model)["formula"])
 
+    def n_of(self, model: str) -> int:
+        return int(self._row(model)["n"])
+
+    def diagnostics(self, model: str) -> llc.Diagnostics:
+        """The chains' stability and equilibration checks (`llc.Diagnostics`)."""
+        r = self._row(model)
+        return llc.Diagnostics(r["stiffness"], r["burn_in"], r["burn_in_needed"], r["rhat"], r["drift_z"])
+
+    def row(self, model: str) -> dict:
+        """Everything stored about a case (target method, step size, largest curvature met, ...)."""
+        return dict(self._row(model))
+
+    def sweep(self) -> dict[str, dict]:
+        """{model: {"kappa": [...], "mean": [...], "se": [...], "target": float}} λ̂ against the step's κ
+        (mean None where the chains diverged)."""
+        return dict(self.summary["sweep"])
+
     @property
     def n(self) -> int:
-        return int(self.config["n"])
+        """The book's n: the first of the calibration's sample sizes."""
+        return int(self.config["ns"][0])
+
+
+def _calibrate(model, n, config, kappa, seed, h_max):
+    """One case: the step of the stability rule from `h_max`, the largest curvature the posterior meets, SGLD
+    chains, and their diagnostics (the smallest curvature is 0 for a singular model)."""
+    gamma, chains, steps, burn_in = config.localization, config.chains, config.steps, config.burn_in
+    h_min = min(model.curvatures) if model.curvatures else 0.0
+    step = float(llc.stable_step(h_max, n, gamma, kappa))
+    settings = llc.SGLDSettings(step_size=step, localization=gamma, steps=steps, burn_in=burn_in)
+    est = llc.sample_llc(model.loss, model.w_star, n, settings, chains=chains, seed=seed)
+    diag = llc.diagnose(est.trace[burn_in:], float(llc.stiffness(step, h_max, n, gamma)), burn_in,
+                        float(llc.burn_in_needed(step, gamma, h_min, n)))
+    return est, step, diag
 
 
 def run_llc_toy(config, ctx):
-    n_beta = config.n * llc.inverse_temperature(config.n)
-    settings = llc.SGLDSettings(step_size=config.step_factor / n_beta, localization=config.localization,
-                                steps=config.steps, burn_in=config.burn_in)
     values, names, summary = [], [], {}
     with one_thread():
-        for k, (name, model) in enumerate(llc.KNOWN_MODELS.items()):
-            est = llc.sample_llc(model.loss, model.w_star, config.n, settings, chains=config.chains,
-                                 seed=config.seed + k)
-            values.append(est.value)
-            names += [name] * config.chains
-            summary[name] = {"target": model.target(config.n, config.localization), "lam": model.lam,
-                             "multiplicity": model.multiplicity, "formula": model.formula, "d": model.d}
-    return {"models": summary, "step_size": settings.step_size}, {"llc": np.concatenate(values),
-                                                                  "model": np.array(names)}
+        for i, n in enumerate(config.ns):
+            for k, (name, model) in enumerate(llc.CALIBRATION.items()):
+                mala, target, target_se, how = None, None, 0.0, "closed form"
+                if model.curvatures is None:
+                    mala = llc.mala_expectation(model.loss, model.w_star, n, config.localization,
+                                                config.target_chains, config.target_steps, config.target_burn_in,
+                                                seed=config.seed + 100 * i + k)
+                    if model.d <= 2:
+                        target, how = model.target(n, config.localization), "quadrature"
+                    else:
+                        target, how = float(mala.value.mean()), "MALA"
+                        target_se = float(mala.value.std(ddof=1) / np.sqrt(len(mala.value)))
+                else:
+                    target = model.target(n, config.localization)
+                h_max = max(model.curvatures) if model.curvatures else mala.top_curvature
+                est, step, diag = _calibrate(model, n, config, config.kappa, config.seed + 100 * i + k, h_max)
+                case = f"{name} @ n = {n:,}"
+                values.append(est.value)
+                names += [case] * config.chains
+                summary[case] = {"model": name, "n": n, "target": target, "target_se": target_se, "how": how,
+                                 "lam": model.lam, "multiplicity": model.multiplicity, "formula": model.formula,
+                                 "d": model.d, "step_size": step, "top_curvature": h_max,
+                                 "mala_acceptance": None if mala is None else mala.acceptance,
+                                 "stiffness": diag.stiffness, "burn_in": diag.burn_in,
+                                 "burn_in_needed": diag.burn_in_needed, "rhat": diag.rhat, "drift_z": diag.drift_z}
+        sweep = {}
+        for name in config.sweep_models:
+            case = summary[f"{name} @ n = {config.ns[0]:,}"]
+            model, rows = llc.CALIBRATION[name], {"kappa": list(config.sweep), "mean": [], "se": []}
+            for kappa in config.sweep:
+                try:
+                    est = _calibrate(model, config.ns[0], config, kappa, config.seed, case["top_curvature"])[0]
+                    mean, se = float(est.value.mean()), float(est.value.std(ddof=1) / np.sqrt(config.chains))
+                except FloatingPointError:
+                    mean = se = None
+                rows["mean"].append(mean if mean is None or np.isfinite(mean) else None)
+                rows["se"].append(se if se is None or np.isfinite(se) else None)
+            sweep[name] = rows | {"target": case["target"]}
+    return {"models": summary, "sweep": sweep}, {"llc": np.concatenate(values), "case": np.array(names)}
 
 
-experiment("llc_toy", LLC_TOY, LLCToyResult, "the SGLD learning-coefficient estimator on models with known λ",
+experiment("llc_toy", LLC_TOY, LLCToyResult,
+           "the SGLD learning-coefficient estimator calibrated on models with known λ, up to the nets' curvature",
            "11_learning_coefficient")(run_llc_toy)
 
 
 class LLCDeepResult(ResultView):
-    """λ̂ of every net at the checkpoints of training (the nets and checkpoints of `degeneracy`)."""
+    """λ̂ of every net at the checkpoints of training (the nets and checkpoints of `degeneracy`), with each net's
+    step from the stability rule and its chains' diagnostics."""
 
     @property
     def checkpoints(self) -> np.ndarray:
@@ -86,17 +152,39 @@ class LLCDeepResult(ResultView):
         """d/2: the learning coefficient of a regular minimum with the nets' parameter count."""
         return self.n_params / 2
 
-    def llc(self, step: int | None = -1, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: λ̂ per net} at checkpoint `step` (position; None: (nets, checkpoints))."""
-        values = np.asarray(self.arrays["ckpt_llc"], dtype=float)
+    def _per_net(self, key: str, step: int | None, by: str | None) -> dict[str, np.ndarray]:
+        values = np.asarray(self.arrays[key], dtype=float)
         return self.split(values.T if step is None else values[step], by)
 
+    def llc(self, step: int | None = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: λ̂ per net (mean over its chains)} at checkpoint `step` (position; None: (nets, checkpoints)),
+        measurable or not: read `measurable` before using a value."""
+        return self._per_net("ckpt_llc", step, by)
+
     def llc_error(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: the chain's own standard error of each λ̂} at checkpoint `step`."""
-        return self.split(np.asarray(self.arrays["ckpt_llc_error"], dtype=float)[step], by)
+        """{group: the chains' own standard error of each λ̂} at checkpoint `step`."""
+        return self._per_net("ckpt_llc_error", step, by)
+
+    def top_curvature(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: each net's largest |Hessian eigenvalue|, which set its step}."""
+        return self._per_net("ckpt_top", step, by)
+
+    def diagnostics(self, step: int = -1) -> list[llc.Diagnostics]:
+        """Each net's `llc.Diagnostics` at checkpoint `step`, in the nets' order."""
+        keys = ("ckpt_stiffness", "ckpt_burn_in", "ckpt_burn_in_needed", "ckpt_rhat", "ckpt_drift")
+        cols = [np.asarray(self.arrays[k], dtype=float)[step] for k in keys]
+        return [llc.Diagnostics(s, int(b), need, r, z) for s, b, need, r, z in zip(*cols)]
+
+    def measurable(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: whether each net's λ̂ passed the stability and equilibration checks}."""
+        return self.split(np.array([d.measurable for d in self.diagnostics(step)]), by)
+
+    def step_size(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: each net's SGLD step from the stability rule}."""
+        return self._per_net("ckpt_step_size", step, by)
 
     def trace(self, step: int = -1, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: (nets, SGLD steps)} the chains' nβ (L(w_t) - L(w*)) at checkpoint `step`."""
+        """{group: (nets, SGLD steps)} the first chain's nβ (L(w_t) - L(w*)) at checkpoint `step`."""
         return self.split(np.asarray(self.arrays["ckpt_trace"], dtype=float)[step].T, by)
 
 
@@ -105,15 +193,28 @@ def run_llc_deep(config, ctx):
     net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
                    device=ctx.device)
     x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
-    settings = llc.SGLDSettings(step_size=config.sgld_step, localization=config.localization,
-                                steps=config.sgld_steps, burn_in=config.burn_in)
+    n, gamma = len(x), config.localization
+    settings = llc.SGLDSettings(step_size=1.0, localization=gamma, steps=config.sgld_steps, burn_in=config.burn_in)
     wanted = dg.checkpoint_steps(config.steps, config.checkpoints)
-    found = {"ckpt_step": [], "ckpt_llc": [], "ckpt_llc_error": [], "ckpt_trace": []}
+    found = {k: [] for k in ("ckpt_step", "ckpt_llc", "ckpt_llc_error", "ckpt_trace", "ckpt_top", "ckpt_step_size",
+                             "ckpt_stiffness", "ckpt_burn_in", "ckpt_burn_in_needed", "ckpt_rhat", "ckpt_drift")}
 
     def measure(step, net):
-        est = llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=step)
-        for key, value in (("ckpt_step", step), ("ckpt_llc", est.value), ("ckpt_llc_error", est.error),
-                           ("ckpt_trace", est.trace)):
+        top = llc.nets_top_curvature(net, x[:config.curvature_samples], y[:config.curvature_samples])
+        eps = llc.stable_step(top, n, gamma, config.kappa)
+        runs = [llc.nets_llc(net, x, y, settings, config.sgld_batch, seed=1000 * step + 2 * c, step_sizes=eps)
+                for c in range(config.chains)]
+        kept = np.stack([r.trace[config.burn_in:] for r in runs], -1)           # (draws, nets, chains)
+        diags = [llc.diagnose(kept[:, m], s, config.burn_in, need) for m, (s, need) in
+                 enumerate(zip(llc.stiffness(eps, top, n, gamma), llc.burn_in_needed(eps, gamma, 0.0, n)))]
+        values = np.mean([r.value for r in runs], 0)
+        errors = np.sqrt(np.sum([r.error**2 for r in runs], 0)) / config.chains
+        for key, value in (("ckpt_step", step), ("ckpt_llc", values), ("ckpt_llc_error", errors),
+                           ("ckpt_trace", runs[0].trace), ("ckpt_top", top), ("ckpt_step_size", eps),
+                           ("ckpt_stiffness", [g.stiffness for g in diags]),
+                           ("ckpt_burn_in", [g.burn_in for g in diags]),
+                           ("ckpt_burn_in_needed", [g.burn_in_needed for g in diags]),
+                           ("ckpt_rhat", [g.rhat for g in diags]), ("ckpt_drift", [g.drift_z for g in diags])):
             found[key].append(value)
 
     with one_thread():
@@ -122,7 +223,7 @@ def run_llc_deep(config, ctx):
                      record_every=config.record_every, progress=ctx.progress, callback=measure,
                      callback_at=set(wanted) - {0})
     arrays = {**hist.arrays(), **{k: np.asarray(v) for k, v in found.items()}, **labels(net)}
-    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": len(x)}, arrays
+    return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": n}, arrays
 
 
 experiment("llc_deep", LLC_DEEP, LLCDeepResult,
@@ -276,3 +377,40 @@ def run_rivals(config, ctx):
 experiment("rivals", RIVALS, RivalsResult,
            "shattered gradients, layer lesions and gradient path lengths of plain, residual and hyper nets",
            "12_rival_explanations")(run_rivals)
+
+
+class ShatteredDepthResult(ResultView):
+    """Input-gradient similarity at initialization against depth, per net and input distance."""
+
+    @property
+    def depths(self) -> np.ndarray:
+        return np.asarray(self.config["depths"])
+
+    @property
+    def distances(self) -> tuple:
+        return tuple(self.config["distances"])
+
+    def similarity(self, distance: float, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (nets, depths)} the similarity of the input gradients of pairs `distance` apart."""
+        if distance not in self.distances:
+            raise ValueError(f"distance={distance!r} was not measured; choose one of {self.distances}")
+        values = np.asarray(self.arrays["similarity"], dtype=float)[self.distances.index(distance)]
+        return self.split(values, by)
+
+
+def run_shattered_depth(config, ctx):
+    d = load_data(config)
+    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=max(config.depths), width=config.width), members(config),
+                   device=ctx.device)
+    x = d.x_train[:config.probe].to(ctx.device)
+    read = np.asarray(config.depths) - 1
+    with one_thread():
+        sim = [rv.gradient_similarity(net, x, distance).cpu().numpy()[:, read] for distance in config.distances]
+    return ({"data": d.name, "input_norm": float(x.norm(dim=-1).mean())},
+            {"similarity": np.stack(sim), **labels(net)})
+
+
+experiment("shattered_depth", SHATTERED_DEPTH, ShatteredDepthResult,
+           "input-gradient similarity of plain and residual nets at initialization against depth, at two distances",
+           "12_rival_explanations")(run_shattered_depth)
+

@@ -267,14 +267,18 @@ class InitScale:
     """Chapter IV.1's table of the activation scale at initialization (no training): `seeds` draws of plain and
     residual nets and of the two malicious constructions at every width in `widths`, at `init_controls`'s depth
     and on its Hessian batch (`controls.init_growth_by_width`). Plain ReLU nets keep their activation scale over
-    30 layers only when wide enough, so a malicious start is compared with them at several widths."""
+    30 layers only when wide enough, so a malicious start is compared with them at several widths. The
+    manipulation table (`controls.manipulation_search`, input-output Jacobians at `malicious_wide`'s width) uses
+    `search_seeds` draws of every start."""
 
     widths: tuple
     seeds: int
+    search_seeds: int
 
 
-INIT_SCALE = per_scale(InitScale(widths=(6, 32), seeds=4), InitScale(widths=(8, 16, 32, 64, 128), seeds=16),
-                       InitScale(widths=(16, 32, 64, 128), seeds=16))
+INIT_SCALE = per_scale(InitScale(widths=(6, 32), seeds=4, search_seeds=3),
+                       InitScale(widths=(8, 16, 32, 64, 128), seeds=16, search_seeds=8),
+                       InitScale(widths=(16, 32, 64, 128), seeds=16, search_seeds=16))
 
 
 # ------------------------------------------------------------------------------------------ Parts I and II
@@ -357,9 +361,10 @@ SINGULAR_COUNTS = {s: SingularCounts(units=PART1[s].units, seeds=tuple(range(PAR
                                      n_samples=PART1[s].n_samples) for s in SCALES}
 
 
-#: How "captured by the overlap line" is defined (our choice, varied): a run is captured when it stays within a
-#: radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least a time of
-#: `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); every verdict is given per pair.
+#: How "near the overlap line" is defined on our saddle teacher (experiment `plateaus`; our choice, varied): a run
+#: stays within a radius of `CAPTURE_RADII` (Euclidean, in parameter space, `dynamics.line_distance`) for at least
+#: a time of `CAPTURE_STAYS` without a break (`dynamics.longest_stay`); one pair is primary, the others secondary.
+#: Experiment `capture` uses one radius derived from its teacher instead (`dynamics.capture_radius`).
 CAPTURE_RADII = (0.03, 0.1, 0.3)
 CAPTURE_STAYS = (50.0, 100.0, 200.0)
 
@@ -400,11 +405,11 @@ PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PAR
 
 @dataclass(frozen=True)
 class Capture:
-    """Experiment `capture` (II.1): gradient flow of the plain and the skip student from the same `n_init` starts
-    from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
-    (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture measured at every
-    radius in `radii` and minimum stay in `min_stays`; the distance curves of the first `n_show` starts are kept
-    for the figure."""
+    """Experiment `capture` (II.1): gradient flow of the students of `toy.CAPTURE_STUDENTS` (plain and skip, each
+    on its own teacher; skip on the plain target; plain units with a free readout on the skip target) from the same
+    `n_init` starts from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
+    (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture counted at one
+    radius derived from the teacher (`dynamics.capture_radius`); the first `n_show` starts are drawn."""
 
     n_init: int
     t_max: float
@@ -413,8 +418,6 @@ class Capture:
     teacher_v: tuple
     init_scale: float = 0.01
     seed: int = 0
-    radii: tuple = CAPTURE_RADII
-    min_stays: tuple = CAPTURE_STAYS
     n_show: int = 24
 
 
@@ -431,42 +434,55 @@ CAPTURE = {s: Capture(n_init=n, t_max=t, n_eval=int(t / 5) + 1,
 
 @dataclass(frozen=True, kw_only=True)
 class LLCToy:
-    """Experiment `llc_toy` (V.1): the SGLD estimate of the learning coefficient on models where the target is
-    known (closed form or quadrature), at `n` samples, `chains` chains of `steps` steps (`burn_in` dropped),
-    step size `step_factor / (nβ)` and localization `localization`."""
+    """Experiment `llc_toy` (V.1): the calibration of the SGLD estimator on the models of `llc.CALIBRATION`, at
+    each n in `ns` (the deep nets' training-set size and 10^5) and the deep nets' localization: `chains` chains of
+    `steps` steps (`burn_in` dropped) with the step of the stability rule at `kappa`; targets by closed form,
+    quadrature or a Metropolis-adjusted sampler (`target_chains` x `target_steps`, `target_burn_in` dropped).
+    Then a step-size sweep: κ over `sweep` for the models `sweep_models` at the first n."""
 
-    n: int = 1000
+    ns: tuple = (4000, 100_000)
     chains: int
     steps: int
     burn_in: int
-    step_factor: float = 0.02
-    localization: float = 2.0
+    kappa: float = 0.1
+    localization: float = 100.0
+    target_chains: int
+    target_steps: int
+    target_burn_in: int
+    sweep: tuple = (0.025, 0.1, 0.2, 0.4, 1.6, 3.2)
+    sweep_models: tuple = ("quadratic, h = 1000", "RRR 2,2,2,0")
     seed: int = 0
 
 
-LLC_TOY = per_scale(LLCToy(chains=16, steps=600, burn_in=200), LLCToy(chains=128, steps=6000, burn_in=2000),
-                    LLCToy(chains=1024, steps=20_000, burn_in=5000))
+LLC_TOY = per_scale(
+    LLCToy(ns=(4000,), chains=8, steps=200, burn_in=100, target_chains=8, target_steps=200, target_burn_in=100,
+           sweep=(0.1, 3.2)),
+    LLCToy(chains=256, steps=1100, burn_in=500, target_chains=256, target_steps=1500, target_burn_in=500),
+    LLCToy(chains=1024, steps=20_000, burn_in=5000, target_chains=1024, target_steps=20_000, target_burn_in=5000))
 
 
 @dataclass(frozen=True, kw_only=True)
 class LLCDeep(Deep):
     """Experiment `llc_deep` (V.1): the nets, training and checkpoints of `degeneracy` (so the two can be compared
-    net by net), with one SGLD chain per net at each checkpoint (step size, localization γ, steps, burn-in,
-    minibatch)."""
+    net by net), with `chains` SGLD chains per net at each checkpoint: each net's step from the stability rule
+    (`llc.stable_step` at `kappa`) and its largest Hessian eigenvalue on `curvature_samples` training points,
+    localization γ, steps, burn-in, minibatch."""
 
     depth: int = 30
     archs: tuple = ARCHS
     record_every: int
     checkpoints: int
-    sgld_step: float = 1e-4
+    kappa: float = 0.1
     localization: float = 100.0
+    chains: int = 2
     sgld_steps: int
     burn_in: int
     sgld_batch: int = 256
+    curvature_samples: int = 512
 
 
 LLC_DEEP = {s: derive(LLCDeep, DEGENERACY[s], sgld_steps=n, burn_in=b)
-            for s, (n, b) in per_scale((30, 10), (300, 100), (2000, 500)).items()}
+            for s, (n, b) in per_scale((30, 10), (200, 100), (2000, 500)).items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -510,8 +526,34 @@ class Rivals(Deep):
     depth: int = 30
     archs: tuple = ARCHS
     record_every: int
-    distance: float = 0.25
+    #: on inputs of norm about 6: at 0.25 zero-bias ReLU nets, positively homogeneous, give nearly equal
+    #: gradients whatever the architecture (chapter V.2's depth laws show both distances)
+    distance: float = 3.0
     probe: int = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShatteredDepth:
+    """Experiment `shattered_depth` (V.2): input-gradient similarity against depth at initialization, read at
+    hidden layers `depths` of nets `max(depths)` deep and `width` wide (plain and residual, `seeds`), at input pairs
+    each of `distances` apart, on `probe` training inputs of `data` (`n_samples`)."""
+
+    data: str = "mnist1d"
+    n_samples: int = 5000
+    data_dir: str = "data"
+    width: int
+    archs: tuple = ("plain", "residual")
+    seeds: tuple
+    depths: tuple = (2, 4, 8, 16, 32, 64)
+    distances: tuple = (0.25, 3.0)
+    probe: int
+
+
+SHATTERED_DEPTH = per_scale(
+    ShatteredDepth(n_samples=600, width=8, seeds=(0, 1), depths=(2, 4, 8), probe=50),
+    ShatteredDepth(width=32, seeds=(0, 1, 2, 3, 4), probe=200),
+    ShatteredDepth(**PAPER_DATA, width=128, seeds=tuple(range(10)), depths=(2, 4, 8, 16, 32, 64, 128), probe=1000),
+)
 
 
 RIVALS = per_scale(

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .. import degeneracy as dg
+from .. import manipulation
 from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec, hidden_rms
 from ..regularizers import BiasRegularizer
@@ -86,6 +87,16 @@ class InitScaleResult(ResultView):
         vanishing (<< 1) a condition starts with."""
         return {g: v[:, -1] / v[:, 0] for g, v in self.init_rms(by).items()}
 
+    def manipulation(self, by: str | None = None) -> dict[str, dict[str, np.ndarray]] | None:
+        """{group: {property: per net}} the manipulation measures at initialization (the keys of
+        `manipulation.PROPERTIES`, and "sv": (nets, inputs, width) singular values), or None for a result stored
+        before they were measured."""
+        if "init_sv" not in self.arrays:
+            return None
+        values = {p: self._array(f"init_{p}") for p in list(manipulation.PROPERTIES) + ["sv"]}
+        split = {p: self.split(v, by) for p, v in values.items()}
+        return {g: {p: split[p][g] for p in values} for g in self.groups(by)}
+
 
 class ControlsResult(DegeneracyResult, InitScaleResult):
     """A Part IV result: the accessors of `DegeneracyResult`, grouped by condition, plus the activation scale at
@@ -114,6 +125,18 @@ class ControlsResult(DegeneracyResult, InitScaleResult):
                   np.asarray(self.arrays["ckpt_degenerate"], dtype=float)[-1][:, self.tol_index(tol)])
         residual = self.labels("arch") == "residual"
         return {float(a): values[residual & (self.alphas == a)] for a in np.unique(self.alphas[residual])}
+
+
+#: inputs of the fixed batch the input-output Jacobians at initialization are measured on (the first ones)
+JACOBIAN_INPUTS = 16
+
+
+def init_manipulation(spec: NetSpec, members: list[Member], x: torch.Tensor) -> dict[str, np.ndarray]:
+    """The manipulation measures of `members` at initialization (`manipulation.measure`) on the first
+    `JACOBIAN_INPUTS` rows of `x`, as arrays "init_<property>": one value per net, and "init_sv" the spectra."""
+    with one_thread():
+        measured = manipulation.measure(DeepMLPs(spec, members), x[:JACOBIAN_INPUTS])
+    return {f"init_{k}": v for k, v in measured.items()}
 
 
 def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx, regularizer=None,
@@ -179,12 +202,36 @@ def init_growth_by_width(config, widths, seeds: int) -> dict[int, dict[str, np.n
     return out
 
 
+#: the skip strengths of residual nets (default init, `models.branch_scale`) measured beside the constructions:
+#: the dial of chapter IV.2, where the skip itself is weakened instead of cancelled
+SEARCH_ALPHAS = (0.1, 0.25, 0.5)
+#: the starts of chapter IV.1's manipulation table: (label, Member arguments) -- every condition of
+#: `init_controls` and residual nets at the skip strengths of `SEARCH_ALPHAS`
+SEARCH_CONDITIONS = ([(label, {"arch": arch, "init": init}) for label, arch, init in INIT_CONDITIONS]
+                     + [(f"residual, alpha={a:g}", {"arch": "residual", "alpha": a}) for a in SEARCH_ALPHAS])
+
+
+def manipulation_search(config, seeds: int) -> dict[str, dict[str, np.ndarray]]:
+    """{condition: {property: per seed}} the manipulation measures at initialization (`manipulation.measure`,
+    with "sv" the spectra) of every start in `SEARCH_CONDITIONS`, `seeds` seeds each (0 .. seeds-1), at
+    `config`'s depth and width, on the first `JACOBIAN_INPUTS` training inputs (the rows `init_controls` and
+    `malicious_wide` measure theirs on). No training: chapter IV.1's search for a start that is like plain nets."""
+    if not isinstance(seeds, int) or seeds < 2:
+        raise ValueError(f"seeds={seeds!r} must be an integer >= 2 (the reference nets' spread needs two)")
+    d = load_data(config)
+    members = [Member(seed=s, **kw) for _, kw in SEARCH_CONDITIONS for s in range(seeds)]
+    measured = init_manipulation(_spec(config, d), members, d.x_train)
+    return {label: {p.removeprefix("init_"): v[i * seeds:(i + 1) * seeds] for p, v in measured.items()}
+            for i, (label, _) in enumerate(SEARCH_CONDITIONS)}
+
+
 def run_init_controls(config, ctx):
     d = load_data(config)
     members = [Member(arch, seed, init=init) for _, arch, init in INIT_CONDITIONS for seed in config.seeds]
     labels = [lab for lab, _, _ in INIT_CONDITIONS for _ in config.seeds]
     spec = _spec(config, d)
     arrays = run_batch(config, spec, members, d, _checkpoint_steps(config), ctx)
+    arrays |= init_manipulation(spec, members, hessian_batch(config, d)[0])
     return _finish(labels, arrays, config, d, spec)
 
 
@@ -210,11 +257,13 @@ def run_malicious_wide(config, ctx):
     initialization ("init_rms", (nets, layers))."""
     d = load_data(config)
     members = [Member(arch, seed, init=init) for _, arch, init in WIDE_CONDITIONS for seed in config.seeds]
-    net = DeepMLPs(_spec(config, d), members, device=ctx.device)
-    init_rms = hidden_rms(net, scale_batch(config, d)).cpu().numpy()
+    spec, x = _spec(config, d), scale_batch(config, d)
+    net = DeepMLPs(spec, members, device=ctx.device)
+    init_rms = hidden_rms(net, x).cpu().numpy()
+    measured = init_manipulation(spec, members, x)
     summary, arrays = train_batch(net, d, config, ctx)
     arrays["condition"] = np.array([lab for lab, _, _ in WIDE_CONDITIONS for _ in config.seeds])
-    return summary, arrays | {"init_rms": init_rms}
+    return summary, arrays | {"init_rms": init_rms} | measured
 
 
 experiment("malicious_wide", MALICIOUS_WIDE, InitScaleResult, "the main malicious init of residual nets against "

@@ -46,7 +46,10 @@ OLDER_CODE = {"degeneracy": OlderCode("d33bc1abc0be", ("ckpt_live_rank_deficit",
               # stored each near-zero fraction's SLQ error as one number; today's code keeps the standard error and
               # the bound apart (the reader counts the old number as a bound)
               "depth_sweep": OlderCode("5b3e752b2d95", tuple(f"near_zero_{n}_{k}" for n in ("absolute", "max", "mean")
-                                                             for k in ("bound", "se")))}
+                                                             for k in ("bound", "se"))),
+              # run before the manipulation check at initialization was measured (chapter IV.1)
+              "init_controls": OlderCode("5b3e752b2d95", ("init_top", "init_band", "init_rank", "init_growth",
+                                                           "init_dead", "init_sv"))}
 
 
 def older_code(result: ResultView | _results.Result) -> OlderCode | None:

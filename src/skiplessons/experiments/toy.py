@@ -101,7 +101,42 @@ def measure_stays(t, theta, line: D.OverlapLine, radii) -> dict[str, np.ndarray]
     return {f"stay_{k}": np.stack([getattr(st, k) for st in stays]) for k in STAY_FIELDS}
 
 
-class StayReader(ResultView):
+class StudentReader(ResultView):
+    """Students of the two-unit model run from the same starts, read per student ("plain", "skip", ...), with the
+    plain net's overlap line (plateau value, curvature) and the end of the integration."""
+
+    def students(self) -> list[str]:
+        """The students of the result, in the order they were run."""
+        return list(np.asarray(self.arrays["arch"]).astype(str))
+
+    def _index(self, arch: str) -> int:
+        archs = self.students()
+        if arch not in archs:
+            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
+        return archs.index(arch)
+
+    @property
+    def t_max(self) -> float:
+        """The end of the integration (a stay that reaches it is censored: the run had not left)."""
+        return float(self.config["t_max"])
+
+    @property
+    def plateau(self) -> float:
+        """The plain net's plateau value: the loss on its overlap line (the best one-unit fit)."""
+        return float(self.summary["plateau"])
+
+    @property
+    def attracting(self) -> str:
+        """Where the plain net's overlap line attracts to second order (`dynamics.curvature_kind`)."""
+        return str(self.summary["attracting"])
+
+    @property
+    def curvature(self) -> np.ndarray:
+        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
+        return np.asarray(self.arrays["curvature"], dtype=float)
+
+
+class StayReader(StudentReader):
     """Read capture by the overlap line: a run is *captured* at (radius, min_stay) when its longest stay within
     `radius` of the line lasts at least `min_stay` (`dynamics.longest_stay`); per student ("plain", "skip")."""
 
@@ -114,16 +149,6 @@ class StayReader(ResultView):
     def min_stays(self) -> list[float]:
         """The minimum stays that define capture (`configs.CAPTURE_STAYS`)."""
         return [float(m) for m in self.config["min_stays"]]
-
-    def students(self) -> list[str]:
-        """The students of the result whose stays were measured, in the order they were run."""
-        return list(np.asarray(self.arrays["arch"]).astype(str))
-
-    def _index(self, arch: str) -> int:
-        archs = self.students()
-        if arch not in archs:
-            raise ValueError(f"arch={arch!r} is not a student of result {self.name!r}; its students are {archs}")
-        return archs.index(arch)
 
     def stay(self, arch: str, radius: float) -> D.Stay:
         """The longest stays of student `arch`'s runs within `radius` of the line."""
@@ -141,26 +166,6 @@ class StayReader(ResultView):
     def fractions(self, arch: str) -> dict[tuple[float, float], float]:
         """{(radius, min_stay): fraction of student `arch`'s runs captured}, over every definition measured."""
         return {(r, m): float(self.captured(arch, r, m).mean()) for r in self.radii for m in self.min_stays}
-
-    @property
-    def t_max(self) -> float:
-        """The end of the integration: stays that reach it are censored (the run had not left)."""
-        return float(self.config["t_max"])
-
-    @property
-    def plateau(self) -> float:
-        """The plain net's plateau value: the loss on its overlap line (the best one-unit fit)."""
-        return float(self.summary["plateau"])
-
-    @property
-    def attracting(self) -> str:
-        """Where the plain net's overlap line attracts to second order (`dynamics.curvature_kind`)."""
-        return str(self.summary["attracting"])
-
-    @property
-    def curvature(self) -> np.ndarray:
-        """Eigenvalues of the overlap line's curvature matrix M (`dynamics.OverlapLine`), ascending."""
-        return np.asarray(self.arrays["curvature"], dtype=float)
 
 
 class PlateauResult(StayReader):
@@ -282,41 +287,106 @@ experiment("plateaus", PLATEAUS, PlateauResult, "two-unit teacher-student gradie
 
 # ------------------------------------------------------------------------------------------------ capture
 
-class CaptureResult(StayReader):
-    """Plain and skip students from the same starts on the teacher whose overlap line attracts along the input it
-    reads: stays near the plain net's overlap line per student and radius (`stay`, `captured`; for the skip
-    student, where the line was), the line's curvature M, and the distance curves of the first `n_show` starts."""
+#: the students of `capture`: (student's skip strength, its target's skip strength, free linear readout?) --
+#: (b) each learning the teacher of its own architecture, (a) the skip student on the plain target, the same
+#: target for both, and (c) plain units with a free linear readout on the skip target
+CAPTURE_STUDENTS = {"plain": (0.0, 0.0, False), "skip": (1.0, 1.0, False), "skip, plain target": (1.0, 0.0, False),
+                    "plain + readout, skip target": (0.0, 1.0, True)}
+
+
+class CaptureResult(StudentReader):
+    """The students of `CAPTURE_STUDENTS` from the same starts on the teacher whose overlap line attracts along
+    the input it reads: each run's distance to the plain net's overlap line over time (for the other students,
+    to where that line is), the fraction within `radius` (`dynamics.capture_radius`) at every recorded time and
+    its limit bracket, the losses at the start and the end, and each run's distance to elimination at the end."""
+
+    @property
+    def t(self) -> np.ndarray:
+        """The recorded times (T,)."""
+        return np.asarray(self.arrays["t"], dtype=float)
+
+    @property
+    def radius(self) -> float:
+        """The capture radius, half the distance from the line to the teacher (`dynamics.capture_radius`)."""
+        return float(self.summary["radius"])
+
+    def distance(self, arch: str = "plain") -> np.ndarray:
+        """(times, runs) distance of student `arch`'s runs to the plain net's overlap line."""
+        return np.asarray(self.arrays["dist"], dtype=float)[self._index(arch)]
+
+    def inside(self, arch: str = "plain") -> np.ndarray:
+        """(times, runs) booleans: within `radius` of the line."""
+        return self.distance(arch) < self.radius
+
+    def captured(self, arch: str = "plain") -> np.ndarray:
+        """(runs,) booleans: within `radius` at the end of the integration."""
+        return self.inside(arch)[-1]
+
+    def limit(self, arch: str = "plain", tail: float = 0.1) -> tuple[float, float]:
+        """The captured fraction's limit as t grows, bracketed from the last `tail` of the record: at least the
+        runs inside at the end whose distance still shrank over the tail (they are closing in), at most those
+        plus the runs outside that are still approaching the line (they may yet enter)."""
+        dist = self.distance(arch)
+        k = max(1, int(round(tail * (len(dist) - 1))))
+        closing = dist[-1] < dist[-1 - k]
+        inside = dist[-1] < self.radius
+        return float((inside & closing).mean()), float((inside | closing).mean())
+
+    def initial_loss(self, arch: str = "plain") -> np.ndarray:
+        """Each run's loss at the start, (runs,), for student `arch` (its own target's)."""
+        return np.asarray(self.arrays["initial_loss"], dtype=float)[self._index(arch)]
 
     def final_loss(self, arch: str = "plain") -> np.ndarray:
         """Each run's loss at the end of the integration, (runs,), for student `arch`."""
         return np.asarray(self.arrays["final_loss"], dtype=float)[self._index(arch)]
 
-    def sample_distance(self, arch: str = "plain") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Times (T,), distances to the line (T, n_show) and nearest-point ratios z (T, n_show) of student
-        `arch`'s first starts."""
-        i = self._index(arch)
-        return (np.asarray(self.arrays["t"], dtype=float), np.asarray(self.arrays["sample_dist"], dtype=float)[i],
-                np.asarray(self.arrays["sample_z"], dtype=float)[i])
+    def elimination(self, arch: str = "plain") -> np.ndarray:
+        """Each run's distance to the elimination set at the end: min over units of min(|J_i|, |w_i|)."""
+        return np.asarray(self.arrays["final_elim"], dtype=float)[self._index(arch)]
+
+    def final_z(self, arch: str = "plain") -> np.ndarray:
+        """Each run's ratio z of the nearest point of the line at the end (where along the line it is)."""
+        return np.asarray(self.arrays["final_z"], dtype=float)[self._index(arch)]
+
+    def sample_distance(self, arch: str = "plain") -> tuple[np.ndarray, np.ndarray]:
+        """Times (T,) and the distances (T, n_show) of student `arch`'s first starts."""
+        return self.t, self.distance(arch)[:, :int(self.config["n_show"])]
+
+
+def _elimination(theta, n: int, d: int) -> np.ndarray:
+    J, w = D.split(torch.as_tensor(theta[..., :D.n_params(n, d)]), n, d)
+    return torch.minimum(J.norm(dim=-1), w.abs()).min(dim=-1).values.numpy()
 
 
 def run_capture(config, ctx):
-    """As chapter II.1: `n_init` starts from N(0, init_scale^2), the plain and the skip student from the same starts,
-    each learning the teacher of its own architecture, integrated to `t_max`; per student, run and radius, its
-    longest stay near the plain net's overlap line (duration, z at entry and exit, censored or not)."""
+    """As chapter II.1: `n_init` starts from N(0, init_scale^2); from the same starts the students of
+    `CAPTURE_STUDENTS` (the readout starting at zero), integrated to `t_max`; per student and run, the distance to
+    the plain net's overlap line at every recorded time, the loss at the start and the end, the distance to
+    elimination and the ratio z of the nearest point of the line at the end."""
     teacher = D.Teacher(np.array(config.teacher_K), np.array(config.teacher_v))
     line = D.overlap_line(teacher)
     theta0 = D.small_init(config.n_init, config.init_scale, n=teacher.n, d=teacher.d, seed=config.seed)
-    flows = D.flows_per_alpha(theta0, teacher, list(FLOW_ARCHS.values()), t_max=config.t_max, n_eval=config.n_eval)
-    per_arch = [measure_stays(f.t, f.theta, line, config.radii) for f in flows]
-    samples = [D.line_distance(f.theta[:, :config.n_show], line) for f in flows]
-    arrays = dict(arch=np.array(list(FLOW_ARCHS)), t=flows[0].t, curvature=line.eigenvalues,
-                  sample_dist=np.stack([s[0] for s in samples]), sample_z=np.stack([s[1] for s in samples]),
-                  final_loss=np.stack([f.loss[-1] for f in flows]),
-                  **{k: np.stack([m[k] for m in per_arch]) for k in per_arch[0]})              # (arch, R, B)
-    summary = {"plateau": line.plateau, "attracting": line.attracting, "runs": int(config.n_init),
-               "captured": {arch: {f"{r:g}": {f"{m:g}": float(np.mean(stays["stay_duration"][i] >= m))
-                                              for m in config.min_stays} for i, r in enumerate(config.radii)}
-                            for arch, stays in zip(FLOW_ARCHS, per_arch)}}
+    B, P = theta0.shape
+    units = {k: v for k, v in CAPTURE_STUDENTS.items() if not v[2]}
+    alphas, targets = (np.repeat([v[i] for v in units.values()], B) for i in (0, 1))
+    run = D.gradient_flow(theta0.repeat(len(units), 1), D.Teacher(teacher.K, teacher.v, alpha=targets), alphas,
+                          t_max=config.t_max, n_eval=config.n_eval)
+    flows = {k: (run.theta[:, i * B:(i + 1) * B], run.loss[:, i * B:(i + 1) * B]) for i, k in enumerate(units)}
+    for k, (a, a_t, _) in ((k, v) for k, v in CAPTURE_STUDENTS.items() if v[2]):
+        ro = D.gradient_flow(torch.cat([theta0, torch.zeros(B, teacher.d, dtype=theta0.dtype)], dim=1),
+                             D.Teacher(teacher.K, teacher.v, alpha=a_t), a, t_max=config.t_max, n_eval=config.n_eval,
+                             readout=True)
+        flows[k] = (ro.theta, ro.loss)
+    names = list(CAPTURE_STUDENTS)
+    arrays = dict(arch=np.array(names), t=run.t, curvature=line.eigenvalues,
+                  dist=np.stack([D.line_distance(flows[k][0][..., :P], line)[0] for k in names]).astype(np.float32),
+                  initial_loss=np.stack([flows[k][1][0] for k in names]),
+                  final_loss=np.stack([flows[k][1][-1] for k in names]),
+                  final_elim=np.stack([_elimination(flows[k][0][-1], teacher.n, teacher.d) for k in names]),
+                  final_z=np.stack([D.line_distance(flows[k][0][-1, :, :P], line)[1] for k in names]))
+    radius = D.capture_radius(teacher, line)
+    summary = {"plateau": line.plateau, "attracting": line.attracting, "runs": int(config.n_init), "radius": radius,
+               "captured": {k: float(np.mean(arrays["dist"][i, -1] < radius)) for i, k in enumerate(names)}}
     return summary, arrays
 
 
