@@ -27,10 +27,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from scripts.pin_build_stack import read as read_pins
+from skiplessons.env import SCALES
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB = ROOT / "constraints" / "colab.txt"
-SCALES = ("smoke", "default", "paper")
 #: what `shutil.copytree` leaves out when the wheel is built from a copy (setuptools writes beside the sources)
 NOT_IN_WHEEL = (".git", ".venv*", "build", "_build", "results", "*.egg-info", "__pycache__", "book", "tests",
                 "bench")
