@@ -27,7 +27,8 @@ def test_arpack_tolerance_is_checked(tol):
 def test_stacked_hvp_with_the_wrong_input_width_names_x():
     net = models.DeepMLPs(models.NetSpec(40, 10, depth=2, width=4), [models.Member("plain", 0)])
     theta, f = stacked_flat_fn(net)
-    with pytest.raises(ValueError, match=r"failed on x of shape \(5, 41\); x must have the nets' input width"):
+    with pytest.raises(ValueError, match=r"x must be a torch.float32 tensor of shape \(N >= 1, d_in=40\).*"
+                                         r"got torch.float32 of shape \(5, 41\)"):
         stacked_hvp(f, theta, torch.randn(5, 41), torch.zeros(5, dtype=torch.long))
 
 

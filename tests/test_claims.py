@@ -309,6 +309,7 @@ def test_every_tested_claim_gets_a_row_at_smoke(tmp_path, monkeypatch):
 def test_markdown_table_roundtrips():
     rows = [{"a": "x | y", "b": 1.5}, {"a": "two\nlines"}]
     assert _cells(report.markdown_table(rows, ["a", "b"])) == [["a", "b"], ["x | y", "1.5"], ["two lines", ""]]
+    assert _cells(report.markdown_table([{"max|λ|": 2}], ["max|λ|"])) == [["max|λ|"], ["2"]]
     with pytest.raises(ValueError, match="columns"):
         report.markdown_table(rows, [])
 
@@ -328,7 +329,7 @@ def test_provenance_rows_from_files(tmp_path):
     prov = {"commit": "0123456789abcdef", "skiplessons": "0.1.0", "torch": "2.13.0", "device": "NVIDIA H100",
             "wall_time_s": 312.0, "date": "2026-01-02T03:04:05+00:00", "seeds": [0, 1]}
     results.save("exp_a", "paper", {"data": "cifar100"}, {"data": "cifar100"}, {"x": np.arange(3)}, prov, tmp_path)
-    results.save("exp_b", "smoke", {}, {}, {"x": np.arange(2)}, prov | {"seeds": []}, tmp_path)
+    results.save("exp_b", "smoke", {}, {"data": "mnist1d"}, {"x": np.arange(2)}, prov | {"seeds": []}, tmp_path)
     (tmp_path / "exp_c-paper-0123456789abcdef.json").write_text("{not json")  # corrupt: left out
     with pytest.warns(UserWarning, match="exp_c-paper-0123456789abcdef.json"):
         rows = report.provenance_rows(r for r in results.stored(tmp_path) if r.name.startswith("exp_"))
@@ -338,7 +339,7 @@ def test_provenance_rows_from_files(tmp_path):
     assert rows[0]["date"] == "2026-01-02 03:04 UTC" and rows[0]["commit"] == "0123456789ab"
     assert rows[0]["data"] == "cifar100" and rows[0]["seeds"] == "0, 1" and rows[1]["seeds"] == "—"
     assert rows[0]["peak memory"] == "not recorded"          # results stored before peak memory was recorded
-    results.save("exp_d", "paper", {}, {}, {"x": np.arange(2)}, prov | {"peak_memory_bytes": 3 * 2**29}, tmp_path)
+    results.save("exp_d", "paper", {}, {"data": "mnist1d"}, {"x": np.arange(2)}, prov | {"peak_memory_bytes": 3 * 2**29}, tmp_path)
     assert report.provenance_rows([results.load("exp_d", "paper", folder=tmp_path)])[0]["peak memory"] == "1.5 GiB"
 
 

@@ -65,3 +65,40 @@ def test_one_thread_restores_the_thread_count():
     with env.one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("scale, asked, shown", [("smoke", None, False), ("default", None, False),
+                                                 ("paper", None, True), ("default", True, True),
+                                                 ("paper", False, False)])
+def test_progress_bars_are_the_sessions_setting(monkeypatch, tmp_path, scale, asked, shown):
+    """Progress bars are on at `paper` only unless `setup(progress=...)` says otherwise (so the site, built at
+    `default`, has none), and `load_or_run` hands the session's choice to the run."""
+    import dataclasses
+
+    from skiplessons import experiments
+
+    seen = []
+
+    def run(config, ctx):
+        seen.append(ctx.progress)
+        raise _Stop
+
+    fake = dataclasses.replace(experiments.get("training"), run=run)
+    monkeypatch.setattr(experiments, "get", lambda name: fake)
+    try:
+        assert env.setup(scale=scale, progress=asked, device="cpu", quiet=True).progress is shown
+        assert env.current_progress() is shown
+        with pytest.raises(_Stop):
+            experiments.load_or_run("training", "smoke", force=True, folder=tmp_path)
+        assert seen == [shown]
+    finally:
+        env.setup(seed=0, scale=env.scale_from_environment(), quiet=True)
+
+
+def test_progress_must_be_a_bool():
+    with pytest.raises(ValueError, match=r"progress='yes' must be True, False or None \(None: on at paper scale only\)"):
+        env.setup(progress="yes", quiet=True)

@@ -161,3 +161,187 @@ def test_nothing_refers_outside_the_repository():
     outside = "../" + "shared"                      # spelled in two parts so that this file does not match itself
     offenders = [p.relative_to(ROOT).as_posix() for p in files if outside in p.read_text(errors="ignore")]
     assert not offenders, f"files refer to {outside}, which is not in the repository: {offenders}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cell conventions (CONTRIBUTING.md, "Cell conventions"; issue 27): what the reader sees of a page.
+
+#: tags that take a cell's code off the page (the cell still runs)
+HIDDEN_TAGS = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
+
+
+def _hide_checks():
+    """`scripts/hide_checks.py`, the tool that moves checks off the page; its `is_check` is the rule here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hide_checks", ROOT / "scripts" / "hide_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_is_check = _hide_checks().is_check
+
+
+def _code_cells(nb) -> list[tuple[int, nbformat.NotebookNode, list[ast.stmt]]]:
+    """(index, cell, statements) of every code cell that parses as Python (the setup cell has a magic)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            try:
+                found.append((i, cell, ast.parse(cell.source).body))
+            except SyntaxError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_checks_are_hidden(path):
+    """Glue, `claims.expect` and `assert` statements run in cells whose code is off the page; no code cell a
+    reader sees has one at its top level."""
+    bad = [f"cell {i}: {ast.get_source_segment(cell.source, s).splitlines()[0]}"
+           for i, cell, body in _code_cells(_load(path)) if not HIDDEN_TAGS & set(cell.metadata.get("tags", []))
+           for s in body if _is_check(s)]
+    assert not bad, (f"{path.name}: checks on the page (`python scripts/hide_checks.py {path.relative_to(ROOT)}` "
+                     f"moves them to a cell tagged remove-input or remove-cell): {bad}")
+
+
+def test_is_check_tells_checks_from_teaching():
+    """The classifier behind `test_checks_are_hidden`, on statements whose kind is known."""
+    kinds = {"assert x > 0": True, "glue('a', 1, display=False)": True, "claims.expect(v)": True,
+             "if env.scale != 'smoke':\n    claims.expect(v)\n    assert ok": True,
+             "for k, v in d.items():\n    glue(k, v)": True, "print(x)": False, "x = glue": False,
+             "if ok:\n    claims.expect(v)\n    print(v.numbers)": True,
+             "if paper is not None:\n    plt.show()\n    glue('a', 1)": False, "plt.show()": False}
+    assert {src: _is_check(ast.parse(src).body[0]) for src in kinds} == kinds
+
+
+SOLUTION_END = re.compile(r"^`{3,}\{solution-end\}\s*\n`{3,}[ \t]*$", re.M)
+#: what may follow a solution: a heading, the next exercise or solution, or the end of the page
+AFTER_SOLUTION = re.compile(r"\s*(?:$|#|`{3,}\{(?:exercise|solution)-start\})")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_solutions_wholly_in_their_dropdowns(path):
+    """No part of an answer follows its dropdown: after a `solution-end` comes a heading, the next exercise or
+    solution, or the end of the page (issue 27: answers showed before the question was tried)."""
+    cells = _load(path).cells
+    bad = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        for end in SOLUTION_END.finditer(cell.source):
+            rest = cell.source[end.end():]
+            if not rest.strip() and i + 1 < len(cells):
+                rest = cells[i + 1].source if cells[i + 1].cell_type == "markdown" else "code cell"
+            if not AFTER_SOLUTION.match(rest):
+                bad.append(f"cell {i}: {rest.strip().splitlines()[0][:70]!r}")
+    assert not bad, f"{path.name}: text after a solution's dropdown (move it inside): {bad}"
+
+
+HELP = re.compile(r"help\(([\w.]+)\)")
+DOTTED = re.compile(r"(?<!})`([A-Za-z_]\w*(?:\.\w+)+)`")  # not a role's target ({glue:text}`a.b`)
+
+
+def _imported_names(nb) -> dict[str, str]:
+    """{name bound by an import in the notebook's code: the module or object it stands for}."""
+    names = {}
+    for _, _, body in _code_cells(nb):
+        for node in (n for s in body for n in ast.walk(s)):
+            if isinstance(node, ast.Import):
+                names.update({a.asname or a.name.split(".")[0]: a.name if a.asname else a.name.split(".")[0]
+                              for a in node.names})
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+    return names
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `package.module.attr...` names something: the longest importable prefix, then attributes."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_names_in_the_prose_resolve(path):
+    """Every `help(...)` the prose tells the reader to type names something the notebook imported, and every
+    `module.name` it quotes from the library exists (issue 27: `help(sg.…)` with no `sg` imported)."""
+    nb = _load(path)
+    imported = _imported_names(nb)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    bad = []
+    for name in HELP.findall(prose):
+        root, _, rest = name.partition(".")
+        if root not in imported:
+            bad.append(f"help({name}): {root} is not imported in the notebook")
+        elif not _resolves(".".join(filter(None, (imported[root], rest)))):
+            bad.append(f"help({name}): no such name")
+    bound = {n.id for _, _, body in _code_cells(nb) for s in body for n in ast.walk(s)
+             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    for name in DOTTED.findall(prose):
+        root, _, rest = name.partition(".")
+        if root in bound and root not in imported:
+            continue  # an attribute of a variable of the page
+        full = f"{imported[root]}.{rest}" if root in imported else name if root == "skiplessons" else f"skiplessons.{name}"
+        if not _resolves(full):
+            bad.append(f"`{name}`: names nothing the notebook imported or the library has")
+    assert not bad, f"{path.name}: {bad}"
+
+
+PART = re.compile(r"Part ([IVX]+):")
+CHAPTER_REF = re.compile(r"\b[Cc]hapters? ((?:0|[IVX]+\.\d+)(?:(?:,| and| or| to|–|-) ?(?:0|[IVX]+\.\d+))*)")
+
+
+def chapter_numbers(toc) -> dict[str, str]:
+    """{page: its number}: "0" for the part before Part I (the claim), "III.2" for Part III's second chapter;
+    the back matter has none."""
+    numbers, seen_part = {}, False
+    for part in toc["parts"]:
+        numeral = PART.match(part.get("caption", ""))
+        seen_part = seen_part or bool(numeral)
+        for k, entry in enumerate(part["chapters"], 1):
+            if numeral:
+                numbers[entry["file"]] = f"{numeral.group(1)}.{k}"
+            elif not seen_part:
+                numbers[entry["file"]] = "0"
+    return numbers
+
+
+def _page_title(entry: str) -> str:
+    """A page's own title: a notebook's title cell, or a markdown page's first line."""
+    path = ROOT / entry
+    source = _load(path.with_suffix(".ipynb")).cells[1].source if path.with_suffix(".ipynb").exists() else (
+        path.with_suffix(".md").read_text().splitlines()[0])
+    return source.strip().removeprefix("# ")
+
+
+def test_toc_numbers_chapters():
+    """The sidebar shows each chapter's number before its title, as the prose cites it ("chapter III.2")."""
+    numbers = chapter_numbers(TOC)
+    assert numbers["book/08_degeneracy"] == "III.2" and numbers["book/00_headline"] == "0"
+    titles = {e["file"]: e.get("title") for part in TOC["parts"] for e in part["chapters"]}
+    bad = [(f, titles[f], f"{n} {_page_title(f)}") for f, n in numbers.items() if titles[f] != f"{n} {_page_title(f)}"]
+    assert not bad, f"_toc.yml titles (page, found, expected): {bad}"
+
+
+def test_chapters_cited_exist():
+    """Every "chapter X.Y" the pages cite is a chapter of the table of contents."""
+    numbers = set(chapter_numbers(TOC).values())
+    pages = [(p.name, "\n".join(c.source for c in _load(p).cells if c.cell_type == "markdown")) for p in NOTEBOOKS]
+    pages += [(p.name, p.read_text()) for p in BOOK.glob("*.md")]
+    bad = [(name, ref) for name, text in pages for refs in CHAPTER_REF.findall(text)
+           for ref in re.findall(r"0|[IVX]+\.\d+", refs) if ref not in numbers]
+    assert not bad, f"chapters cited that the table of contents does not have: {bad}"

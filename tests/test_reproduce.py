@@ -93,16 +93,16 @@ def test_cifar100_is_a_separate_configuration_of_the_paper_data_experiments():
 
 def test_stored_returns_only_the_registered_config(only, capsys):
     registered = reproduce.registered("training", "smoke")
-    other = registered | {"seeds": [7, 3], "data": "digits", "data_dir": "my data"}
+    other = registered | {"seeds": [7, 3], "data": "cifar10", "data_dir": "my data"}    # CIFAR reads data_dir
     made = save("training", "smoke", other, only)
     assert experiments.stored("training", "smoke") is None
     shown = experiments.stored_or_say("training", "smoke")
     out = capsys.readouterr().out
     assert shown.stored.key == made.key
     assert "NOT the registered smoke config of training" in out
-    assert 'seeds [7, 3] (registered: [0, 1])' in out and 'data "digits" (registered: "mnist1d")' in out
+    assert 'seeds [7, 3] (registered: [0, 1])' in out and 'data "cifar10" (registered: "mnist1d")' in out
     cmd = printed_command(out)
-    assert cmd == "python -m skiplessons run training --scale smoke --data digits --data-dir 'my data' --seeds 7 3"
+    assert cmd == "python -m skiplessons run training --scale smoke --data cifar10 --data-dir 'my data' --seeds 7 3"
     assert key_of(cmd) == made.key
 
     mine = save("training", "smoke", registered, only)

@@ -100,7 +100,7 @@ def test_a_failure_between_the_writes_keeps_the_previous_result(tmp_path, monkey
     """The arrays are written, then writing the JSON fails (disk full): the old pair still loads, and the new
     arrays and every temporary file are gone."""
     store(tmp_path)
-    real, calls = results._write_new, []
+    real, calls = results.atomic_write, []
 
     def fail_second(path, data):
         calls.append(path)
@@ -108,7 +108,7 @@ def test_a_failure_between_the_writes_keeps_the_previous_result(tmp_path, monkey
             raise OSError(28, "No space left on device")
         real(path, data)
 
-    monkeypatch.setattr(results, "_write_new", fail_second)
+    monkeypatch.setattr(results, "atomic_write", fail_second)
     with pytest.raises(OSError, match="No space"):
         store(tmp_path, summary={"x": 7.0})
     monkeypatch.undo()
@@ -226,7 +226,8 @@ def test_unknown_setting_and_experiment():
 
 @pytest.mark.parametrize("overrides,match", [
     (dict(seeds=[0, 0]), "seeds=\\[0, 0\\] must be distinct"),
-    (dict(seeds=[-1]), "must be distinct non-negative"),
+    (dict(seeds=[-1]), r"must be distinct integers in \[0, 2\*\*32\)"),
+    (dict(seeds=[2**32]), r"seeds=\[4294967296\] must be distinct integers in \[0, 2\*\*32\)"),
     (dict(seeds=[]), "seeds=\\[\\] must be distinct"),
     (dict(seeds=0), "seeds=0 must be a tuple"),
     (dict(steps="10"), "steps='10' must be a int"),
@@ -268,8 +269,10 @@ def fake_cifar(root, kind):
     (("run", "training", "--scale", "smoke", "--data", "imagenet"), "smoke", "data='imagenet'"),
     (("run", "training", "--data", "teacher"), "smoke", "data='teacher' is not a classification set"),
     (("run", "training", "--seeds", "0", "0"), "smoke", "seeds=[0, 0] must be distinct"),
-    (("run", "training", "--seeds", "-3"), "smoke", "seeds=[-3] must be distinct non-negative"),
-    (("run", "training", "--seeds", "x"), "smoke", "argument --seeds: invalid int value: 'x'"),
+    (("run", "training", "--seeds", "-3"), "smoke", "argument --seeds: -3 is out of range; seeds are integers in [0, 2**32)"),
+    (("run", "training", "--seeds", "99999999999999999999"), "smoke", "argument --seeds: 99999999999999999999 is out of range"),
+    (("run", "training", "--seeds", "x"), "smoke", "argument --seeds: 'x' is not an integer"),
+    (("run", "training", "--wait", "-1"), "smoke", "argument --wait: '-1' must be a finite number of seconds >= 0"),
     (("run", "training", "--bogus"), "smoke", "unrecognized arguments: --bogus"),
     (("frobnicate",), "smoke", "invalid choice: 'frobnicate'"),
     ((), "smoke", "required: command"),
@@ -293,7 +296,8 @@ def test_cli_unwritable_results_folder_fails_before_training(tmp_path):
     assert out.returncode == 2 and len(lines) == 1 and "is not writable" in lines[0], out.stderr
 
 
-def test_cli_ctrl_c_is_one_line(tmp_path):
+@pytest.mark.parametrize("signame, code, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_cli_ctrl_c_and_sigterm_are_one_line_saying_what_was_kept(tmp_path, signame, code, word):
     import signal
     import time
 
@@ -302,9 +306,25 @@ def test_cli_ctrl_c_is_one_line(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert p.stdout.readline().startswith("running training")      # past the imports, into the run
     time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(getattr(signal, signame))
     _, err = p.communicate(timeout=120)
     if p.returncode == 0:
         pytest.skip("the run finished before the signal arrived")
-    assert p.returncode == 130 and err.strip().splitlines() == [
-        "skiplessons: error: interrupted; checkpoints are kept: run the same command again to resume"], err
+    kept = sorted((tmp_path / "checkpoints").rglob("*.pt"))
+    said = (f"checkpoints are kept in {kept[0].parent}: run the same command again to resume" if kept else
+            "no checkpoint had been written yet: the same command starts again from the beginning")
+    assert p.returncode == code and err.strip().splitlines() == [f"skiplessons: error: {word}; {said}"], err
+    assert not list(tmp_path.rglob("*.tmp")), "the cleanup ran: no temporary file is left"
+
+
+def test_shown_dir_names_no_machine_path(tmp_path, monkeypatch):
+    """Pages name the results folder relative to the checkout or the home folder, never by its absolute path."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    (repo / "book").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[project]\nname = "skiplessons"\n')
+    monkeypatch.chdir(repo / "book")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SKIPLESSONS_RESULTS", raising=False)
+    assert results.shown_dir() == "results/"
+    assert results.shown_dir(home / ".cache" / "skiplessons" / "results") == "~/.cache/skiplessons/results/"
+    assert results.shown_dir(tmp_path / "elsewhere") == str((tmp_path / "elsewhere").resolve())

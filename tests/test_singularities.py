@@ -444,6 +444,7 @@ def test_plot_functions_draw_what_they_are_given():
 def test_approach_spectra_and_explorer():
     import matplotlib
     matplotlib.use("Agg")
+    import ipywidgets
     from skiplessons import widgets
 
     x = inputs(3)
@@ -453,7 +454,8 @@ def test_approach_spectra_and_explorer():
     np.testing.assert_allclose(spectra[0], fi.fisher_eigh(start, x)[0])
     np.testing.assert_allclose(spectra[1], fi.fisher_eigh(end, x)[0])
     shown = widgets.approach_explorer([1.0, 0.0], {"plain": spectra}, k=3)
-    assert shown.widget.children[0].options[1][0].startswith("0")
+    assert isinstance(shown, ipywidgets.interactive), "the explorer returns its widget, not the drawing function"
+    assert shown.children[0].options[1][0].startswith("0")
     with pytest.raises(ValueError, match="same class"):
         fi.interpolate(start, ShallowNet(3), 0.5)
 

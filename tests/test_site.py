@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
-from test_notebooks import CONFIG, ROOT, TOC, toc_entries
+from test_notebooks import CONFIG, ROOT, TOC, chapter_numbers, toc_entries
 
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
@@ -54,11 +54,9 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1280,1000",
 )
+WINDOW, PHONE = (1280, 1000), (400, 900)
 NOT_PAGES = {"_static", "_sources", "_images"}
 MAX_SHOT_HEIGHT = 12000  # px; longer pages are cut so a screenshot stays a few MB at most
-# Upstream noise, not a fault of this site: jupyter-book 1.0.4 emits sphinx-thebe's inline
-# `const THEBE_JS_URL = ...` twice, and the second copy throws.
-KNOWN_JS_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(?:Error|Exception)\b")
 MATH_SOURCE = re.compile(r"\\\(.*\\\)|\\\[.*\\\]|\\begin\{(\w+\*?)\}.*\\end\{\1\}", re.DOTALL)
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
@@ -72,6 +70,11 @@ _NEEDS = {
 }
 _missing = [f"{hint} ({path} is missing)" for path, hint in _NEEDS.items() if not path.exists()]
 pytestmark = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing))
+
+# Each figure of the notebook outputs: its file, its width in pixels, and the width it is drawn at.
+FIGURES = """Array.from(document.querySelectorAll('.cell_output img')).map(
+  i => ({src: i.currentSrc || i.src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width}))"""
+FIGURE_SCALES_JS = f"return {FIGURES};"
 
 # One call per page: make every image load and decode, then collect what the checks need.
 COLLECT_JS = """
@@ -100,10 +103,19 @@ Promise.all(imgs.map(i => i.decode().catch(() => null))).then(() => {
       targets: Array.from(s.querySelectorAll('.admonition-title a[href]')).map(a => a.hash.slice(1)),
       cells: s.querySelectorAll('.cell').length, outputs: s.querySelectorAll('.cell_output').length})),
     nav: q('nav.bd-docs-nav a.reference.internal').map(a => a.href),
+    nav_text: q('nav.bd-docs-nav a.reference.internal').map(a => [a.href, a.textContent.trim()]),
+    prose: (() => { const m = document.querySelector('main#main-content');
+                    if (!m) return '';
+                    const c = m.cloneNode(true); c.querySelectorAll('.cell_input').forEach(e => e.remove());
+                    return c.textContent; })(),
+    figures: FIGURES,
+    loaded: performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+              .map(e => e.name),
+    scripts: q('script[src]').map(s => s.src),
     next: (document.querySelector('a.right-next') || {}).href || null,
   });
 });
-"""
+""".replace("FIGURES", FIGURES)
 
 
 @dataclass
@@ -116,6 +128,7 @@ class Page:
     external_failures: list[str] = field(default_factory=list)
     solutions_open: list[bool] = field(default_factory=list)  # after clicking each solution's title
     solutions_visible_before: list[bool] = field(default_factory=list)  # body visible before the click
+    phone_figures: list[dict] = field(default_factory=list)  # FIGURE_SCALES_JS in a window PHONE wide
     screenshot: Path | None = None
 
     @property
@@ -187,7 +200,8 @@ def _unfold_solutions(driver) -> tuple[list[bool], list[bool]]:
 
 
 def _classify_log(entries: list[dict], base: str) -> tuple[list[str], list[str]]:
-    """Split the browser log into this site's JS errors and failed loads from elsewhere."""
+    """Split the browser log into this site's errors (thrown, logged with `console.error`, or a failed local
+    load) and failed loads from elsewhere."""
     js_errors, external = [], []
     for entry in entries:
         message = entry["message"]
@@ -195,7 +209,7 @@ def _classify_log(entries: list[dict], base: str) -> tuple[list[str], list[str]]
             continue
         if entry["source"] == "network":
             (js_errors if message.startswith(base) else external).append(message)
-        elif entry["source"] == "javascript" and not any(k in message for k in KNOWN_JS_ERRORS):
+        elif entry["source"] == "javascript" or entry["level"] == "SEVERE":  # thrown, or console.error
             js_errors.append(message)
     return js_errors, sorted(set(external))
 
@@ -250,6 +264,9 @@ def site():
             page.screenshot = SHOTS / _shot_name(path)
             _screenshot(driver, page.screenshot)
             page.solutions_visible_before, page.solutions_open = _unfold_solutions(driver)
+            driver.set_window_size(*PHONE)
+            page.phone_figures = driver.execute_script(FIGURE_SCALES_JS)
+            driver.set_window_size(*WINDOW)
             page.js_errors, page.external_failures = _classify_log(driver.get_log("browser"), base)
             pages[path] = page
     finally:
@@ -413,6 +430,73 @@ def test_solutions_folded_and_executed(site):
     assert not problems, "\n".join(problems)
 
 
+#: a pipe table's separator row (`|---|:---:|`) left as text: a markdown table that did not render
+#: (`---` may have become an em dash on the way)
+RAW_TABLE = re.compile(r"^\s*\|?\s*:?(?:-{3,}|—):?\s*(?:\|\s*:?(?:-{3,}|—):?\s*)+\|?\s*$", re.M)
+#: Python reprs and absolute file paths: machinery, not something a reader should see
+REPR = re.compile(r"<function [\w.<>]+|<[\w.]+ object at 0x|\bnp\.(?:float|int)\d+\(|\b[A-Z]\w*\(numbers=")
+ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:home|root|tmp|work|Users|usr|var|opt|mnt|srv)/[\w.-]+")
+MAX_WEIGHT = 3 * 2**20  # bytes: a chapter without widgets, everything it loads, as a compressing host sends it
+WIDGET_BUNDLE = "widgets/embed-amd.js"
+#: a figure shows at least this fraction of its pixels
+MIN_FIGURE_SCALE = 0.8
+
+
+def _weight(urls: list[str], base: str) -> int:
+    """Bytes a reader downloads for these local URLs from a host that compresses (as GitHub Pages does): each
+    file gzipped, or as it is where that is smaller (images, fonts)."""
+    import gzip
+
+    files = {HTML / _local_path(u.split("#")[0].split("?")[0], base) for u in urls if u.startswith(base)}
+    return sum(min(len(data := f.read_bytes()), len(gzip.compress(data, 6))) for f in files if f.is_file())
+
+
+def test_tables_render(site):
+    """No page shows a markdown table as pipe text (notebook outputs render as MyST: `_config.yml`)."""
+    bad = {p.path: RAW_TABLE.findall(p.info["prose"])[:2] for p in site["pages"].values()
+           if RAW_TABLE.search(p.info["prose"])}
+    assert not bad, f"pages with raw pipe tables: {bad}"
+
+
+def test_no_reprs_or_paths(site):
+    """No page's prose or output shows a Python repr or an absolute path of the machine that built it."""
+    bad = {p.path: (REPR.findall(p.info["prose"]) + ABS_PATH.findall(p.info["prose"]))[:3]
+           for p in site["pages"].values() if REPR.search(p.info["prose"]) or ABS_PATH.search(p.info["prose"])}
+    assert not bad, f"reprs or absolute paths on pages: {bad}"
+
+
+def test_sidebar_numbers_chapters(site):
+    """The sidebar names every chapter with its number, as the prose cites it ("chapter III.2")."""
+    numbers = chapter_numbers(TOC)
+    root = site["pages"][f"{_toc_docs()[0]}.html"]
+    shown = {_local_path(href, site["base"]).removesuffix(".html"): text for href, text in root.info["nav_text"]}
+    bad = [(doc, shown.get(doc)) for doc, n in numbers.items() if not (shown.get(doc) or "").startswith(f"{n} ")]
+    assert not bad, f"sidebar entries without their chapter number (page, text): {bad}"
+
+
+def test_no_widget_bundle_without_widgets(site):
+    """Pages with no live widget load no widget manager, and weigh under 3 MB with everything they load."""
+    plain = [p for p in _notebook_pages(site) if WIDGET_VIEW not in (HTML / p.path).read_text(errors="replace")]
+    assert plain, "every notebook page holds a widget: nothing to check"
+    bundled = [p.path for p in plain if any(WIDGET_BUNDLE in s for s in p.info["scripts"])]
+    assert not bundled, f"pages without widgets that load the widget bundle: {bundled}"
+    weights = {p.path: _weight(p.info["loaded"], site["base"]) for p in plain}
+    heavy = {path: f"{w / 2**20:.1f} MB" for path, w in weights.items() if w > MAX_WEIGHT}
+    assert not heavy, f"pages without widgets heavier than {MAX_WEIGHT / 2**20:.0f} MB: {heavy}"
+    assert all(weights.values()), "the browser reported no resources loaded"
+
+
+@pytest.mark.parametrize("window", ["desktop", "phone"])
+def test_figures_shown_near_their_size(site, window):
+    """Every figure is drawn at no less than MIN_FIGURE_SCALE of its pixels, in a 1,280 px window and in a 400 px
+    one (where it scrolls sideways), so its text reads at about the size the house style sets: a wide figure
+    shrunk to the column reads smaller."""
+    bad = [(p.path, f["src"].rsplit("/", 1)[-1], f"{f['shown'] / f['natural']:.2f}")
+           for p in site["pages"].values() for f in (p.info["figures"] if window == "desktop" else p.phone_figures)
+           if f["natural"] and f["shown"] / f["natural"] < MIN_FIGURE_SCALE]
+    assert not bad, f"figures shown below {MIN_FIGURE_SCALE:.0%} of their size (page, image, scale): {bad}"
+
+
 def test_screenshots_saved(site):
     missing = [p.path for p in site["pages"].values() if not (p.screenshot.is_file() and p.screenshot.stat().st_size > 1000)]
     assert not missing, f"no screenshot for {missing}"
@@ -502,8 +586,8 @@ def visit_offline(urls: dict[str, str]) -> dict[str, dict]:
             log = driver.get_log("browser")
             failed = [e["message"] for e in log if e["source"] == "network"   # the browser asks for a favicon itself
                       and not e["message"].split(" ", 1)[0].endswith("/favicon.ico")]
-            js_errors = [e["message"] for e in log if e["source"] == "javascript"
-                         and not any(k in e["message"] for k in KNOWN_JS_ERRORS)]
+            js_errors = [e["message"] for e in log if e["source"] == "javascript" or (
+                e["level"] == "SEVERE" and e["source"] != "network")]
             seen[page] = {**info, "external": sorted({u for u in requested if _external(u)}),
                           "requested": len(requested), "failed": failed, "js_errors": js_errors}
     finally:

@@ -3,13 +3,47 @@ shards of a run), `sweep NAME... --shards N --executor local|slurm` (README, "Ru
 `replicate` (every replicated claim's experiment at `default` on fresh seeds).
 
 Every user error (a bad argument, missing or invalid data, an unwritable results folder) ends in one line
-`skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130.
+`skiplessons: error: ...` and exit status 2, before any compute; Ctrl-C ends in one line and status 130, and
+SIGTERM (a scheduler's stop) in one line and status 143, after the same cleanup (temporary files removed,
+locks released); the line says whether checkpoints were kept.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+from pathlib import Path
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds through the same cleanup as Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _seed(text: str) -> int:
+    """One --seeds value: an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; seeds are integers in [0, 2**32)") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; seeds are integers in [0, 2**32)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """The --wait value: a number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds >= 0")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     _settings(r)
     r.add_argument("--force", action="store_true", help="recompute even if a result with this config is stored")
     r.add_argument("--shard", default=None, help="i/n: run only the i-th of n chunks of the seeds (see `merge`)")
+    r.add_argument("--wait", type=_seconds, default=None, metavar="SECONDS",
+                   help="how long to wait for another run of the same config to finish (default 600)")
     m = sub.add_parser("merge", help="merge the stored shards of a run into its result")
     m.add_argument("name", help="experiment name (see `list`)")
     _settings(m)
@@ -58,14 +94,17 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(p) -> None:
     """The options that choose a config: scale, seeds, data set."""
     p.add_argument("--scale", default=None, help="smoke | default | paper (default: $SKIPLESSONS_SCALE or default)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to train (overrides the scale's)")
+    p.add_argument("--seeds", type=_seed, nargs="+", default=None, help="seeds to train (overrides the scale's)")
     p.add_argument("--data", default=None, help="data set: mnist1d | digits | cifar10 | cifar100")
     p.add_argument("--data-dir", default=None, help="folder holding (or receiving) the CIFAR files")
 
 
-def _replicate() -> None:
+def _replicate(kept: list) -> None:
+    """Every replicated claim's experiment; `kept` receives the checkpoints folder, for an interrupt's message."""
+    from . import results
     from .experiments.replication import REPLICATED, replicate, replication_seeds
 
+    kept.append(results.results_dir() / "checkpoints")
     for name in REPLICATED:
         print(f"replicating {name} at default on seeds {replication_seeds(name)}", flush=True)
         result = replicate(name)
@@ -97,8 +136,10 @@ def run_settings(args) -> tuple[str | None, dict]:
     return scale, {k: getattr(args, k) for k in CLI_FLAGS if getattr(args, k) is not None}
 
 
-def _run(args) -> None:
-    from . import experiments
+def _run(args, kept: list) -> None:
+    """Run (or read) one experiment; `kept` receives its checkpoint folder, for the message of an interrupt."""
+    from . import experiments, results
+    from .env import current_scale
     from .experiments import shards
     from .experiments.configs import as_dict
 
@@ -106,14 +147,28 @@ def _run(args) -> None:
     exp = experiments.get(args.name)
     config = experiments.config_for(args.name, scale, **overrides)
     shard = shards.parse(args.shard) if args.shard is not None else None
+    kept.append(results.results_dir() / "checkpoints" / ("" if shard else results.key(
+        exp.name, scale or current_scale(), as_dict(config))))
     print(f"running {exp.name} at scale {scale or 'from SKIPLESSONS_SCALE'}"
           f"{f', shard {shard[0]}/{shard[1]}' if shard else ''}: {json.dumps(as_dict(config))}", flush=True)
-    result = (shards.run_shard(args.name, scale, *shard, force=args.force, **overrides) if shard else
-              experiments.load_or_run(args.name, scale, force=args.force, **overrides))
+    wait = {} if args.wait is None else {"wait": args.wait}
+    progress = (scale or current_scale()) != "smoke"     # a terminal: bars except for the seconds-long smoke runs
+    result = (shards.run_shard(args.name, scale, *shard, force=args.force, progress=progress, **overrides) if shard
+              else experiments.load_or_run(args.name, scale, force=args.force, progress=progress, **overrides, **wait))
     prov = result.provenance
     print(f"stored {result.stored.key}: {prov['wall_time_s']} s on {prov['device']} "
           f"(commit {prov['commit'][:12]}) in {result.stored.source}")
     print(json.dumps(result.summary, indent=1, sort_keys=True))
+
+
+def _what_was_kept(folders: list) -> str:
+    """Which checkpoints an interrupted run left, in words."""
+    found = [f for folder in folders for f in sorted(Path(folder).rglob("*.pt"))]
+    if not folders:
+        return "nothing was running"
+    if not found:
+        return "no checkpoint had been written yet: the same command starts again from the beginning"
+    return f"checkpoints are kept in {found[0].parent}: run the same command again to resume"
 
 
 def _merge(args) -> None:
@@ -138,16 +193,20 @@ def _sweep(args) -> None:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    kept: list = []
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        {"list": lambda _: _list(), "replicate": lambda _: _replicate(), "run": _run, "merge": _merge,
-         "sweep": _sweep}[args.command](args)
+        {"list": lambda _: _list(), "replicate": lambda _: _replicate(kept), "run": lambda a: _run(a, kept),
+         "merge": _merge, "sweep": _sweep}[args.command](args)
         return 0
-    except KeyboardInterrupt:
-        _say("interrupted; checkpoints are kept: run the same command again to resume")
-        return 130
+    except KeyboardInterrupt as e:
+        _say(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}; {_what_was_kept(kept)}")
+        return 143 if isinstance(e, Terminated) else 130
     except (ValueError, OSError, ImportError, FloatingPointError) as e:
         _say(str(e).splitlines()[0] if str(e) else type(e).__name__)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

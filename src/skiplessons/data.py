@@ -8,11 +8,11 @@
 """
 from __future__ import annotations
 
+import hashlib
 import io
-import os
+import json
 import pickle
 import pickletools
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -20,6 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import checks
+from .files import atomic_write, remove_leftovers, set_aside, wait_for
+from .locks import file_lock
 
 DATASETS = ("mnist1d", "digits", "teacher", "cifar10", "cifar100")
 #: the number of classes of each classification data set (the "C" of the Gauss-Newton rank bound N*C)
@@ -43,6 +47,20 @@ class Dataset:
     y_test: torch.Tensor
     n_classes: int
 
+    def __post_init__(self):
+        """Refuse what no net can train or be measured on: empty splits, NaN or inf inputs, splits of other
+        widths, labels outside [0, n_classes) or regression targets of another shape (a ValueError naming it)."""
+        checks.integer(self.n_classes, "n_classes", 1)
+        checks.samples(self.x_train, "x_train")
+        checks.samples(self.x_test, "x_test", width=self.x_train.shape[1])
+        for name, x, y in (("y_train", self.x_train, self.y_train), ("y_test", self.x_test, self.y_test)):
+            if isinstance(y, torch.Tensor) and y.is_floating_point():
+                checks.samples(y, name, width=self.n_classes)
+                if len(y) != len(x):
+                    raise ValueError(f"{name} has {len(y)} rows for {len(x)} inputs")
+            else:
+                checks.labels(y, name, len(x), self.n_classes)
+
     @property
     def d_in(self) -> int:
         return self.x_train.shape[1]
@@ -64,53 +82,107 @@ def _standardized(name, x_tr, y_tr, x_te, y_te, n_classes) -> Dataset:
                    torch.as_tensor(y_te, dtype=torch.long), n_classes)
 
 
+#: MNIST-1D's classes and features
+MNIST1D_CLASSES, MNIST1D_FEATURES = 10, 40
+_MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
+
+
 def mnist1d(n_samples: int = 5000, seed: int = 42, train_split: float = 0.8, cache=None) -> Dataset:
     """MNIST-1D with `n_samples` examples (40 features, 10 classes), generated offline.
 
     Generation takes about a second per 1,500 samples; with `cache` (a folder) the generated arrays are kept
-    there, keyed by (n_samples, seed, train_split), and read back by later calls and other processes."""
-    if n_samples < 20:
-        raise ValueError(f"n_samples={n_samples} must be >= 20")
-    key = ("x", "y", "x_test", "y_test")
+    there with their generating settings and checksum (`mnist1d-N-SEED-SPLIT.npz`), read back by later calls
+    and other processes after checks of shape, dtype, label range and checksum; a cache that fails any is set
+    aside with a warning and generated again."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 20:
+        raise ValueError(f"n_samples={n_samples!r} must be an integer >= 20")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed={seed!r} must be an integer in [0, 2**32)")
+    n_total = int(n_samples) // MNIST1D_CLASSES * MNIST1D_CLASSES
+    if not isinstance(train_split, (int, float)) or not 0 < int(n_total * train_split) < n_total:
+        raise ValueError(f"train_split={train_split!r} must leave both splits non-empty: a number in (0, 1) "
+                         f"with {n_total} samples")
+    settings = {"n_samples": int(n_samples), "seed": int(seed), "train_split": float(train_split)}
     path = None if cache is None else Path(cache) / f"mnist1d-{int(n_samples)}-{int(seed)}-{float(train_split)}.npz"
-    d = None if path is None else _read_npz(path, key)
-    if d is None:
-        from mnist1d.data import get_dataset_args, make_dataset
+    if path is None:
+        d = _generate_mnist1d(settings)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wait_for(file_lock(path.parent, path.name), f"the data cache {path}"):
+            remove_leftovers(path)             # of writers that were killed
+            d = _read_cache(path, settings, n_total)
+            if d is None:
+                d = _generate_mnist1d(settings)
+                _write_cache(path, settings, d)
+    return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], MNIST1D_CLASSES)
 
-        args = get_dataset_args()
-        args.num_samples, args.seed, args.train_split = int(n_samples), int(seed), float(train_split)
-        d = make_dataset(args)
-        if path is not None:
-            _save_atomic(path, {k: np.asarray(d[k]) for k in key})
-    return _standardized("mnist1d", d["x"], d["y"], d["x_test"], d["y_test"], 10)
+
+def _generate_mnist1d(settings: dict) -> dict:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.seed, args.train_split = settings["n_samples"], settings["seed"], settings["train_split"]
+    d = make_dataset(args)
+    return {k: np.asarray(d[k]) for k in _MNIST1D_KEYS}
 
 
-def _read_npz(path: Path, keys) -> dict | None:
-    """The arrays `keys` of the .npz at `path`, or None if there is none yet or it is damaged."""
-    try:
-        with np.load(path) as f:
-            return {k: f[k] for k in keys}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+def _arrays_sha256(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in _MNIST1D_KEYS:
+        h.update(f"{k}{arrays[k].dtype.str}{arrays[k].shape}".encode())
+        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()
+
+
+def _write_cache(path: Path, settings: dict, arrays: dict) -> None:
+    """The arrays with their generating settings and checksum, as one .npz written atomically."""
+    meta = json.dumps({"settings": settings, "sha256": _arrays_sha256(arrays)})
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(meta), **arrays)
+    atomic_write(path, buf.getvalue())
+
+
+def _read_cache(path: Path, settings: dict, n_total: int) -> dict | None:
+    """The cached MNIST-1D arrays at `path`, or None if there are none; a cache that fails a check is set aside
+    with a warning naming it (and None returned: generate again)."""
+    if not path.is_file():
         return None
-
-
-def _save_atomic(path: Path, arrays: dict) -> None:
-    """Write an .npz through a temporary file of its own, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    n_train = int(n_total * settings["train_split"])
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if not zipfile.is_zipfile(path):
+            raise ValueError("it is not an .npz archive")
+        with np.load(path, allow_pickle=False) as f:
+            if set(f.files) != {"meta", *_MNIST1D_KEYS}:
+                raise ValueError(f"it holds {sorted(f.files)}, not the arrays and settings of a cache")
+            meta, d = json.loads(str(f["meta"])), {k: f[k] for k in _MNIST1D_KEYS}
+        if not isinstance(meta, dict) or meta.get("settings") != settings:
+            raise ValueError(f"it was generated with other settings ({meta.get('settings') if isinstance(meta, dict) else meta})")
+        for k, n in (("x", n_train), ("x_test", n_total - n_train)):
+            if d[k].shape != (n, MNIST1D_FEATURES) or not np.issubdtype(d[k].dtype, np.floating):
+                raise ValueError(f"{k} is {d[k].dtype} {d[k].shape}, not float ({n}, {MNIST1D_FEATURES})")
+            if not np.isfinite(d[k]).all():
+                raise ValueError(f"{k} holds NaN or inf")
+        for k, n in (("y", n_train), ("y_test", n_total - n_train)):
+            if d[k].shape != (n,) or not np.issubdtype(d[k].dtype, np.integer):
+                raise ValueError(f"{k} is {d[k].dtype} {d[k].shape}, not integer ({n},)")
+            if d[k].min() < 0 or d[k].max() >= MNIST1D_CLASSES:
+                raise ValueError(f"{k} has labels outside [0, {MNIST1D_CLASSES})")
+        if meta.get("sha256") != _arrays_sha256(d):
+            raise ValueError("its arrays do not match the checksum recorded in it")
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+        set_aside(path, f"data cache {path} is damaged ({str(e)[:200]})")
+        return None
+    return d
 
 
 def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """scikit-learn's 1,797 8x8 digits (64 features, 10 classes), split with a stratified shuffle."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
+    checks.integer(seed, "seed", 0, 2**32)
+    if not isinstance(test_fraction, (int, float)) or not 0.01 <= test_fraction <= 0.99:
+        raise ValueError(f"test_fraction={test_fraction!r} must be a number in [0.01, 0.99]: both splits non-empty")
 
     x, y = load_digits(return_X_y=True)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
@@ -120,7 +192,10 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 def teacher(n_train: int = 1000, n_test: int = 1000, d_in: int = 10, n_hidden: int = 4, n_out: int = 2,
             seed: int = 0) -> Dataset:
     """Gaussian inputs x ~ N(0, I) labelled by a random tanh teacher y = C tanh(J x) (regression targets)."""
-    g = torch.Generator().manual_seed(seed)
+    for name, v in (("n_train", n_train), ("n_test", n_test), ("d_in", d_in), ("n_hidden", n_hidden),
+                    ("n_out", n_out)):
+        checks.integer(v, name, 1)
+    g = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     J = torch.randn(n_hidden, d_in, generator=g) / d_in**0.5
     C = torch.randn(n_out, n_hidden, generator=g) / n_hidden**0.5
     x = torch.randn(n_train + n_test, d_in, generator=g)

@@ -24,8 +24,11 @@ whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summ
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import hashlib
+import json
+import numbers
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,9 @@ from . import layer_measures as lm
 from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
                         negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
 from .curvature.functional import outputs
+from . import checks
 from .env import one_thread
+from .files import DamagedFile, load_tensors, remove_leftovers, save_tensors, set_aside
 from .models import activation
 from .train import check_width, train
 
@@ -71,11 +76,18 @@ class SpectrumSettings:
     seed: int = 0
 
     def __post_init__(self):
+        checks.integer(self.dense_max, "dense_max", 0)
+        checks.integer(self.n_probes, "n_probes", 1)
+        checks.integer(self.n_steps, "n_steps", 1)
+        checks.integer(self.seed, "seed", 0, 2**63)
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is not valid; choose one of {', '.join(METHODS)}")
-        if not self.tols or any(not t > 0 for t in self.tols):
+        if isinstance(self.tols, (list, np.ndarray)):
+            object.__setattr__(self, "tols", tuple(self.tols))
+        if not isinstance(self.tols, tuple) or not self.tols or any(
+                not isinstance(t, numbers.Real) or not 0 < t < float("inf") for t in self.tols):
             raise ValueError(f"tols={self.tols!r} must be a non-empty sequence of numbers > 0")
-        if not self.neg_tol > 0:
+        if not isinstance(self.neg_tol, numbers.Real) or not 0 < self.neg_tol < float("inf"):
             raise ValueError(f"neg_tol={self.neg_tol!r} must be > 0")
 
     def choose(self, n_params: int) -> str:
@@ -93,6 +105,7 @@ def check_inputs(net, x, name: str = "x") -> None:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be an (N, d_in={d_in}) tensor of samples, got {got}")
     check_width(net, x.shape[1], name)
+    checks.samples(x, name)
 
 
 def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -240,6 +253,40 @@ def checkpoint_steps(steps: int, n: int) -> list[int]:
     return out[:n - 1] + [steps]
 
 
+def _measured_fingerprint(net, data, steps, checkpoints, x, y, settings, members, train_kwargs) -> str:
+    """A hash of everything that determines the measurements of a `train_tracked` run (its nets, data, steps,
+    measurement batch and settings), so a measurement file is only reused by the same run."""
+    desc = json.dumps([asdict(net.spec), [asdict(m) for m in net.members], data.name, list(data.x_train.shape),
+                       steps, checkpoints, asdict(settings), members,
+                       sorted((k, v) for k, v in train_kwargs.items() if isinstance(v, (int, float, str))),
+                       hashlib.sha256(x.detach().cpu().numpy().tobytes()).hexdigest(),
+                       hashlib.sha256(y.detach().cpu().numpy().tobytes()).hexdigest()], default=str)
+    return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+def _read_measured(path: Path, fingerprint: str, checkpoints: list[int]) -> dict:
+    """The measurements {step: {key: array}} stored at `path` by this very run (same `fingerprint`), else {}.
+    Read without pickle; a damaged or malformed file is set aside with a warning naming it."""
+    remove_leftovers(path)
+    if not path.is_file():
+        return {}
+    try:
+        state = load_tensors(path)
+        if not isinstance(state, dict) or not isinstance(state.get("measured"), dict) or "fingerprint" not in state:
+            raise DamagedFile(f"{path} is not a measurement file (missing fields)")
+        if state["fingerprint"] != fingerprint:
+            return {}
+        found = state["measured"]
+        ok = all(s in checkpoints and isinstance(m, dict) and set(m) >= {"degenerate", "nodes", *LAYER_KEYS}
+                 and all(isinstance(v, torch.Tensor) for v in m.values()) for s, m in found.items())
+        if not ok:
+            raise DamagedFile(f"{path} holds malformed measurements")
+    except DamagedFile as e:
+        set_aside(path, str(e))
+        return {}
+    return {s: {k: v.numpy() for k, v in m.items()} for s, m in found.items()}
+
+
 def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.Tensor,
                   settings: SpectrumSettings = SpectrumSettings(), members=None, progress: bool = False,
                   checkpoint=None, **train_kwargs):
@@ -259,15 +306,15 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
     check_inputs(net, x)                       # both checked before the first measurement, not after it
     check_width(net, data.d_in)
     measured_file = None if checkpoint is None else Path(checkpoint).with_name(Path(checkpoint).stem + "-measured.pt")
-    measured = (torch.load(measured_file, weights_only=False)
-                if measured_file is not None and measured_file.is_file() else {})
+    fingerprint = _measured_fingerprint(net, data, steps, checkpoints, x, y, settings, members, train_kwargs)
+    measured = {} if measured_file is None else _read_measured(measured_file, fingerprint, checkpoints)
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
 
     def record(step):
         measured[step] = measure(net, x, y, settings, members, progress)
         if measured_file is not None:
-            tmp = measured_file.with_name(f".{measured_file.name}.{os.getpid()}.tmp")
-            torch.save(measured, tmp)
-            os.replace(tmp, measured_file)
+            save_tensors({"fingerprint": fingerprint, "measured": {
+                s: {k: torch.as_tensor(v) for k, v in m.items()} for s, m in measured.items()}}, measured_file)
 
     if checkpoints[0] == 0 and 0 not in measured:
         record(0)
@@ -275,6 +322,14 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
 
     hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted, progress=progress,
                  checkpoint=checkpoint, **train_kwargs)
+    missing = [s for s in checkpoints if s not in measured]
+    if missing:         # resumed past measurements whose file was lost or set aside: train again from the start
+        warnings.warn(f"the measurements at steps {missing} were lost with {measured_file}; training again "
+                      f"from the start", RuntimeWarning, stacklevel=2)
+        Path(checkpoint).unlink(missing_ok=True)
+        net.load_state_dict(initial)
+        hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted,
+                     progress=progress, checkpoint=checkpoint, **train_kwargs)
     tracked = Tracked()
     for step in checkpoints:
         tracked.add(step, measured[step])

@@ -18,6 +18,7 @@ import torch
 from scipy.integrate import solve_ivp
 from scipy.optimize import minimize
 
+from . import checks
 from .env import one_thread
 
 #: Default integrator tolerances of `gradient_flow` (scipy's RK45); stated in the chapters.
@@ -39,8 +40,8 @@ class Teacher:
     alpha: float | None = None
 
     def __post_init__(self):
-        K = np.array(self.K, dtype=float)           # copies: a view (e.g. K[::-1]) must not change under it
-        v = np.array(self.v, dtype=float)
+        K = np.array(checks.finite(self.K, "K"), dtype=float)   # copies: a view (e.g. K[::-1]) must not change
+        v = np.array(checks.finite(self.v, "v"), dtype=float)
         if K.ndim not in (2, 3):
             raise ValueError(f"K must be (n units, d inputs) or a batch (B, n, d), got shape {K.shape}")
         if v.shape != K.shape[:-1]:
@@ -103,13 +104,13 @@ def join(J, w) -> torch.Tensor:
     return torch.cat([J.reshape(*J.shape[:-2], -1), w], dim=-1)
 
 
-def _as_theta(theta, teacher: Teacher, readout: bool = False) -> torch.Tensor:
+def _as_theta(theta, teacher: Teacher, readout: bool = False, name: str = "theta") -> torch.Tensor:
     if not isinstance(teacher, Teacher):
         raise ValueError(f"teacher must be a skiplessons.dynamics.Teacher, got {type(teacher).__name__}")
-    theta = torch.as_tensor(theta, dtype=torch.float64)
+    theta = torch.as_tensor(checks.finite(theta, name), dtype=torch.float64)
     P = n_params(teacher.n, teacher.d) + (teacher.d if readout else 0)
-    if theta.ndim < 1 or theta.shape[-1] != P:
-        raise ValueError(f"theta must have shape (..., P) with P = {P} for this teacher"
+    if theta.ndim < 1 or theta.shape[-1] != P or not theta.numel():
+        raise ValueError(f"{name} must have shape (..., P) with P = {P} for this teacher"
                          f"{' and a readout' if readout else ''}, got {tuple(theta.shape)}")
     return theta
 
@@ -234,7 +235,7 @@ def monte_carlo_loss(theta, teacher: Teacher, alpha: float = 0.0, n_samples: int
     if theta.ndim != 1:
         raise ValueError(f"theta must be a single parameter vector (P,), got shape {tuple(theta.shape)}")
     a_t = alpha if teacher.alpha is None else teacher.alpha
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     x = torch.randn(n_samples, teacher.d, generator=gen, dtype=torch.float64)
     err = outputs(theta, x, alpha, teacher.n) - outputs(teacher_theta(teacher), x, a_t, teacher.n)
     sq = 0.5 * err**2
@@ -250,7 +251,7 @@ def small_init(n_init: int, init_scale: float, n: int = 2, d: int = 2, seed: int
         raise ValueError(f"n_init={n_init!r} must be a positive integer")
     if not init_scale > 0:
         raise ValueError(f"init_scale={init_scale!r} must be positive")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     return init_scale * torch.randn(n_init, n_params(n, d), generator=gen, dtype=torch.float64)
 
 
@@ -273,7 +274,7 @@ def gradient_flow(theta0, teacher: Teacher, alpha: float = 0.0, t_max: float = 1
     against single runs at ``rtol=1e-11``). Introduced in chapter II.1.
     """
     alpha = _check_alpha(alpha)
-    theta0 = _as_theta(theta0, teacher, readout)
+    theta0 = _as_theta(theta0, teacher, readout, name="theta0")
     if theta0.ndim > 2:
         raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta0.shape)}")
     if not t_max > 0:
@@ -309,7 +310,7 @@ def flows_per_alpha(theta0, teacher: Teacher, alphas, **kwargs) -> list[Trajecto
 
     Introduced in chapter II.2 (plain vs skip from the same starts; the alpha player).
     """
-    theta0 = _as_theta(theta0, teacher)
+    theta0 = _as_theta(theta0, teacher, name="theta0")
     if theta0.ndim != 2:
         raise ValueError(f"theta0 must be a batch (B, P), got shape {tuple(theta0.shape)}")
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
@@ -331,7 +332,7 @@ def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n
     Introduced in chapter II.1.
     """
     alpha = _scalar_alpha(alpha)
-    theta = _as_theta(theta0, _single_teacher(teacher)).clone()
+    theta = _as_theta(theta0, _single_teacher(teacher), name="theta0").clone()
     if theta.ndim > 2:
         raise ValueError(f"theta0 must have shape (P,) or (B, P), got {tuple(theta.shape)}")
     if not lr > 0:
@@ -342,7 +343,7 @@ def online_sgd(theta0, teacher: Teacher, alpha: float = 0.0, lr: float = 0.01, n
     theta = theta.reshape(-1, theta.shape[-1])
     n, d = teacher.n, teacher.d
     a_t = alpha if teacher.alpha is None else teacher.alpha
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     record = set(np.linspace(0, n_steps, min(n_record, n_steps + 1)).round().astype(int).tolist())
     ts, thetas = [], []
     K, v = torch.as_tensor(teacher.K), torch.as_tensor(teacher.v)
@@ -443,7 +444,7 @@ def overlap_critical_point(teacher: Teacher, alpha: float = 0.0, seed: int = 0) 
     alpha = _scalar_alpha(alpha)
     _single_teacher(teacher)
     d = teacher.d
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(checks.integer(seed, "seed", 0, 2**63))
     p0 = 0.5 * torch.randn(d + 1, generator=gen, dtype=torch.float64) + 0.5
 
     def theta_of(p):
@@ -486,8 +487,9 @@ def slow_intervals(t, loss, kappa: float) -> np.ndarray:
     t, loss = _check_curve(t, loss)
     if not kappa > 0:
         raise ValueError(f"kappa={kappa!r} must be positive (a rate per unit time)")
-    if np.any(loss <= 0):
-        raise ValueError("loss must be positive for its logarithm: a run at exactly zero loss has no rate")
+    if np.any(loss <= 0) or not np.isfinite(loss).all():
+        raise ValueError("loss must be positive and finite for its logarithm: a run at exactly zero (or infinite) "
+                         "loss has no rate")
     dt = np.diff(t).reshape(-1, *([1] * (loss.ndim - 1)))
     return np.abs(np.diff(np.log(loss), axis=0)) / dt < kappa
 
@@ -516,7 +518,10 @@ def slow_time(t, loss, kappa: float, threshold: float | None = None) -> np.ndarr
 
 
 def _check_curve(t, loss):
-    t, loss = np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
+    t = np.asarray(checks.finite(t, "t"), dtype=float)
+    loss = np.asarray(checks.real(loss, "loss"), dtype=float)
+    if np.isnan(loss).any() or not loss.size:
+        raise ValueError(f"loss must be non-empty and hold no NaN, got {int(np.isnan(loss).sum())} NaN of {loss.size}")
     if t.ndim != 1 or len(t) < 2 or np.any(np.diff(t) <= 0):
         raise ValueError("t must be a 1-D increasing array of at least 2 times")
     if loss.shape[:1] != t.shape:

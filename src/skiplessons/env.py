@@ -16,11 +16,12 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass(frozen=True)
 class Env:
-    """What `setup` chose: the scale, the torch device and the seed."""
+    """What `setup` chose: the scale, the torch device, the seed and whether long runs show progress bars."""
 
     scale: str
     device: torch.device
     seed: int
+    progress: bool = False
 
 
 #: the choices of the last `setup` call in this process (None before the first)
@@ -43,6 +44,17 @@ def current_scale() -> str:
 def current_device() -> torch.device:
     """The device chosen by `setup` in this process, else `device()`."""
     return _session.device if _session is not None else device()
+
+
+def current_progress() -> bool:
+    """Whether long runs show progress bars: the choice of `setup` in this process, else `default_progress`."""
+    return _session.progress if _session is not None else default_progress(current_scale())
+
+
+def default_progress(scale: str) -> bool:
+    """Progress bars by default only at `paper` scale, where a run takes minutes: the site is built at `default`,
+    and a finished bar would leave an empty widget, and the whole widget bundle, on its page."""
+    return check_scale(scale) == "paper"
 
 
 def check_scale(value: str, name: str = "scale") -> str:
@@ -95,19 +107,24 @@ def _in_colab() -> bool:
     return "COLAB_RELEASE_TAG" in os.environ or "google.colab" in str(os.environ.get("PYTHONPATH", ""))
 
 
-def setup(seed: int = 0, scale: str | None = None, device: str | None = None, quiet: bool = False) -> Env:
+def setup(seed: int = 0, scale: str | None = None, device: str | None = None, quiet: bool = False,
+          progress: bool | None = None) -> Env:
     """Seed everything, choose the scale and the device, apply the house plot style; print one line.
 
     `scale` defaults to `SKIPLESSONS_SCALE` (else `default`); `device` ("cpu" | "cuda") to CUDA when
-    present. The choices hold for the rest of the process (`current_scale`, `current_device`): experiments
-    run at them unless told otherwise. Introduced in chapter 0.
+    present; `progress` (show progress bars while experiments run) to `default_progress(scale)`: on at `paper`
+    only. The choices hold for the rest of the process (`current_scale`, `current_device`,
+    `current_progress`): experiments run with them unless told otherwise. Introduced in chapter 0.
     """
     global _session
     from .plotting import use_style
 
     seed_everything(seed)
     chosen = check_scale(scale, "scale") if scale is not None else scale_from_environment()
-    env = Env(scale=chosen, device=pick_device(device), seed=int(seed))
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"progress={progress!r} must be True, False or None (None: on at paper scale only)")
+    env = Env(scale=chosen, device=pick_device(device), seed=int(seed),
+              progress=default_progress(chosen) if progress is None else progress)
     _session = env
     use_style()
     if not quiet:

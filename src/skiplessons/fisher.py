@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import checks
 from .curvature import dense_fisher, flat_fn
 from .env import one_thread
 from .shallow import ShallowNet, activation, param_index
@@ -52,6 +53,8 @@ def fisher_eigh(net, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     Uses `curvature.dense_fisher` with the squared loss (unit-variance Gaussian outputs), on one thread
     (`one_thread`). Chapter I.1.
     """
+    checks.samples(x, "x")
+    checks.parameters(net)
     theta, f = flat_fn(net)
     theta = theta.double()
     with one_thread():
@@ -71,6 +74,8 @@ def fisher_zeros(net, x: torch.Tensor, rtol: float = ZERO_RTOL) -> ZeroCount:
     """
     if not rtol > 0:
         raise ValueError(f"rtol={rtol!r} must be > 0")
+    checks.samples(x, "x")
+    checks.parameters(net)
     n_out = net(x[:1].double()).shape[1]
     n_params = sum(q.numel() for q in net.parameters())
     if x.shape[0] * n_out < n_params:
@@ -167,8 +172,11 @@ def _dependence_rows(net, theta, u):
 
 def function_change(net, x: torch.Tensor, direction: torch.Tensor, t: float) -> float:
     """max over inputs and outputs of |f(theta + t d) - f(theta)|, d = `direction` (a P-vector). Chapter I.1."""
+    checks.samples(x, "x")
+    checks.parameters(net)
+    checks.finite(t, "t", "a number")
     theta, f = flat_fn(net)
-    direction = torch.as_tensor(direction, dtype=theta.dtype).reshape(-1)
+    direction = torch.as_tensor(checks.finite(direction, "direction"), dtype=theta.dtype).reshape(-1)
     if direction.numel() != theta.numel():
         raise ValueError(f"direction must have P = {theta.numel()} entries, got {direction.numel()}")
     x = x.to(theta.dtype)
@@ -194,8 +202,16 @@ def interpolate(start, end, s: float):
 
 def loss_slice(net, x: torch.Tensor, y: torch.Tensor, direction: torch.Tensor, ts) -> np.ndarray:
     """The squared loss (1 / 2N) sum ||f(theta + t d) - y||^2 for each t in `ts` (a 1-D slice). Chapter I.2."""
+    checks.samples(x, "x")
+    checks.parameters(net)
+    ts = np.asarray(checks.finite(ts, "ts"), dtype=float).ravel()
     theta, f = flat_fn(net)
-    d = torch.as_tensor(direction, dtype=theta.dtype).reshape(-1)
+    d = torch.as_tensor(checks.finite(direction, "direction"), dtype=theta.dtype).reshape(-1)
+    if d.numel() != theta.numel():
+        raise ValueError(f"direction must have P = {theta.numel()} entries, got {d.numel()}")
+    y = checks.samples(y, "y", ndim=2, width=net(x[:1].to(theta.dtype)).shape[-1], floating=False)
+    if len(y) != len(x):
+        raise ValueError(f"y must have one row per row of x ({len(x)}), got {len(y)}")
     x, y = x.to(theta.dtype), y.to(theta.dtype)
     with torch.no_grad(), one_thread():
         return np.array([float(((f(theta + t * d, x) - y) ** 2).sum() / (2 * x.shape[0])) for t in ts])
@@ -207,8 +223,15 @@ def loss_plane(net, x: torch.Tensor, y: torch.Tensor, d1: torch.Tensor, d2: torc
     One forward pass per grid point, all points in one batched call (`torch.func.vmap`)."""
     from torch.func import vmap
 
+    checks.samples(x, "x")
+    checks.parameters(net)
+    ts, ss = (checks.finite(v, name) for v, name in ((ts, "ts"), (ss, "ss")))
     theta, f = flat_fn(net)
-    d1, d2 = (torch.as_tensor(d, dtype=theta.dtype).reshape(-1) for d in (d1, d2))
+    d1, d2 = (torch.as_tensor(checks.finite(d, name), dtype=theta.dtype).reshape(-1)
+              for d, name in ((d1, "d1"), (d2, "d2")))
+    y = checks.samples(y, "y", ndim=2, width=net(x[:1].to(theta.dtype)).shape[-1], floating=False)
+    if len(y) != len(x):
+        raise ValueError(f"y must have one row per row of x ({len(x)}), got {len(y)}")
     for name, d in (("d1", d1), ("d2", d2)):
         if d.numel() != theta.numel():
             raise ValueError(f"{name} must have P = {theta.numel()} entries, got {d.numel()}")
@@ -227,6 +250,9 @@ def approach_spectra(start, end, x: torch.Tensor, fractions) -> np.ndarray:
     s = 1 is the generic net `start`, s = 0 the singular net `end`; e.g. for `eliminate_incoming` the row for s
     is the net with J_a scaled by s. Cost: one dense Fisher per fraction. Chapters I.2, I.3.
     """
+    fractions = np.asarray(checks.finite(fractions, "fractions"), dtype=float).ravel()
+    if not fractions.size:
+        raise ValueError("fractions is empty; pass at least one fraction s")
     return np.stack([fisher_eigh(interpolate(start, end, float(s)), x)[0] for s in fractions])
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import checks
+
 #: a unit is eliminated when its std over the inputs is <= ELIMINATION_RTOL * the layer's RMS activation
 ELIMINATION_RTOL = 1e-2
 #: two units overlap when |cosine| of their (centred) activations or incoming weights is >= OVERLAP_THRESHOLD
@@ -26,6 +28,9 @@ def _as_tensor(a, name):
                          f"got {type(a).__name__}")
     if a.ndim < 2:
         raise ValueError(f"{name} must have shape (..., N, n) with samples N and units n, got {tuple(a.shape)}")
+    checks.samples(a, name, ndim=None, min_ndim=2, floating=False)     # no NaN, inf, empty axis, bool
+    if a.shape[-2] < 2:
+        raise ValueError(f"{name} has N = {a.shape[-2]} sample: a unit's spread over the inputs needs N >= 2")
     return a.detach().to(torch.float64)
 
 

@@ -68,6 +68,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import checks
+
 #: the book's three architectures
 ARCHS = ("plain", "residual", "hyper")
 #: skip forms besides the three, shown for comparison only (see the forking path above)
@@ -214,7 +216,13 @@ def forward(params, x, act: str, a, c, return_hidden: bool = False, bn_layer: in
     then the hidden activations h_1 .. h_D if `return_hidden`, then the pre-activations z_1 .. z_D (what enters
     phi) if `return_preacts`."""
     phi = activation(act)
-    batched = params["W_in"].dim() == 3
+    W_in = params["W_in"]
+    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or x.shape[-1] != W_in.shape[-2] \
+            or x.dtype != W_in.dtype or x.shape[-2] == 0:
+        got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a {W_in.dtype} tensor of shape (N >= 1, d_in={W_in.shape[-2]}) (or (M, N, "
+                         f"d_in)), got {got}")
+    batched = W_in.dim() == 3
     if batched:
         a = torch.as_tensor(a, dtype=x.dtype, device=x.device).view(-1, 1, 1)
         c = torch.as_tensor(c, dtype=x.dtype, device=x.device).view(-1, 1, 1)
@@ -257,6 +265,7 @@ def hidden_rms(net, x: torch.Tensor) -> torch.Tensor:
     scale a control must not change)."""
     if not isinstance(net, (DeepMLPs, MLP)):
         raise TypeError(f"net must be a DeepMLPs or an MLP, got {type(net).__name__}")
+    checks.samples(x, "x", width=net.spec.d_in)
     p0 = next(net.parameters())
     _, hidden = net(x.to(p0.device, p0.dtype), return_hidden=True)
     return torch.stack([h.pow(2).mean((-2, -1)).sqrt() for h in hidden], dim=-1)

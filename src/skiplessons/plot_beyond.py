@@ -33,9 +33,9 @@ def llc_calibration(result, tolerance, ax=None):
         tol = tolerance(target) / target
         ax.fill_between([i - 0.4, i + 0.4], -tol, tol, color="C2", alpha=0.25, linewidth=0)
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_xticks(range(len(cases)), [c.replace(" @ ", "\n") for c in cases], rotation=90, fontsize=7)
+    ax.set_xticks(range(len(cases)), [c.replace(" @ ", "\n") for c in cases], rotation=90, fontsize="small")
     ax.set_ylabel("λ̂ / target − 1")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -55,7 +55,7 @@ def llc_sweep(result, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel("stiffness κ = ε (nβ h_max + γ)")
     ax.set_ylabel("λ̂ / target")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -70,7 +70,7 @@ def targets_against_n(models, ns, localization: float, ax=None):
     ax.set_xscale("log")
     ax.set_xlabel("samples n")
     ax.set_ylabel("nβ E[K]  (exact, by quadrature)")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -87,7 +87,7 @@ def llc_burn_in(result, step: int = -1, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel("largest |Hessian eigenvalue|")
     ax.set_ylabel("SGLD steps needed to equilibrate")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -100,7 +100,7 @@ def llc_traces(result, step: int = -1, ax=None):
     ax.axvline(int(result.config["burn_in"]), color="k", ls=":", lw=1)
     ax.set_xlabel("SGLD step")
     ax.set_ylabel("nβ (L(w) - L(w*))")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax.figure
 
 
@@ -127,7 +127,7 @@ def shattering_by_depth(result, axes=None):
         ax.set_xlabel("depth (hidden layer read out)")
         ax.set_title(f"input pairs {distance:g} apart")
     np.atleast_1d(axes)[0].set_ylabel("similarity of input gradients")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    np.atleast_1d(axes)[0].legend()
     return np.atleast_1d(axes)[0].figure
 
 
@@ -143,7 +143,7 @@ def rank_by_depth(result, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel("layer")
     ax.set_ylabel("distance from rank one, res(X)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(ncol=2)
     return ax.figure
 
 
@@ -169,9 +169,9 @@ def trained_stacks(result, axes=None):
     axes[0].set_yscale("log")
     axes[0].set_xlabel("training step")
     axes[0].set_ylabel("training loss")
-    axes[0].legend(fontsize=8)
+    axes[0].legend()
     axes[1].set_yscale("log")
     axes[1].set_xlabel("layer")
     axes[1].set_ylabel("distance from rank one, res(X)")
-    axes[1].legend(fontsize=7)
+    axes[1].legend()
     return axes[0].figure

@@ -1,4 +1,5 @@
-"""Pure plotting functions of Part IV (chapters IV.1 and IV.2): one colour per condition, values per net.
+"""Pure plotting functions of Part IV (chapters IV.1 and IV.2): one colour per condition (an architecture in its
+own colour, `plotting.colors_for`), values per net.
 
 Every function takes {condition: per-net values} as the typed readers return them (`ControlsResult.curves`,
 `.degenerate(step=None)`, `.init_rms`, `.sweep`), draws on `ax` (a new figure when None) and returns the figure.
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .plotting import band
+from .plotting import band, colors_for
 
 
 def _axes(ax):
@@ -20,18 +21,11 @@ def _axes(ax):
     return ax
 
 
-def _colors(groups) -> dict:
-    groups = list(groups)
-    if not groups:
-        raise ValueError("groups must name at least one condition")
-    return {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
-
-
 def condition_curves(steps, curves: Mapping[str, np.ndarray], ylabel: str, ax=None):
     """Median and interquartile band over seeds of a training curve ({condition: (nets, records)}) against the
     recorded `steps`."""
     ax = _axes(ax)
-    for cond, color in _colors(curves).items():
+    for cond, color in colors_for(curves).items():
         band(ax, steps, curves[cond], label=cond, color=color)
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
@@ -42,7 +36,7 @@ def checkpoint_lines(steps, values: Mapping[str, np.ndarray], ylabel: str, ax=No
     """{condition: (nets, checkpoints)} against the checkpoint `steps`: the mean over seeds as a line, every
     seed as a dot."""
     ax = _axes(ax)
-    for cond, color in _colors(values).items():
+    for cond, color in colors_for(values).items():
         rows = np.asarray(values[cond], dtype=float)
         ax.plot(steps, rows.mean(0), "-o", color=color, label=cond, markersize=4)
         for r in rows:
@@ -56,7 +50,7 @@ def per_layer(values: Mapping[str, np.ndarray], ylabel: str, ax=None, log: bool 
     """{condition: (nets, layers)} against the hidden layer: the mean over seeds (geometric with `log`, on a
     log axis), with the seeds' range as a band."""
     ax = _axes(ax)
-    for cond, color in _colors(values).items():
+    for cond, color in colors_for(values).items():
         rows = np.asarray(values[cond], dtype=float)
         layers = np.arange(1, rows.shape[1] + 1)
         centre = np.exp(np.log(rows).mean(0)) if log else rows.mean(0)
@@ -75,7 +69,7 @@ def singular_values(spectra: Mapping[str, np.ndarray], ax=None, band_edges=(0.5,
     median over inputs and nets of each rank's value ({condition: (nets, inputs, width)}, the "sv" of
     `manipulation.measure`), on a log scale, with the band `band_edges` shaded."""
     ax = _axes(ax)
-    for cond, color in _colors(spectra).items():
+    for cond, color in colors_for(spectra).items():
         sv = np.sort(np.asarray(spectra[cond], dtype=float), axis=-1)[..., ::-1]
         med = np.median(sv.reshape(-1, sv.shape[-1]), axis=0)
         ax.plot(np.arange(1, len(med) + 1), np.maximum(med, 1e-12), color=color, label=cond)
@@ -89,12 +83,12 @@ def singular_values(spectra: Mapping[str, np.ndarray], ax=None, band_edges=(0.5,
 def condition_bars(values: Mapping[str, np.ndarray], ylabel: str, ax=None):
     """One bar per condition: the mean over seeds with ± one standard deviation, every seed as a dot."""
     ax = _axes(ax)
-    colors = _colors(values)
+    colors = colors_for(values)
     for i, (cond, color) in enumerate(colors.items()):
         v = np.asarray(values[cond], dtype=float)
         ax.bar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0.0, color=color, alpha=0.7)
         ax.plot(np.full(len(v), i), v, "k.", markersize=4)
-    ax.set_xticks(range(len(colors)), list(colors), rotation=25, ha="right", fontsize=8)
+    ax.set_xticks(range(len(colors)), list(colors), rotation=25, ha="right", fontsize="small")
     ax.set_ylabel(ylabel)
     return ax.figure
 
@@ -122,6 +116,6 @@ def overview(result, by_alpha: bool = False):
         sweep(result.sweep("degenerate"), "final degenerate fraction", ax=axes[1])
     else:
         condition_curves(result.record_steps, result.curves("acc"), "training accuracy", ax=axes[0])
-        axes[0].legend(fontsize=7)
+        axes[0].legend()
         condition_bars(result.degenerate(), "final degenerate fraction", ax=axes[1])
     return fig

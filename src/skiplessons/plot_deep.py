@@ -32,7 +32,7 @@ def spectra(result, net_of: dict[str, int], sigma: float = 0.004):
         ax.set_title(arch)
         ax.set_xlabel("eigenvalue / max |eigenvalue|")
     axes[0, 0].set_ylabel("density")
-    axes[0, -1].legend(fontsize=8)
+    axes[0, -1].legend()
     return fig
 
 

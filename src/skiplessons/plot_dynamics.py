@@ -49,7 +49,7 @@ def rate_detector(ax, t, loss, kappas, colors=None):
     ax.set_yscale("log")
     ax.set_xlabel("time t")
     ax.set_ylabel("|d log L / dt|")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def kappa_sweep(ax, slow: dict, colors: dict):
@@ -65,7 +65,7 @@ def kappa_sweep(ax, slow: dict, colors: dict):
     ax.set_xticks([], minor=True)
     ax.set_xlabel("rate threshold κ")
     ax.set_ylabel("time on a plateau")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def line_curvature(ax, z, eigenvalues, label):
@@ -93,7 +93,7 @@ def ghost_curve(axs, alphas, speed, slow, color="k"):
     axs[1].fill_between(alphas, q[0], q[2], color=color, alpha=0.2, label="IQR")
     axs[1].set_xlabel("skip strength α")
     axs[1].set_ylabel("time on a plateau")
-    axs[1].legend(fontsize=8)
+    axs[1].legend()
 
 
 def line_distances(ax, t, dist, radii, color="k"):
@@ -120,4 +120,4 @@ def captured_over_time(ax, t, fractions: dict, colors: dict, limits: dict | None
             ax.plot([t[-1] * 1.02] * 2, [lo, hi], color=colors.get(label), lw=4, solid_capstyle="butt")
     ax.set_xlabel("time t")
     ax.set_ylabel("fraction within the capture radius")
-    ax.legend(fontsize=8)
+    ax.legend()

@@ -65,7 +65,7 @@ def smallest_bars(ax, spectra_row: dict, k: int, title: str = "", colors: dict |
     ax.axhline(ZERO_RTOL, color="0.4", ls="--", lw=1, label="zero threshold")
     ax.set(yscale="log", ylim=(FLOOR / 10, 10), xlabel="eigenvalue index (smallest first)",
            ylabel="eigenvalue / largest", title=title)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left")
     return ax
 
 
@@ -97,7 +97,7 @@ def self_contained(html: str) -> str:
     return _ICON.sub(glyph, _FONT_AWESOME_LINK.sub("", html))
 
 
-def player(fig, update, n_frames: int, interval: int = 500, dpi: int = 72) -> str:
+def player(fig, update, n_frames: int, interval: int = 500, dpi: int = 96) -> str:
     """A kernel-free HTML player (matplotlib `FuncAnimation.to_jshtml`) of `update(i)` for i < n_frames.
 
     Closes `fig` so that the notebook shows only the player. Keep n_frames <= 20 and the figure small: every
@@ -116,7 +116,7 @@ def approach_player(fractions, spectra: dict, k: int, what: str) -> str:
     """A kernel-free player of the `k` smallest Fisher eigenvalues of each architecture (`spectra`: {arch:
     (frames, P)}, as from `fisher.approach_spectra`) on the way to a singular point, one frame per entry of
     `fractions`, titled "`what` = s". Chapters I.2, I.3."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")   # 720 x 403 px, axis labels inside
 
     def frame(i):
         ax.clear()

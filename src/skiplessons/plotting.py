@@ -8,6 +8,19 @@ import numpy as np
 
 #: one colour per architecture, used in every chapter
 ARCH_COLORS = {"plain": "#D55E00", "residual": "#0072B2", "hyper": "#009E73"}
+#: the colours of the other groups of a figure, in order: the rest of the house cycle (the yellow, too pale on
+#: white, left out), never an architecture's colour
+OTHER_COLORS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999", "#882255", "#44AA99", "#117733")
+
+
+def colors_for(groups) -> dict:
+    """{group: colour} for the groups of one figure: an architecture keeps its own colour (`ARCH_COLORS`) on every
+    page, and every other group (a condition of Part IV, a remedy) gets the next of `OTHER_COLORS`."""
+    groups = list(groups)
+    if not groups:
+        raise ValueError("groups must name at least one group")
+    others = iter(OTHER_COLORS * (1 + len(groups) // len(OTHER_COLORS)))
+    return {g: ARCH_COLORS[g] if g in ARCH_COLORS else next(others) for g in groups}
 
 
 def use_style() -> None:
@@ -33,10 +46,9 @@ def training_curves(result, key: str = "acc", ax=None, groups=None):
     if ax is None:
         _, ax = plt.subplots()
     curves = result.curves(key)
-    for i, group in enumerate(groups or curves):
+    for group, color in colors_for(groups or curves).items():
         rows = curves[group]
-        band(ax, result.record_steps, rows, label=f"{group} ({len(rows)} seeds)",
-             color=ARCH_COLORS.get(group, plt.get_cmap("tab10")(i % 10)))
+        band(ax, result.record_steps, rows, label=f"{group} ({len(rows)} seeds)", color=color)
     ax.set_xlabel("training step")
     ax.set_ylabel(key.replace("_", " ").replace("acc", "accuracy"))
     ax.legend()

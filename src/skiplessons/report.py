@@ -15,14 +15,15 @@ from .degeneracy import HEADLINE_TOL
 
 
 def markdown_table(rows: list[Mapping[str, object]], columns: list[str]) -> str:
-    """A GitHub/MyST pipe table of `rows` (dicts) in the order of `columns`; `|` in cells is escaped."""
+    """A GitHub/MyST pipe table of `rows` (dicts) in the order of `columns`; `|` in the header and the cells is
+    escaped (a column named `max|λ|` would otherwise split the table)."""
     if not columns:
         raise ValueError("columns must name at least one column")
 
     def cell(value) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 

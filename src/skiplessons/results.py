@@ -25,6 +25,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import warnings
@@ -33,12 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write, remove_leftovers, wait_for
 from .locks import file_lock
 
 #: the package folder holding the committed paper-scale results (package data)
 SHIPPED = "paper_results"
-_REQUIRED = ("name", "scale", "config", "config_hash", "summary", "provenance", "arrays_file", "arrays_sha256",
-             "checksum")
+_TYPES = {"name": str, "scale": str, "config": dict, "config_hash": str, "summary": dict, "provenance": dict,
+          "arrays_file": str, "arrays_sha256": str, "checksum": str}
+#: the provenance fields every result has (`provenance`), with their types
+_PROVENANCE = {"commit": str, "device": str, "wall_time_s": (int, float), "date": str, "seeds": list}
 
 
 @dataclass
@@ -63,11 +67,27 @@ def results_dir() -> Path:
     checkout, else a user cache."""
     if os.environ.get("SKIPLESSONS_RESULTS"):
         return Path(os.environ["SKIPLESSONS_RESULTS"])
+    checkout = _checkout()
+    return checkout / "results" if checkout else Path.home() / ".cache" / "skiplessons" / "results"
+
+
+def _checkout() -> Path | None:
+    """The enclosing skiplessons checkout of the working folder, or None (an installed package)."""
     for folder in [Path.cwd(), *Path.cwd().parents]:
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and 'name = "skiplessons"' in pyproject.read_text():
-            return folder / "results"
-    return Path.home() / ".cache" / "skiplessons" / "results"
+            return folder
+    return None
+
+
+def shown_dir(folder=None) -> str:
+    """A results folder (default `results_dir()`) as a page names it: `results/` of the checkout, or `~/...`
+    under the home folder, so that no page shows where the machine that built it keeps its files."""
+    folder = Path(folder or results_dir()).resolve()
+    for base, name in ((_checkout(), ""), (Path.home(), "~/")):
+        if base is not None and folder.is_relative_to(base.resolve()):
+            return f"{name}{folder.relative_to(base.resolve()).as_posix()}/"
+    return str(folder)
 
 
 def shipped_dir() -> Path:
@@ -176,30 +196,43 @@ def check_writable(folder=None) -> Path:
     return folder
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, removed on any failure."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)          # mkstemp makes 0600; results are meant to be shared and committed
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def lock(folder: Path, stem: str):
     """The inter-process lock of one result, beside it: an OS lock, or a soft lock on network file systems
     (`skiplessons.locks`)."""
     return file_lock(folder, stem)
 
 
+def check_name(name, what: str = "name") -> str:
+    """`name` if it can be part of a file name in the results folder, else a ValueError naming `what`: letters,
+    digits, "_" and "-", not starting with "-" (no path separators, no "..")."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", name):
+        raise ValueError(f"{what}={name!r} must be letters, digits, '_' and '-' (no path separators or '..')")
+    return name
+
+
+def validate(meta) -> dict:
+    """`meta` if it has the fields and types of a result's JSON, else a ValueError saying which are missing or
+    of the wrong type (the one schema check of a result, on save and on read)."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"not a result file (a JSON {type(meta).__name__}, not an object)")
+    missing = [k for k in _TYPES if k not in meta]
+    prov = meta.get("provenance")
+    missing += [f"provenance.{k}" for k in _PROVENANCE if isinstance(prov, dict) and k not in prov]
+    if missing:
+        raise ValueError(f"not a result file (missing fields {', '.join(missing)})")
+    wrong = [k for k, kind in _TYPES.items() if not isinstance(meta[k], kind)]
+    wrong += [f"provenance.{k}" for k, kind in _PROVENANCE.items() if not isinstance(prov[k], kind)]
+    if wrong:
+        raise ValueError(f"not a result file (fields of the wrong type: {', '.join(wrong)})")
+    if not meta["summary"]:
+        raise ValueError("not a result file (its summary is empty)")
+    check_name(meta["name"]), check_name(meta["scale"], "scale")
+    return meta
+
+
 def save(name: str, scale: str, config: dict, summary: dict, arrays: dict, prov: dict, folder=None) -> Result:
     """Store a result under `NAME-SCALE-HASH` in the writable folder (module docstring: the write order)."""
+    check_name(name), check_name(scale, "scale")
     folder = check_writable(folder)
     stem = key(name, scale, config)
     buf = io.BytesIO()
@@ -213,12 +246,14 @@ def save(name: str, scale: str, config: dict, summary: dict, arrays: dict, prov:
             "arrays": sorted(arrays)}
     meta = json.loads(json.dumps(meta, default=_jsonable))        # what will be read back
     meta["checksum"] = _checksum(meta)
+    validate(meta)
     text = json.dumps(meta, indent=1, sort_keys=True).encode()
-    with lock(folder, stem):
+    with wait_for(lock(folder, stem), f"the result {stem}"):
+        remove_leftovers(folder / stem)          # of writes of this result that were killed
         had = npath.is_file()
         try:
-            _write_new(npath, blob)
-            _write_new(jpath, text)
+            atomic_write(npath, blob)
+            atomic_write(jpath, text)
         except BaseException:
             if not had:
                 with contextlib.suppress(OSError):
@@ -243,9 +278,7 @@ def read(jpath: Path) -> Result | None:
     """The result stored in `jpath`, or None with a warning when it is unreadable or fails a check."""
     jpath = Path(jpath)
     try:
-        meta = json.loads(jpath.read_text())
-        if not isinstance(meta, dict) or not all(k in meta for k in _REQUIRED):
-            raise ValueError("not a result file (missing fields)")
+        meta = validate(json.loads(jpath.read_text()))
         if meta["checksum"] != _checksum(meta):
             raise ValueError("its content does not match the checksum recorded in it")
         if config_hash(meta["config"]) != meta["config_hash"] or not jpath.stem.endswith(meta["config_hash"]):

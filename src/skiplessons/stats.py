@@ -27,6 +27,8 @@ from functools import cached_property
 import numpy as np
 from scipy import stats as _st
 
+from . import checks
+
 #: the one-sided level of every primary comparison (a two-sided 95 % interval)
 ALPHA = 0.025
 #: the level of each side of the equivalence test (a 90 % interval inside ±delta)
@@ -230,7 +232,7 @@ def quartiles(values) -> tuple[float, float, float]:
     A run that never got somewhere counts as `inf` (e.g. the time to a loss threshold); a quartile that
     interpolates towards an `inf` is `inf`.
     """
-    v = np.sort(np.asarray(values, dtype=float).ravel())
+    v = np.sort(np.asarray(checks.real(values, "values", "numbers, one per run"), dtype=float).ravel())
     if not len(v) or np.isnan(v).any() or (v < 0).any():
         raise ValueError(f"values must be non-negative numbers or inf, one per run, got {v.tolist()}")
     out = []
@@ -252,11 +254,17 @@ def correlation(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) ->
     bivariate normality; the bootstrap (resampling pairs, percentile interval) does not."""
     from scipy import stats
 
-    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    a = np.asarray(checks.finite(a, "a", "numbers, one per pair"), dtype=float).ravel()
+    b = np.asarray(checks.finite(b, "b", "numbers, one per pair"), dtype=float).ravel()
     if a.shape != b.shape or a.size < 4:
         raise ValueError(f"a and b must be paired samples of equal length >= 4, got {a.size} and {b.size}")
+    for name, v in (("a", a), ("b", b)):
+        if np.ptp(v) == 0:
+            raise ValueError(f"{name} is constant ({v[0]!r} for all {v.size} pairs): it has no correlation")
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} must lie in (0, 1)")
+    checks.integer(n_boot, "n_boot", 10)
+    checks.integer(seed, "seed")
     r = float(np.corrcoef(a, b)[0, 1])
     zc = stats.norm.ppf(0.5 + level / 2) / np.sqrt(a.size - 3)
     z = np.arctanh(np.clip(r, -0.999999, 0.999999))
@@ -265,6 +273,8 @@ def correlation(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) ->
     with np.errstate(invalid="ignore", divide="ignore"):      # a resample of tied values has no r: dropped
         boot = np.array([np.corrcoef(a[i], b[i])[0, 1] for i in idx])
     boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        raise ValueError(f"a and b take too few distinct values: no bootstrap resample of the {a.size} pairs has an r")
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return {"r": r, "fisher_lo": float(np.tanh(z - zc)), "fisher_hi": float(np.tanh(z + zc)),
             "boot_lo": float(lo), "boot_hi": float(hi), "n": int(a.size)}

@@ -6,12 +6,9 @@ is the same computation as training each alone, M times faster on small nets (be
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -21,7 +18,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import checks
 from .data import Dataset
+from .files import DamagedFile, load_tensors, remove_leftovers, save_tensors, set_aside
 from .losses import per_net_loss
 
 OPTIMIZERS = ("adam", "sgd")
@@ -36,6 +35,8 @@ STEP_MODES = ("auto", "graph", "eager")
 #: eager steps before the capture, on a side stream as CUDA graphs require (lazy state such as Adam's moments
 #: must exist before it is captured)
 GRAPH_WARMUP = 3
+#: the curves a History records
+CURVES = ("loss", "acc", "test_loss", "test_acc")
 
 
 @dataclass
@@ -53,11 +54,11 @@ class History:
         """The curves as (M, T) arrays; a dropped net's records from its failing step on are NaN, and
         `failed_step` (M,) holds each net's failing step (-1: trained to the end)."""
         out = {"step": np.asarray(self.step)}
-        for k in ("loss", "acc", "test_loss", "test_acc"):
+        for k in CURVES:
             out[k] = np.asarray(getattr(self, k)).T if getattr(self, k) else np.zeros((0, 0))
         if self.failed:
             for m, s in self.failed.items():
-                for k in ("loss", "acc", "test_loss", "test_acc"):
+                for k in CURVES:
                     out[k][int(m), out["step"] >= s] = np.nan
             n = out["loss"].shape[0]
             out["failed_step"] = np.array([self.failed.get(m, -1) for m in range(n)])
@@ -91,19 +92,6 @@ def _batches(n: int, batch_size: int, data_seed: int, step: int) -> np.ndarray:
 def _epoch_order(n: int, data_seed: int, epoch: int) -> np.ndarray:
     """The shuffled order of one epoch (cached: drawing it anew every step cost ~1 ms at 100k samples)."""
     return np.random.default_rng([data_seed, epoch]).permutation(n)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    """Save through a temporary file of its own (so concurrent runs never share one), removed on failure."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def check_width(net, n_features: int, what: str = "data") -> None:
@@ -150,6 +138,10 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     if callback_at is not None:
         callback_at = {int(s) for s in callback_at}
     check_width(net, data.d_in)
+    for name in ("y_train", "y_test"):
+        y = getattr(data, name)
+        if not y.is_floating_point():
+            checks.labels(y, f"data.{name}", len(y), net.spec.n_out)
 
     p0 = next(net.parameters())
     data = data.to(p0.device, p0.dtype)
@@ -171,13 +163,7 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     fingerprint = _fingerprint(net, data, steps, lr, batch_size, optimizer, record_every, eval_size, data_seed)
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
-        if checkpoint.is_file():
-            state = torch.load(checkpoint, weights_only=False)
-            if state.get("fingerprint") == fingerprint:
-                net.load_state_dict(state["net"])
-                opt.load_state_dict(state["opt"])
-                hist, start = History(**state["history"]), state["step"]
-                hist.failed = {int(m): s for m, s in hist.failed.items()}
+        hist, start = resume(checkpoint, fingerprint, net, opt, steps)
 
     def record(t):
         loss, acc = evaluate(net, x_eval, y_eval)
@@ -250,10 +236,63 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
         if due:
             record(t + 1)
         if save:
-            _atomic_save({"fingerprint": fingerprint, "step": t + 1, "net": net.state_dict(),
-                          "opt": opt.state_dict(), "history": asdict(hist)}, checkpoint)
+            save_tensors({"fingerprint": fingerprint, "step": t + 1, "net": net.state_dict(),
+                          "opt": opt.state_dict(), "history": _history_tensors(hist)}, checkpoint)
             last_save = time.monotonic()
     return hist
+
+
+def _history_tensors(hist: History) -> dict:
+    """`hist` as tensors and plain containers, so that a checkpoint loads with `weights_only=True`."""
+    out = {"step": [int(s) for s in hist.step], "failed": {int(m): int(s) for m, s in hist.failed.items()}}
+    out.update({k: [torch.as_tensor(np.asarray(v)) for v in getattr(hist, k)] for k in CURVES})
+    return out
+
+
+def _history_from(h, n_nets: int, step: int) -> History:
+    """The History stored by `_history_tensors`, checked: a DamagedFile says what is wrong with it."""
+    ok = (isinstance(h, dict) and isinstance(h.get("step"), list) and isinstance(h.get("failed"), dict)
+          and all(isinstance(s, int) and 0 <= s <= step for s in h["step"])
+          and all(isinstance(m, int) and isinstance(s, int) and 0 <= m < n_nets for m, s in h["failed"].items())
+          and all(isinstance(h.get(k), list) and len(h[k]) == len(h["step"])
+                  and all(isinstance(v, torch.Tensor) and v.shape == (n_nets,) for v in h[k]) for k in CURVES))
+    if not ok:
+        raise DamagedFile("its training history is malformed")
+    return History(step=list(h["step"]), failed=dict(h["failed"]),
+                   **{k: [v.double().numpy() for v in h[k]] for k in CURVES})
+
+
+def resume(checkpoint: Path, fingerprint: str, net, opt, steps: int) -> tuple[History, int]:
+    """(History, step) from `checkpoint` when it holds a checkpoint of this very run (same `fingerprint`),
+    loaded into `net` and `opt`; else (History(), 0). The file is read without pickle (`files.load_tensors`);
+    one that is damaged or malformed is set aside with a warning naming it, and training starts afresh with
+    `net` and `opt` as they were. Leftover temporary files of killed saves are removed first."""
+    remove_leftovers(checkpoint)
+    if not checkpoint.is_file():
+        return History(), 0
+    net_before = {k: v.clone() for k, v in net.state_dict().items()}
+    opt_before = opt.state_dict()
+    try:
+        state = load_tensors(checkpoint)
+        if not isinstance(state, dict) or not {"fingerprint", "step", "net", "opt", "history"} <= set(state):
+            raise DamagedFile("it is not a training checkpoint (missing fields)")
+        if state["fingerprint"] != fingerprint:
+            return History(), 0                 # another run's (other settings): overwritten by this one
+        if not isinstance(state["step"], int) or not 0 < state["step"] <= steps:
+            raise DamagedFile(f"its step {state['step']!r} is not in [1, steps={steps}]")
+        hist = _history_from(state["history"], len(net), state["step"])
+        try:
+            net.load_state_dict(state["net"])
+            opt.load_state_dict(state["opt"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise DamagedFile(f"its parameters do not fit these nets ({str(e).splitlines()[0][:200]})") from None
+    except DamagedFile as e:
+        net.load_state_dict(net_before)
+        opt.load_state_dict(opt_before)
+        why = str(e) if str(checkpoint) in str(e) else f"checkpoint {checkpoint} is unusable: {e}"
+        set_aside(checkpoint, why)
+        return History(), 0
+    return hist, state["step"]
 
 
 def _on_side_stream(step):

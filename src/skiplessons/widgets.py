@@ -14,7 +14,8 @@ from . import plot_singular
 
 def approach_explorer(fractions, spectra: dict, k: int, what: str = "distance to the singular set"):
     """A slider over the precomputed fractions s; each position draws the k smallest Fisher eigenvalues of
-    every labelled spectrum (`spectra[label]` is (F, P) from `singularities.approach_spectra`)."""
+    every labelled spectrum (`spectra[label]` is (F, P) from `fisher.approach_spectra`). Returns the widget (a
+    cell ending with this call shows it, and no repr of a function)."""
     fractions = np.asarray(fractions, dtype=float)
     options = [(f"{s:.1e}" if s > 0 else "0 (on the set)", i) for i, s in enumerate(fractions)]
     slider = widgets.SelectionSlider(options=options, value=0, description="s", continuous_update=False,
@@ -26,4 +27,4 @@ def approach_explorer(fractions, spectra: dict, k: int, what: str = "distance to
         plot_singular.smallest_bars(ax, row, k, title=f"{what}: s = {options[index][0]}")
         plt.show()
 
-    return widgets.interact(draw, index=slider)
+    return widgets.interactive(draw, index=slider)

@@ -3,6 +3,7 @@ holds, what does not, what remains open and why, and how big each effect is (the
 and 95 % interval)."""
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -33,16 +34,20 @@ def size(verdict: Verdict) -> str:
     return f"{verdict.primary}: {c.estimate:+.3g} (95% interval {lo:+.3g} to {hi:+.3g})"
 
 
-def bottom_line(part: str, claims: Sequence[Claim], verdicts: Sequence[Verdict | None]) -> str:
-    """One paragraph of markdown on Part `part`: its claims grouped by verdict, each with the size of its primary
-    comparison, the reason when it is open, and the shown secondary comparisons when it partly holds."""
+def bottom_line(part: str, claims: Sequence[Claim], verdicts: Sequence[Verdict | None], as_html: bool = False) -> str:
+    """One paragraph on Part `part`: its claims grouped by verdict, each with the size of its primary comparison,
+    the reason when it is open, and the shown secondary comparisons when it partly holds. Markdown, or HTML with
+    `as_html` (what a page can paste from another page's glue: myst-nb pastes HTML across pages, not markdown)."""
     if part not in PARTS:
         raise ValueError(f"part={part!r} is not a part of the book; choose one of {', '.join(PARTS)}")
     if len(claims) != len(verdicts):
         raise ValueError(f"claims and verdicts must pair up, got {len(claims)} and {len(verdicts)}")
+    strong, em = (("<strong>", "</strong>"), ("<em>", "</em>")) if as_html else (("**", "**"), ("*", "*"))
+    text = html.escape if as_html else str
     mine = [(c, v) for c, v in zip(claims, verdicts) if c.part == part]
+    head = f"{strong[0]}Part {part} ({text(PARTS[part])}).{strong[1]} "
     if not mine:
-        return f"**Part {part} ({PARTS[part]}).** No claim of this part is in the ledger yet."
+        return head + "No claim of this part is in the ledger yet."
     sentences = []
     for word, title in GROUPS:
         items = []
@@ -55,7 +60,8 @@ def bottom_line(part: str, claims: Sequence[Claim], verdicts: Sequence[Verdict |
             if word == PARTLY:
                 detail.append("shown among the secondary comparisons: "
                               + ", ".join(s.name for s in v.secondary if s.outcome == "shown"))
-            items.append(short(c) + (f" ({'; '.join(detail)})" if detail else ""))
+            items.append(text(short(c) + (f" ({'; '.join(detail)})" if detail else "")))
         if items:
-            sentences.append(f"*{title}:* " + "; ".join(items) + ".")
-    return f"**Part {part} ({PARTS[part]}).** " + " ".join(sentences)
+            sentences.append(f"{em[0]}{title}:{em[1]} " + "; ".join(items) + ".")
+    paragraph = head + " ".join(sentences)
+    return f"<p>{paragraph}</p>" if as_html else paragraph

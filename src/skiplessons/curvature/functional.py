@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from torch.func import functional_call
 
+from .. import checks
 from ..losses import LOSSES, check_loss, loss_value  # noqa: F401  (re-exported: the one definition)
 
 
@@ -46,10 +47,10 @@ def flat_fn(model: torch.nn.Module) -> tuple[torch.Tensor, FlatFn]:
 
 def check_theta(theta: torch.Tensor) -> torch.Tensor:
     """Raise a ValueError unless `theta` is a 1-D floating tensor."""
-    if not isinstance(theta, torch.Tensor) or theta.ndim != 1 or not theta.is_floating_point():
+    if not isinstance(theta, torch.Tensor) or theta.ndim != 1 or not theta.is_floating_point() or not theta.numel():
         got = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
         raise ValueError(f"theta must be a 1-D floating-point tensor of all parameters, got {got}")
-    return theta
+    return checks.finite(theta, "theta")
 
 
 def outputs(f: FlatFn, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -57,6 +58,7 @@ def outputs(f: FlatFn, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     check_theta(theta)
     if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"x must be a tensor whose first axis indexes N >= 1 samples, got {getattr(x, 'shape', x)}")
+    checks.finite(x, "x")
     try:
         out = f(theta, as_inputs(x, theta))
     except RuntimeError as err:
@@ -82,7 +84,7 @@ def check_targets(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor
     if loss == "mse":
         if tuple(y.shape) != (n, c):
             raise ValueError(f"for loss='mse', y must have the outputs' shape (N, C) = ({n}, {c}), got {tuple(y.shape)}")
-        return y.to(device=out.device, dtype=out.dtype)
+        return checks.finite(y, "y").to(device=out.device, dtype=out.dtype)
     if tuple(y.shape) != (n,) or y.is_floating_point() or y.is_complex():
         raise ValueError(f"for loss='ce', y must be integer class labels of shape (N,) = ({n},), "
                          f"got {y.dtype} of shape {tuple(y.shape)}")

@@ -10,6 +10,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator, aslinearoperator, eigsh
 from threadpoolctl import threadpool_limits
 
+from .. import checks
 from .operators import CurvatureProduct, TorchOperator
 from .spectrum import SpectralDensity
 
@@ -25,6 +26,8 @@ def _as_operator(op) -> LinearOperator:
         return TorchOperator(op)
     if isinstance(op, torch.Tensor):
         op = op.detach().cpu().double().numpy()
+    if isinstance(op, (np.ndarray, list)):
+        op = np.asarray(checks.finite(op, "op", "a square matrix"), dtype=float)
     try:
         op = aslinearoperator(op)
     except TypeError as err:
@@ -309,9 +312,8 @@ def slq(op, n_probes: int = 10, n_steps: int = 100, seed: int = 0, max_memory: i
     cluster: nodes are ~max|lambda|/m apart and each carries the mass of its neighbourhood. The sampling
     error of a fraction shrinks as 1 / sqrt(n_probes * P). Chapter III.2.
     """
-    for name, value in (("n_probes", n_probes), ("n_steps", n_steps)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    n_probes, n_steps = checks.integer(n_probes, "n_probes", 1), checks.integer(n_steps, "n_steps", 1)
+    checks.integer(seed, "seed", 0, 2**63)
     apply, p, dtype, device = _torch_side(op)
     m = min(int(n_steps), p)
     per_probe = m * p * torch.empty((), dtype=dtype).element_size()

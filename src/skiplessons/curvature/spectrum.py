@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import checks
+
 
 @dataclass(frozen=True)
 class RankBound:
@@ -146,6 +148,7 @@ def _check_tol(tol, name="tol"):
 
 
 def _eigs_array(eigs):
+    eigs = checks.real(eigs, "eigenvalues", "a 1-D array of eigenvalues or a SpectralDensity")
     if isinstance(eigs, torch.Tensor):
         eigs = eigs.detach().cpu().double().numpy()
     eigs = np.asarray(eigs, dtype=np.float64)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from .. import checks
 from ..losses import per_net_loss
 from .functional import check_loss, check_targets
 from .lanczos import SLQ_MEMORY, LanczosRecurrence
@@ -94,6 +95,8 @@ def stacked_hvp(f, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: 
     if not isinstance(theta, torch.Tensor) or theta.ndim != 2 or not theta.is_floating_point():
         raise ValueError(f"theta must be a floating (M, P) tensor, one row per net, "
                          f"got {getattr(theta, 'shape', type(theta).__name__)}")
+    checks.finite(theta, "theta")
+    checks.samples(x, "x", ndim=None, min_ndim=2, floating=False)
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
         x = x.to(device=theta.device, dtype=theta.dtype if x.is_floating_point() else x.dtype)
@@ -128,9 +131,8 @@ def stacked_slq(op: StackedProduct, n_probes: int = 10, n_steps: int = 100, seed
     """
     if not isinstance(op, StackedProduct):
         raise ValueError(f"op must be a StackedProduct (from stacked_hvp), got {type(op).__name__}")
-    for name, value in (("n_probes", n_probes), ("n_steps", n_steps)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    n_probes, n_steps = checks.integer(n_probes, "n_probes", 1), checks.integer(n_steps, "n_steps", 1)
+    checks.integer(seed, "seed", 0, 2**63)
     M, p = op.n_nets, op.n_params
     m = min(int(n_steps), p)
     per_probe = M * m * p * torch.empty((), dtype=op.dtype).element_size()

@@ -20,8 +20,10 @@ from typing import Callable
 
 import torch
 
+from .. import locks as _locks
 from .. import results as _results
-from ..env import check_scale, current_device, current_scale
+from ..env import check_scale, current_device, current_progress, current_scale
+from ..files import LOCK_TIMEOUT, wait_for
 from .configs import SCALES, as_dict
 from .views import ResultView
 
@@ -116,6 +118,8 @@ def config_for(name: str, scale: str | None = None, **overrides):
         raise ValueError(f"experiment {name!r} has no setting {', '.join(sorted(unknown))}; "
                          f"its settings are {', '.join(sorted(fields))}")
     changes = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
+    if not str(changes.get("data", getattr(config, "data", ""))).startswith("cifar"):
+        changes.pop("data_dir", None)           # only CIFAR is read from a folder: not part of the others' key
     for k, v in changes.items():
         _check_setting(k, v, getattr(config, k))
     return dataclasses.replace(config, **changes)
@@ -132,22 +136,25 @@ def _check_setting(key: str, value, registered) -> None:
     if not ok:
         raise ValueError(f"{key}={value!r} must be a {kind.__name__} like {registered!r}")
     if key == "seeds" and (not value or len(set(value)) != len(value)
-                           or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
-        raise ValueError(f"seeds={list(value)!r} must be distinct non-negative integers (at least one)")
+                           or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in value)):
+        raise ValueError(f"seeds={list(value)!r} must be distinct integers in [0, 2**32) (at least one)")
     if key == "data" and value not in CLASSIFICATION:
         raise ValueError(f"data={value!r} is not a classification set these experiments train on; "
                          f"choose one of {', '.join(CLASSIFICATION)}")
 
 
 def load_or_run(name: str, scale: str | None = None, force: bool = False, progress: bool | None = None,
-                folder=None, **overrides) -> ResultView:
+                folder=None, wait: float = LOCK_TIMEOUT, **overrides) -> ResultView:
     """The stored result of `name` at `scale` with exactly this config, else run it now and store it.
 
     Results are keyed by name, scale and config hash (`skiplessons.results`), so other settings never replace
     a stored result; `folder` (default `results.results_dir()`) is where new ones go. `force` recomputes the
     same config from scratch (its checkpoints discarded). The folder is checked for writability before any
     compute, and the run gets `ctx.checkpoints` there, so a killed run resumes when started again.
-    `progress` (default: on except at `smoke`) shows progress bars; the device is the session's (`env.setup`)."""
+    `progress` shows progress bars (default: the session's, `env.current_progress`: on at `paper` only); the
+    device is the session's (`env.setup`). A run owns its checkpoint folder until its result is stored: a second
+    process asking for the same config meanwhile prints that it waits (at most `wait` seconds, then a
+    TimeoutError) and then reads that result."""
     exp = get(name)
     scale = check_scale(scale or current_scale())
     config = config_for(name, scale, **overrides)
@@ -157,21 +164,31 @@ def load_or_run(name: str, scale: str | None = None, force: bool = False, progre
         if found is not None:
             return exp.reader(found)
     out = _results.check_writable(folder)
-    ckpt = Checkpoints(out / "checkpoints" / _results.key(name, scale, plain))
+    stem = _results.key(name, scale, plain)
+    with wait_for(_locks.file_lock(out, f"{stem}.run"), f"another run of {stem} to finish", wait):
+        found = None if force else _results.load(name, scale, plain, folder=folder)
+        result = found if found is not None else _run(exp, config, scale, force, progress, out)
+    return exp.reader(result)
+
+
+def _run(exp: Experiment, config, scale: str, force: bool, progress: bool | None, out: Path) -> _results.Result:
+    """Run `exp` with `config` now, checkpointing in `out`, and store its result there (`load_or_run`)."""
+    plain = as_dict(config)
+    ckpt = Checkpoints(out / "checkpoints" / _results.key(exp.name, scale, plain))
     if force:
         shutil.rmtree(ckpt.folder, ignore_errors=True)
     device = current_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    ctx = RunContext(device=device, progress=scale != "smoke" if progress is None else bool(progress),
+    ctx = RunContext(device=device, progress=current_progress() if progress is None else bool(progress),
                      checkpoints=ckpt)
     t0 = time.perf_counter()
     summary, arrays = exp.run(config, ctx)
     wall = time.perf_counter() - t0
     prov = _results.provenance(device_name(device), wall, config_seeds(config))
-    result = _results.save(name, scale, plain, summary, arrays, prov, folder=out)
+    result = _results.save(exp.name, scale, plain, summary, arrays, prov, folder=out)
     shutil.rmtree(ckpt.folder, ignore_errors=True)
-    return exp.reader(result)
+    return result
 
 
 def config_seeds(config) -> list:

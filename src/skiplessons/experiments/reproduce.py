@@ -123,7 +123,7 @@ def stored_or_say(name: str, scale: str = "paper") -> ResultView | None:
     found = stored(name, scale)
     found = other_config(name, scale) if found is None else found
     if found is None:
-        print(f"no stored {scale}-scale result of {name} in {_results.results_dir()} or in the package: make it "
+        print(f"no stored {scale}-scale result of {name} in {_results.shown_dir()} or in the package: make it "
               f"with `{command(name, scale, registered(name, scale))}`" + (" (a GPU helps)" * (scale == "paper")))
         return None
     print(describe(found))
