@@ -39,7 +39,8 @@ def _copy_one_page(tmp: Path, page: str, release: str) -> Path:
         shutil.copy(ROOT / name, root / name)
     config = (ROOT / "_config.yml").read_text()
     (root / "_config.yml").write_text(config.replace("execute_notebooks: force", "execute_notebooks: \"off\""))
-    shutil.copytree(ROOT / "_vendor", root / "_vendor")
+    for folder in ("_vendor", "_ext"):                      # served files and the site's Sphinx extension
+        shutil.copytree(ROOT / folder, root / folder)
     (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/{page}\n")
     (root / "src" / "skiplessons" / "__init__.py").write_text(f'__version__ = "{release}"\n')
     return root
