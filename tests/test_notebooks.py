@@ -2,7 +2,8 @@
 
 Every page is in the table of contents and every entry exists; chapter notebooks are committed
 without outputs, run on the `python3` kernel, start with the one setup cell that Colab needs (its
-install URL is built here from `_config.yml`, the only place the repository is named) and then call
+install URL and release tag come from `_config.yml`, the only place the repository is named, through
+scripts/stamp_version.py) and then call
 `setup(...)`. No notebook ever installs torch: Colab ships it.
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+
+from scripts import stamp_version
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -34,16 +37,9 @@ def toc_entries(node) -> list[str]:
 
 
 def canonical_setup_cell(config: dict) -> str:
-    """The first cell of every notebook, with the install URL taken from `config['repository']`."""
+    """The first cell of every notebook, with the install URL and ref taken from `config['repository']`."""
     repo = config["repository"]
-    url = repo["url"].rstrip("/")
-    return (
-        "# Colab and fresh kernels: install skiplessons only when it is missing (never torch: Colab has it).\n"
-        "try:\n"
-        "    import skiplessons\n"
-        "except ImportError:\n"
-        f'    %pip install -q "skiplessons @ git+{url}@{repo["branch"]}"'
-    )
+    return stamp_version.setup_cell(repo["url"], repo["branch"])
 
 
 def _no_suffix(path: Path) -> str:

@@ -120,12 +120,24 @@ def _checksum(meta: dict) -> str:
 
 
 def _git_commit() -> str:
-    """HEAD of the checkout (with "-dirty" for uncommitted changes), or `SKIPLESSONS_COMMIT` where the code
-    runs from a copy without its git history (e.g. a GPU machine that received only the working tree)."""
+    """The commit of the code that runs: `SKIPLESSONS_COMMIT` where set (e.g. a GPU machine that received only
+    the working tree); else, for a package pip installed from git (the notebooks' first cell on Colab), the
+    commit pip recorded in its `direct_url.json`; else HEAD of the checkout (with "-dirty" for uncommitted
+    changes); else "unknown" (e.g. a wheel)."""
+    import importlib.metadata
+
     if os.environ.get("SKIPLESSONS_COMMIT"):
         return os.environ["SKIPLESSONS_COMMIT"].strip()
+    root = Path(__file__).resolve().parent
     try:
-        root = Path(__file__).resolve().parent
+        dist = importlib.metadata.distribution("skiplessons")
+        origin = json.loads(dist.read_text("direct_url.json") or "{}")
+        ours = Path(dist.locate_file("skiplessons")).resolve() == root      # the installation that runs
+        if ours and origin.get("vcs_info", {}).get("commit_id"):
+            return origin["vcs_info"]["commit_id"]
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        pass
+    try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=5)

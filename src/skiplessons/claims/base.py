@@ -191,7 +191,7 @@ class Claim:
 COLUMNS = ("claim", "where tested", "verdict", "replicated", "primary comparison", "why", "secondary", "scale",
            "measured")
 #: what the replication column says for a claim not replicated by design, and for one whose replication has not run
-NOT_REPLICATED_BY_DESIGN, NOT_RUN = "— (exact or one-seed experiment)", "not run yet (`make replicate`)"
+NOT_REPLICATED_BY_DESIGN, NOT_RUN = "— (exact or one-seed experiment)", "not run yet (make replicate runs it)"
 
 
 def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], object],
