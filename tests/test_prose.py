@@ -52,29 +52,23 @@ def test_prose_states_no_verdict_by_hand(path):
     assert not bad, "verdicts written by hand (glue them from the check instead):\n  " + "\n  ".join(bad)
 
 
-def _glued(executed: Path) -> dict[str, str]:
-    """{key: text} of every glued string in an executed notebook (myst-nb stores the key in the output's
-    metadata)."""
-    out = {}
-    for cell in json.loads(executed.read_text())["cells"]:
-        for o in cell.get("outputs", []):
-            key = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if key and "text/plain" in o.get("data", {}):
-                out[key] = "".join(o["data"]["text/plain"]).strip("'\"")
-    return out
+def _glued(doc: Path) -> dict[str, str]:
+    """{key: text} of every glued string of an executed page (myst-nb keeps them in `<page>.glue.json`)."""
+    found = json.loads(doc.with_suffix(".glue.json").read_text())
+    return {k: v["data"]["text/plain"].strip("'\"") for k, v in found.items() if "text/plain" in v.get("data", {})}
 
 
 def test_built_chapters_glue_the_ledgers_verdicts():
     """In a built site, each chapter's `verdict.<check>` glue equals the ledger's for the same claim."""
     executed = ROOT / "_build" / "jupyter_execute" / "book"
-    if not (executed / "claims.ipynb").exists():
+    if not (executed / "claims.glue.json").exists():
         pytest.skip("no built site (run `make book` first)")
     ledger = _glued(executed / "claims.ipynb")
     checked = 0
     for claim in CLAIMS:
         key = f"verdict.{claim.assess.__name__}" if claim.assess else None
         page = executed / f"{claim.doc}.ipynb"
-        if key is None or not page.exists() or key not in (chapter := _glued(page)):
+        if key is None or not page.with_suffix(".glue.json").exists() or key not in (chapter := _glued(page)):
             continue
         assert chapter[key] == ledger[key], (claim.doc, key, chapter[key], ledger[key])
         checked += 1
