@@ -57,7 +57,9 @@ FLAGS = (
 WINDOW, PHONE = (1280, 1000), (400, 900)
 NOT_PAGES = {"_static", "_sources", "_images"}
 MAX_SHOT_HEIGHT = 12000  # px; longer pages are cut so a screenshot stays a few MB at most
-ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(?:Error|Exception)\b")
+#: an error shown in an output: a traceback, or a line that starts with an exception's name and its message (not
+#: the name inside printed source code, such as `raise ValueError(...)`)
+ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Z]\w*(?:Error|Exception): ", re.MULTILINE)
 MATH_SOURCE = re.compile(r"\\\(.*\\\)|\\\[.*\\\]|\\begin\{(\w+\*?)\}.*\\end\{\1\}", re.DOTALL)
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
