@@ -19,10 +19,9 @@ GROUPS = ((HOLDS, "Holds"), (PARTLY, "Partly holds"), (FAILS, "Does not hold at 
 
 
 def short(claim: Claim) -> str:
-    """The claim in a few words: its text without a leading parenthetical remark, up to the first parenthesis,
-    colon or semicolon."""
-    text = re.sub(r"^\([^)]*\)\s*", "", claim.claim)
-    return re.split(r"\s*[(:;]", text)[0].rstrip(". ")
+    """The claim in a few words: its text without parenthetical remarks, up to the first colon or semicolon."""
+    text = re.sub(r"\s*\([^()]*\)", "", claim.claim)
+    return re.split(r"\s*[:;]", text)[0].strip().rstrip(".")
 
 
 def size(verdict: Verdict) -> str:
