@@ -54,8 +54,8 @@ def orders_numbers(test: ast.AST) -> bool:
                for sub in ast.walk(test))
 
 
-def uses_margin_rule(test: ast.AST) -> bool:
-    """Whether an assert's test calls the shared margin rule or a claims check."""
+def uses_comparison_rule(test: ast.AST) -> bool:
+    """Whether an assert's test calls the comparison rule or a claims check."""
     names = _call_names(test)
     return bool(names & MARGIN_CALLS) or "claims" in names or any(
         isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "claims"
@@ -63,11 +63,11 @@ def uses_margin_rule(test: ast.AST) -> bool:
 
 
 def unmarked_differences(source: str) -> list[tuple[int, str]]:
-    """(line, text) of every assert in `source` that orders numbers without the margin rule or a `# fact:`."""
+    """(line, text) of every assert in `source` that orders numbers without the comparison rule or a `# fact:`."""
     lines = source.splitlines()
     bad = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Assert) or not orders_numbers(node.test) or uses_margin_rule(node.test):
+        if not isinstance(node, ast.Assert) or not orders_numbers(node.test) or uses_comparison_rule(node.test):
             continue
         here = lines[node.lineno - 1]
         above = lines[node.lineno - 2] if node.lineno > 1 else ""
@@ -102,14 +102,14 @@ def test_detector_flags_unmarked_differences(source):
     "assert verdict == 'holds'",
     "%pip install -q x\nassert welch(a, b).estimate > 0",
 ])
-def test_detector_passes_margin_facts_and_equalities(source):
+def test_detector_passes_the_rule_facts_and_equalities(source):
     assert not unmarked_differences(python_source(source)), source
 
 
 # ------------------------------------------------------------------------------------ the chapters
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_differences_use_the_margin_rule(path):
+def test_differences_use_the_comparison_rule(path):
     """Every assert on a difference in the chapter calls `welch`/`one_sample`/a claims check, or is marked
     `# fact:` (a fact by construction)."""
     nb = nbformat.read(path, as_version=4)
