@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 #: calls that apply the book's one comparison rule
-MARGIN_CALLS = {"welch", "one_sample", "expect", "judge"}
+RULE_CALLS = {"welch", "one_sample", "expect", "judge"}
 ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 FACT = re.compile(r"#\s*fact:\s*\S")
 
@@ -57,7 +57,7 @@ def orders_numbers(test: ast.AST) -> bool:
 def uses_comparison_rule(test: ast.AST) -> bool:
     """Whether an assert's test calls the comparison rule or a claims check."""
     names = _call_names(test)
-    return bool(names & MARGIN_CALLS) or "claims" in names or any(
+    return bool(names & RULE_CALLS) or "claims" in names or any(
         isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "claims"
         for sub in ast.walk(test))
 
