@@ -306,3 +306,28 @@ def test_files_load_tensors_names_the_file(tmp_path):
     with pytest.raises(files.DamagedFile, match=str(path)):
         files.load_tensors(path)
     assert zipfile.is_zipfile(io.BytesIO(pickled(tmp_path / "m"))), "torch.save writes a zip: the test's pickle is real"
+
+
+def _exact_rows(folder):
+    """`exact_zeros`' per-net rows of two small nets at initialization, checkpointed in `folder`."""
+    from skiplessons.experiments import Checkpoints, RunContext, config_for
+    from skiplessons.experiments.deep import _measure_all
+
+    ctx = RunContext(torch.device("cpu"), checkpoints=Checkpoints(folder))
+    return _measure_all(nets(), X.double(), Y, config_for("exact_zeros", "smoke"), ctx, "init")
+
+
+def test_exact_zeros_rows_resume_without_pickle(tmp_path):
+    """A stored per-net row is read back to the same numbers; a planted pickle in its place runs no code and is
+    set aside; a row of other nets (another fingerprint) is measured again."""
+    first = _exact_rows(tmp_path)
+    assert same(_exact_rows(tmp_path), first)
+    marker, row = tmp_path / "pwned", tmp_path / "init_net0.pt"
+    row.write_bytes(pickled(marker))
+    with pytest.warns(RuntimeWarning, match="init_net0.pt is not a file this package wrote"):
+        again = _exact_rows(tmp_path)
+    assert not marker.exists() and same(again, first)
+    assert len(list(tmp_path.glob("init_net0.pt.bad-*"))) == 1
+    state = torch.load(row, weights_only=True)
+    files.save_tensors(dict(state, fingerprint="another net"), row)
+    assert same(_exact_rows(tmp_path), first)

@@ -9,6 +9,8 @@ that bound is well above the parameter count P. At `default` the nets are deep a
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -17,6 +19,7 @@ from .. import degeneracy as dg
 from .. import exact_zeros as ez
 from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
 from ..env import one_thread
+from ..files import DamagedFile, load_tensors, save_tensors, set_aside
 from ..layered_curvature import assemble
 from ..models import DeepMLPs, NetSpec
 from ..stats import mean_error
@@ -388,19 +391,42 @@ def measure_exact(model, x, y, config, ggn: bool = True) -> dict:
     return row
 
 
+def _row_fingerprint(model) -> str:
+    """What a stored per-net row must have been measured from: the net's parameters, hashed."""
+    params = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()]).numpy()
+    return hashlib.sha256(params.tobytes()).hexdigest()[:16]
+
+
+def _read_row(path, fingerprint: str) -> dict | None:
+    """A per-net row stored at `path` for this very net (same `fingerprint`), else None. Read without pickle
+    (`files.load_tensors`); a damaged or malformed file is set aside with a warning naming it."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        state = load_tensors(path)
+        if not (isinstance(state, dict) and isinstance(state.get("row"), dict) and "fingerprint" in state
+                and all(isinstance(v, torch.Tensor) for v in state["row"].values())):
+            raise DamagedFile(f"{path} is not a per-net row of exact spectra (missing or malformed fields)")
+    except DamagedFile as e:
+        set_aside(path, str(e))
+        return None
+    return {k: v.numpy() for k, v in state["row"].items()} if state["fingerprint"] == fingerprint else None
+
+
 def _measure_all(net, x, y, config, ctx, stage):
-    """`measure_exact` of every net at `stage`, each net's row checkpointed so that a killed run resumes."""
+    """`measure_exact` of every net at `stage`, each net's row checkpointed (tensors only, with the net's
+    fingerprint) so that a killed run resumes."""
     rows = []
     for m in tqdm(range(len(net)), desc=f"exact spectra ({stage})", leave=False, disable=not ctx.progress):
         path = ctx.checkpoint(f"{stage}_net{m}")
-        if path is not None and path.is_file():
-            rows.append(torch.load(path, weights_only=False))
-            continue
         model = net.member(m).to("cpu").double()
-        row = measure_exact(model, x, y, config, ggn=stage == "end" or config.ggn_at_init)
-        if path is not None:
-            torch.save(row, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
+        fingerprint = _row_fingerprint(model)
+        row = _read_row(path, fingerprint)
+        if row is None:
+            row = measure_exact(model, x, y, config, ggn=stage == "end" or config.ggn_at_init)
+            if path is not None:
+                save_tensors({"fingerprint": fingerprint,
+                              "row": {k: torch.as_tensor(np.asarray(v)) for k, v in row.items()}}, path)
         rows.append(row)
     return {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
 
