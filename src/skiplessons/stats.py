@@ -194,6 +194,19 @@ def estimate(value: float, se: float, df: float, n: int, *, bound: float = 0.0, 
                       min_runs=min_runs)
 
 
+def negative_r(r: float, n: int, *, delta_r: float = 0.0, min_runs: int = 4) -> Comparison:
+    """A Pearson r of `n` pairs as evidence of a negative correlation: Fisher's z, -atanh(r), against zero with
+    standard error 1/sqrt(n - 3) (shown when the correlation is negative beyond its interval); δ = atanh(`delta_r`);
+    the pairs needed for `POWER` at this z, (z quantiles / z)² + 3."""
+    if not (np.isfinite(r) and -1 <= r <= 1):
+        raise ValueError(f"r={r!r} must be a correlation in [-1, 1]")
+    z = -float(np.arctanh(np.clip(r, -0.999999, 0.999999)))
+    quantiles = _st.norm.ppf(1 - ALPHA) + _st.norm.ppf(POWER)
+    need = int(np.ceil((quantiles / abs(z)) ** 2 + 3)) if z else None
+    return estimate(z, 1 / np.sqrt(max(n - 3, 1)), np.inf, n, delta=float(np.arctanh(delta_r)), runs_needed=need,
+                    min_runs=min_runs)
+
+
 def exact(value: float, n: int = 1, *, delta: float = 0.0) -> Comparison:
     """A difference known exactly (a computed count, no sampling): shown or reversed by its sign alone."""
     return estimate(value, 0.0, np.inf, n, delta=delta, min_runs=1)

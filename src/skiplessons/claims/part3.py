@@ -9,7 +9,7 @@ import numpy as np
 
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
 from ..report import glue, markdown_table, mean_spread
-from ..stats import Comparison, correlation, estimate, one_sample, welch
+from ..stats import Comparison, correlation, estimate, negative_r, one_sample, welch
 from .base import EQUAL, Verdict, judge
 
 #: the smallest difference in final training accuracy that matters: one percentage point (the paper's gaps are
@@ -233,10 +233,7 @@ def negative_correlation(a, b, n_min: int = 4) -> Comparison | None:
     if len(a) < n_min:
         return None
     c = correlation(a, b)
-    z = -float(np.arctanh(np.clip(c["r"], -0.999999, 0.999999)))
-    need_n = int(np.ceil(((1.959964 + 0.841621) / abs(z)) ** 2 + 3)) if z else None
-    return estimate(z, 1 / np.sqrt(c["n"] - 3), np.inf, c["n"], delta=float(np.arctanh(DELTA_R)),
-                    runs_needed=need_n, min_runs=n_min)
+    return negative_r(c["r"], c["n"], delta_r=DELTA_R, min_runs=n_min)
 
 
 def degeneracy_accuracy(result, tol: float = HEADLINE_TOL) -> Verdict:
@@ -273,10 +270,7 @@ def degeneracy_accuracy_within(result, tol: float = HEADLINE_TOL) -> Verdict:
     comparison: -atanh(r) against zero (Fisher's z, standard error 1/sqrt(n_eff - 3), δ = atanh(`DELTA_R`))."""
     acc, deg = result.final("acc"), result.degenerate(tol=tol)
     r, n = pooled_within_r(deg, acc)
-    z = -float(np.arctanh(np.clip(r, -0.999999, 0.999999)))
-    need_n = int(np.ceil(((1.959964 + 0.841621) / abs(z)) ** 2 + 3)) if z else None
-    comparison = estimate(z, 1 / np.sqrt(max(n - 3, 1)), np.inf, n, delta=float(np.arctanh(DELTA_R)),
-                          runs_needed=need_n, min_runs=4)
+    comparison = negative_r(r, n, delta_r=DELTA_R)
     numbers = (f"pooled within-architecture r = {r:+.2f} (n = {sum(len(v) for v in acc.values())} nets, "
                f"{len(acc)} architectures' means removed) between the final degenerate fraction (tol {tol:g}) "
                f"and the final training accuracy")

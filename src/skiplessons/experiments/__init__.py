@@ -195,11 +195,12 @@ def config_seeds(config) -> list:
     return list(getattr(config, "seeds", ()))
 
 
-def stored(name: str, scale: str = "paper", folder=None) -> ResultView | None:
-    """The stored result of the registered config of `name` at `scale` (in the writable folder, then the
-    committed ones shipped with the package), or None: never a result of another config
-    (`reproduce.stored_or_say` shows one of those only with a statement of how it differs)."""
-    found = _results.load(name, check_scale(scale), as_dict(config_for(name, scale)), folder=folder)
+def stored(name: str, scale: str = "paper", folder=None, **overrides) -> ResultView | None:
+    """The stored result of the registered config of `name` at `scale` (with `overrides`, as `config_for`) in
+    the writable folder, then the committed ones shipped with the package, or None; it never computes and never
+    returns a result of another config (`reproduce.stored_or_say` shows one of those only with a statement of
+    how it differs)."""
+    found = _results.load(name, check_scale(scale), as_dict(config_for(name, scale, **overrides)), folder=folder)
     return get(name).reader(found) if found is not None else None
 
 

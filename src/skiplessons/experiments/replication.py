@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .. import results as _results
-from . import config_for, get, load_or_run
-from .configs import as_dict
+from . import config_for, load_or_run, stored
 from .views import ResultView
 
 #: replication seeds are the discovery seeds shifted by this much (discovery seeds are small: 0 to 29)
@@ -45,9 +43,7 @@ def replication(name: str, scale: str = "default", folder=None) -> ResultView | 
     """The stored replication of `name` at `scale`, or None when it has not been run (never computes)."""
     if name not in REPLICATED:
         raise ValueError(f"experiment {name!r} is not replicated on fresh seeds; these are: {', '.join(REPLICATED)}")
-    config = config_for(name, scale, **replication_seeds(name, scale))
-    found = _results.load(name, scale, as_dict(config), folder=folder)
-    return get(name).reader(found) if found is not None else None
+    return stored(name, scale, folder, **replication_seeds(name, scale))
 
 
 def replicate(name: str, scale: str = "default", progress: bool | None = None) -> ResultView:
