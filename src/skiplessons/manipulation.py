@@ -13,13 +13,20 @@ verdict only if it holds fixed what it claims to. Three measurements at initiali
 
 `measure(net, x)` returns them per net; the verdict on whether a control is like its reference nets is a
 claim of agreement per property, judged in `claims.part4` against the reference nets' own seed spread.
+
+A net with a batch-normalization layer couples the inputs of a batch, so its per-input Jacobian is undefined;
+`measure` takes it with the statistics frozen at the measured batch (`freeze_batch_norm`: the layer as the affine
+map it is for that batch, the remedies of chapter IV.2). A net whose hidden state is a linear image of a smaller
+one (`doubling.width_doubled`) is measured in that smaller state's coordinates with `stream=`.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from .models import DeepMLPs, hidden_rms
+from .models import BN_EPS, DeepMLPs, hidden_rms
 
 #: singular values in this band count as "passed on at about their size"
 BAND = (0.5, 2.0)
@@ -30,10 +37,12 @@ PROPERTIES = {"top": "top singular value", "band": "share in [0.5, 2]", "rank": 
               "growth": "activation growth", "dead": "dead branch units"}
 
 
-def jacobian_singular_values(net: DeepMLPs, x: torch.Tensor) -> np.ndarray:
+def jacobian_singular_values(net: DeepMLPs, x: torch.Tensor, stream=None) -> np.ndarray:
     """(nets, inputs, width) singular values of dh_D / dh_1 of every net of `net` at every input row of `x`, in
     descending order. One backward pass per output unit: inputs are independent (no batch normalization), so
-    the gradient of the summed unit j over the batch is row j of each input's Jacobian."""
+    the gradient of the summed unit j over the batch is row j of each input's Jacobian. With `stream` = (P, c),
+    a (width, k) matrix and a (k,) offset, the Jacobian is that of s_D = h_D P - c with respect to s_1 = h_1 P - c
+    (entering the hidden state as s_1 pinv(P)): (nets, inputs, k) values."""
     if not isinstance(net, DeepMLPs):
         raise TypeError(f"net must be a DeepMLPs batch, got {type(net).__name__}")
     if net.spec.bn_layer is not None:
@@ -46,7 +55,45 @@ def jacobian_singular_values(net: DeepMLPs, x: torch.Tensor) -> np.ndarray:
         rows = [torch.autograd.grad(last[..., j].sum(), first, retain_graph=True)[0]
                 for j in range(last.shape[-1])]
     jac = torch.stack(rows, dim=-2).detach().double()            # (nets, inputs, out unit, in unit)
+    if stream is not None:
+        P = _stream(stream, last.shape[-1])[0].to(jac.device)
+        jac = P.T @ jac @ torch.linalg.pinv(P).T
     return torch.linalg.svdvals(jac).cpu().numpy()
+
+
+def _stream(stream, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, c) as float64 tensors, checked: P (width, k <= width), c (k,)."""
+    P, c = (torch.as_tensor(a, dtype=torch.float64) for a in stream)
+    if P.dim() != 2 or P.shape[0] != width or not 1 <= P.shape[1] <= width or c.shape != P.shape[1:]:
+        raise ValueError(f"stream must be (P, c): a (width={width}, k <= width) matrix and a (k,) offset, got "
+                         f"shapes {tuple(P.shape)} and {tuple(c.shape)}")
+    return P, c
+
+
+@torch.no_grad()
+def freeze_batch_norm(net: DeepMLPs, x: torch.Tensor) -> DeepMLPs:
+    """The nets of `net` with the batch-normalization layer replaced by the affine map it is on the batch `x`:
+    z = u g / sqrt(var + eps) + (b - mean g / sqrt(var + eps)), folded into that layer's weights and bias, with
+    the mean and variance of u = h W over `x`. The result has no BN layer and computes `net`'s outputs and hidden
+    layers on `x` exactly; on it the inputs are independent, so its per-input Jacobian is `net`'s with the batch
+    statistics frozen. A net without a BN layer is returned as it is."""
+    layer = net.spec.bn_layer
+    if layer is None:
+        return net
+    p0 = next(net.parameters())
+    x = x.to(p0.device, p0.dtype)
+    _, hidden = net(x, return_hidden=True)
+    h = x.expand(len(net), *x.shape) if layer == 1 else hidden[layer - 2]
+    W = net.W_in if layer == 1 else net.W[:, layer - 2]
+    b = net.b_in if layer == 1 else net.b[:, layer - 2]
+    u = torch.bmm(h, W)
+    scale = net.bn_gain * torch.rsqrt(u.var(-2, unbiased=False) + BN_EPS)       # (nets, width)
+    frozen = DeepMLPs(replace(net.spec, bn_layer=None), net.members, dtype=p0.dtype, device=p0.device)
+    for name, value in frozen.named_parameters():
+        value.copy_(getattr(net, name))
+    (frozen.W_in if layer == 1 else frozen.W[:, layer - 2]).copy_(W * scale.unsqueeze(-2))
+    (frozen.b_in if layer == 1 else frozen.b[:, layer - 2]).copy_(b - u.mean(-2) * scale)
+    return frozen
 
 
 @torch.no_grad()
@@ -73,12 +120,23 @@ def summarize(singular_values: np.ndarray) -> dict[str, np.ndarray]:
     return {"top": np.median(top, axis=1), "band": np.median(band, axis=1), "rank": np.median(rank, axis=1)}
 
 
-def measure(net: DeepMLPs, x: torch.Tensor) -> dict[str, np.ndarray]:
+def measure(net: DeepMLPs, x: torch.Tensor, stream=None) -> dict[str, np.ndarray]:
     """{property: one value per net} for every property in `PROPERTIES`, at the nets' current weights, on the
     input batch `x` (the Jacobian summaries of `summarize`, the activation growth and the dead branch
-    fraction), plus "sv", the (nets, inputs, width) spectra themselves."""
-    sv = jacobian_singular_values(net, x)
-    rms = hidden_rms(net, x).cpu().numpy()
+    fraction), plus "sv", the (nets, inputs, width) spectra themselves. A BN layer is frozen at `x`
+    (`freeze_batch_norm`). With `stream` (see `jacobian_singular_values`) the spectra and the growth are those of
+    s = h P; the dead units are the net's own."""
+    net = freeze_batch_norm(net, x)
+    sv = jacobian_singular_values(net, x, stream)
+    if stream is None:
+        rms = hidden_rms(net, x).cpu().numpy()
+    else:
+        with torch.no_grad():
+            p0 = next(net.parameters())
+            _, hidden = net(x.to(p0.device, p0.dtype), return_hidden=True)
+            P, c = (a.to(p0.device, p0.dtype) for a in _stream(stream, net.spec.width))
+            rms = torch.stack([(h @ P - c).pow(2).mean((-2, -1)).sqrt() for h in (hidden[0], hidden[-1])],
+                              -1).cpu().numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.where(rms[:, 0] > 0, rms[:, -1] / rms[:, 0], 0.0)
     return {**summarize(sv), "growth": growth, "dead": dead_branch_fraction(net, x), "sv": sv}

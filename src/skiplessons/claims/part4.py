@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..degeneracy import HEADLINE_TOL
+from ..experiments.controls import REMEDY_CONDITIONS
 from ..manipulation import PROPERTIES
 from ..report import mean_spread
 from ..stats import SHOWN, Comparison, exact, welch
@@ -77,30 +78,36 @@ def control_passes(result, control: str, reference: str = "plain") -> bool | Non
     return None if measures is None else passes(manipulation_check(measures, control, reference))
 
 
-def check_cells(measures: Mapping, check: Mapping[str, Verdict], control: str, reference: str = "plain") -> str:
-    """The manipulation check in one table cell: per property the two groups' means and the verdict on
-    agreement, then whether the control passes."""
-    cells = [f"{PROPERTIES[p]} {np.mean(measures[control][p]):.3g} vs {np.mean(measures[reference][p]):.3g} "
+def check_cells(measures: Mapping, check: Mapping[str, Verdict], control: str, reference: str = "plain",
+                labels: Mapping[str, str] = PROPERTIES) -> str:
+    """The manipulation check in one table cell: per property (named by `labels`) the two groups' means and the
+    verdict on it, then whether the control passes."""
+    cells = [f"{labels[p]} {np.mean(measures[control][p]):.3g} vs {np.mean(measures[reference][p]):.3g} "
              f"({v.verdict})" for p, v in check.items()]
     return "; ".join(cells) + f" → {'passes' if passes(check) else 'fails'}"
 
 
+def _gated(verdict: Verdict, check: Mapping[str, Verdict], cells: str) -> Verdict:
+    """`verdict` with its control's manipulation check (`cells`) beside it; "not yet tested" when the control
+    fails the check, saying what the comparison alone would have said."""
+    numbers = f"{verdict.numbers}; {cells}"
+    if passes(check):
+        return replace(verdict, numbers=numbers)
+    return Verdict(f"{numbers}; the control fails its manipulation check, so it cannot support a verdict on the "
+                   f"claim (the comparison alone: {verdict.verdict})", UNTESTED, verdict.primary)
+
+
 def _controlled(verdict: Verdict, result, control: str, reference: str = "plain") -> Verdict:
     """`verdict` on a claim judged with the control `control`, with the control's manipulation check (against
-    `reference`) reported beside it. A control that fails its check cannot support a verdict on the claim: the
-    verdict is then "not yet tested", saying what the comparison alone would have said. A result stored before
-    the check was measured is reported as such, its verdict unchanged."""
+    `reference`) reported beside it (`_gated`: a control that fails its check cannot support a verdict on the
+    claim). A result stored before the check was measured is reported as such, its verdict unchanged."""
     measures = result.manipulation()
     if measures is None:
         return replace(verdict, numbers=f"{verdict.numbers}; manipulation check: not measured in this stored "
                                         "result (older code)")
     check = manipulation_check(measures, control, reference)
-    cells = check_cells(measures, check, control, reference)
-    numbers = f"{verdict.numbers}; manipulation check, {control} vs {reference} at init: {cells}"
-    if passes(check):
-        return replace(verdict, numbers=numbers)
-    return Verdict(f"{numbers}; the control fails its manipulation check, so it cannot support a verdict on the "
-                   f"claim (the comparison alone: {verdict.verdict})", UNTESTED, verdict.primary)
+    return _gated(verdict, check, f"manipulation check, {control} vs {reference} at init: "
+                                  f"{check_cells(measures, check, control, reference)}")
 
 
 def direction(a, b, error_a: float = 0.0, error_b: float = 0.0, delta: float = DELTA_ACC) -> str:
@@ -302,13 +309,59 @@ def remedies_recover(result, tol: float = HEADLINE_TOL) -> Verdict:
     plain nets without. Primary comparison: final training accuracy, both remedies − plain (Welch, δ =
     `DELTA_ACC`); secondary: the final degenerate fraction, plain − both remedies (SLQ standard errors added).
     The experiment has no residual nets, so "much of the benefit" is judged as a clear gain, not as a share of
-    what skip connections give (chapter IV.2 puts them side by side)."""
+    what skip connections give (chapter IV.2 puts them side by side). The remedies must do what they are for
+    (`remedy_check`, `_gated`): a condition whose remedies do not keep units alive supports no verdict. Their
+    start (the manipulation measures at initialization, the BN layer frozen at the measured batch) is reported
+    beside it, not judged: the claim is about the remedies, whatever start the BN layer gives."""
     acc, deg, err = result.final("acc"), result.degenerate(tol=tol), result.degenerate_error(tol=tol)
     need(acc, ["plain", BOTH_REMEDIES], result)
     both = _remedy(acc, deg, err, BOTH_REMEDIES)
     numbers = f"final training accuracy: {spread(acc)}; final degenerate fraction (tol {tol:g}): {spread(deg)}"
-    return judge("final training accuracy, both remedies − plain", both["accuracy"], numbers,
-                 {"less degenerate": both["degeneracy"]})
+    measures = result.manipulation()
+    if measures is None:
+        numbers += "; the start at init: not measured in this stored result (older code)"
+    else:
+        start = manipulation_check(measures, BOTH_REMEDIES)
+        numbers += f"; the start at init (BN frozen), reported, not judged: {check_cells(measures, start, BOTH_REMEDIES)}"
+    verdict = judge("final training accuracy, both remedies − plain", both["accuracy"], numbers,
+                    {"less degenerate": both["degeneracy"]})
+    check = remedy_check(result, BOTH_REMEDIES)
+    return _gated(verdict, check, f"manipulation check, {BOTH_REMEDIES} vs plain at the end of training: "
+                                  f"{check_cells(remedy_actions(result), check, BOTH_REMEDIES, labels=ACTIONS)}")
+
+
+#: what each remedy must be shown to do (chapter IV.2), by the action's key: the bias regularizer keeps units from
+#: being eliminated anywhere; the BN layer keeps its own layer's units alive (a normalized unit is on for part of
+#: every batch unless its gain and bias switch it off)
+ACTIONS = {"alive": "eliminated units, all layers", "bn_alive": "eliminated units, BN layer"}
+
+
+def remedy_actions(result) -> dict[str, dict[str, np.ndarray]]:
+    """{condition: {action: per net}} of `remedies` at the end of training: the fraction of eliminated units
+    (`layer_measures.elimination_fraction` on the Hessian batch) over all hidden layers ("alive") and in the BN
+    layer alone ("bn_alive")."""
+    per_layer = result.layer("elimination", per_layer=True)
+    bn = int(result.config["bn_layer"]) - 1
+    return {c: {"alive": v.mean(-1), "bn_alive": v[:, bn]} for c, v in per_layer.items()}
+
+
+def remedy_check(result, condition: str) -> dict[str, Verdict]:
+    """{action: verdict} on what the remedies of `condition` (a label of `controls.REMEDY_CONDITIONS`) must be
+    shown to do against plain nets, at the end of training (`remedy_actions`), each "plain − condition" by the
+    one rule (Welch, δ = `DELTA_FRACTION`): with the bias regularizer, fewer eliminated units over all layers;
+    with the BN layer, fewer in that layer. The condition passes (`passes`) only if each is shown."""
+    kinds = {label: (bn, reg) for label, bn, reg in REMEDY_CONDITIONS}
+    if condition not in kinds or condition == "plain":
+        raise ValueError(f"condition={condition!r} is not a remedy; choose one of "
+                         f"{', '.join(k for k in kinds if k != 'plain')}")
+    actions = remedy_actions(result)
+    need(actions, ["plain", condition], result)
+    bn, reg = kinds[condition]
+    wanted = [a for a, on in (("alive", reg), ("bn_alive", bn)) if on]
+    return {a: judge(f"{ACTIONS[a]} at the end, plain − {condition}",
+                     welch(actions["plain"][a], actions[condition][a], delta=DELTA_FRACTION),
+                     f"{ACTIONS[a]}: plain {mean_spread(actions['plain'][a])}, {condition} "
+                     f"{mean_spread(actions[condition][a])}") for a in wanted}
 
 
 def remedy_gains(result, tol: float = HEADLINE_TOL) -> dict[str, dict[str, str]]:

@@ -6,7 +6,8 @@
   initialization, the Hessian's degenerate and negative fractions and the per-layer measures tracked at
   checkpoints.
 - `remedies` (IV.2): plain nets with the bias regularizer, with one batch-normalization layer, with both, and
-  without either (two batches: nets with and without the BN layer differ in shape).
+  without either (two batches: nets with and without the BN layer differ in shape), with the manipulation
+  measures at initialization (the BN layer frozen at the measured batch, `manipulation.freeze_batch_norm`).
 - `skip_strength` (IV.2): residual nets with skip strength alpha from 0 (plain) to 1 (residual), and the
   pure-mean hyper-residual form (`models.VARIANTS`, the forking path disclosed in `models`), one batch.
 - `malicious_wide` (IV.1, the main malicious comparison): plain and maliciously started residual nets
@@ -27,6 +28,7 @@ import torch
 
 from .. import degeneracy as dg
 from .. import manipulation
+from ..doubling import stream, width_doubled
 from ..env import one_thread
 from ..models import DeepMLPs, Member, NetSpec, hidden_rms
 from ..regularizers import BiasRegularizer
@@ -211,18 +213,35 @@ SEARCH_CONDITIONS = ([(label, {"arch": arch, "init": init}) for label, arch, ini
                      + [(f"residual, alpha={a:g}", {"arch": "residual", "alpha": a}) for a in SEARCH_ALPHAS])
 
 
+#: the width-doubled construction's entries of `manipulation_search` (`doubling`): default plain nets of twice the
+#: width, and plain nets of twice the width started at the residual nets of the search's seeds, measured in their
+#: own units and in the residual state's coordinates h = u + s - c (where they are the residual nets exactly)
+PLAIN_2N, DOUBLED, DOUBLED_STREAM = ("plain, width 2n", "plain 2n, doubled residual start",
+                                     "plain 2n, doubled residual start (in h = u + s − c)")
+
+
 def manipulation_search(config, seeds: int) -> dict[str, dict[str, np.ndarray]]:
     """{condition: {property: per seed}} the manipulation measures at initialization (`manipulation.measure`,
     with "sv" the spectra) of every start in `SEARCH_CONDITIONS`, `seeds` seeds each (0 .. seeds-1), at
-    `config`'s depth and width, on the first `JACOBIAN_INPUTS` training inputs (the rows `init_controls` and
-    `malicious_wide` measure theirs on). No training: chapter IV.1's search for a start that is like plain nets."""
+    `config`'s depth and width n, on the first `JACOBIAN_INPUTS` training inputs (the rows `init_controls` and
+    `malicious_wide` measure theirs on), and of the width-doubled construction beside plain nets of width 2n
+    (`PLAIN_2N`, `DOUBLED`, `DOUBLED_STREAM`). No training: chapter IV.1's search for a start that is like
+    plain nets, and its plain start that is like residual nets."""
     if not isinstance(seeds, int) or seeds < 2:
         raise ValueError(f"seeds={seeds!r} must be an integer >= 2 (the reference nets' spread needs two)")
     d = load_data(config)
+    spec, x = _spec(config, d), d.x_train[:JACOBIAN_INPUTS]
     members = [Member(seed=s, **kw) for _, kw in SEARCH_CONDITIONS for s in range(seeds)]
-    measured = init_manipulation(_spec(config, d), members, d.x_train)
-    return {label: {p.removeprefix("init_"): v[i * seeds:(i + 1) * seeds] for p, v in measured.items()}
-            for i, (label, _) in enumerate(SEARCH_CONDITIONS)}
+    measured = init_manipulation(spec, members, x)
+    found = {label: {p.removeprefix("init_"): v[i * seeds:(i + 1) * seeds] for p, v in measured.items()}
+             for i, (label, _) in enumerate(SEARCH_CONDITIONS)}
+    wide = NetSpec(d.d_in, d.n_classes, depth=config.depth, width=2 * config.width)
+    doubled = width_doubled(spec, [Member("residual", s) for s in range(seeds)])
+    with one_thread():
+        found[PLAIN_2N] = manipulation.measure(DeepMLPs(wide, [Member("plain", s) for s in range(seeds)]), x)
+        found[DOUBLED] = manipulation.measure(doubled, x)
+        found[DOUBLED_STREAM] = manipulation.measure(doubled, x, stream=stream(config.width))
+    return found
 
 
 def run_init_controls(config, ctx):
@@ -281,8 +300,9 @@ def run_remedies(config, ctx):
         mask = torch.tensor([reg for _, _, reg in conds for _ in config.seeds])
         reg = BiasRegularizer(probe, config.reg_strength, config.reg_margin, members=mask)
         spec = _spec(config, d, config.bn_layer if bn else None)
-        parts.append(run_batch(config, spec, members, d, _checkpoint_steps(config), ctx, regularizer=reg,
-                               part=f"batch_norm_{int(bn)}"))
+        part = run_batch(config, spec, members, d, _checkpoint_steps(config), ctx, regularizer=reg,
+                         part=f"batch_norm_{int(bn)}")
+        parts.append(part | init_manipulation(spec, members, hessian_batch(config, d)[0]))
         labels += [lab for lab, _, _ in conds for _ in config.seeds]
     # spectra (nodes, weights) are not kept: their sizes differ between the two batches (the BN gains); their
     # SLQ errors ("ckpt_degenerate_se") are
