@@ -348,7 +348,7 @@ def test_init_growth_by_width_at_smoke():
 
 def test_experiments_run_at_smoke(tmp_path, monkeypatch):
     from skiplessons.experiments import config_for, load_or_run
-    from skiplessons.experiments.controls import HYPER_MEAN, INIT_CONDITIONS, REMEDY_CONDITIONS
+    from skiplessons.experiments.controls import HYPER_MEAN, INIT_CONDITIONS, JACOBIAN_INPUTS, REMEDY_CONDITIONS
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     expected = {"init_controls": [c[0] for c in INIT_CONDITIONS], "remedies": [c[0] for c in REMEDY_CONDITIONS],
@@ -368,6 +368,11 @@ def test_experiments_run_at_smoke(tmp_path, monkeypatch):
         rms = res.init_rms()
         assert all(v.shape == (n_seeds, config.depth) and np.all(v > 0) for v in rms.values())
         assert load_or_run(name, "smoke").provenance == res.provenance   # cached: not run again
+        if name == "remedies":           # the start of every net, the BN layer frozen at the measured batch
+            start = res.manipulation()
+            assert all(m["sv"].shape == (n_seeds, JACOBIAN_INPUTS, config.width) for m in start.values())
+            assert np.array_equal(start["plain"]["sv"], start["plain + bias reg."]["sv"])   # the same nets
+            assert not np.allclose(start["plain"]["top"], start["plain + BN"]["top"])
         if name == "skip_strength":
             sweep = res.sweep("acc")
             assert sorted(sweep) == sorted(float(a) for a in config.alphas)
@@ -531,6 +536,13 @@ class FakeControls:
 
     def manipulation(self, by=None):
         return None              # not measured: the checks judge the comparison alone and say so
+
+    config = {"bn_layer": 2}
+
+    def layer(self, key, step=-1, by=None, per_layer=False):
+        """Eliminated units per layer: 0.4 in plain nets, none with a remedy (the remedies' check passes)."""
+        return {g: (0.4 if g == "plain" else 0.0) + 0.01 * np.arange(len(v))[:, None] * np.ones(3)
+                for g, v in self.acc.items()}
 
 
 def test_part4_checks_on_known_numbers():

@@ -136,18 +136,85 @@ def test_a_control_that_fails_its_check_supports_no_verdict():
 def test_search_measures_every_start_as_built_by_hand(tmp_path, monkeypatch):
     """`manipulation_search` at smoke: one entry per start, each equal to `measure` of the same nets."""
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.controls import JACOBIAN_INPUTS, SEARCH_CONDITIONS, manipulation_search
+    from skiplessons.doubling import stream, width_doubled
+    from skiplessons.experiments.controls import (DOUBLED, DOUBLED_STREAM, JACOBIAN_INPUTS, PLAIN_2N,
+                                                  SEARCH_CONDITIONS, manipulation_search)
     from skiplessons.experiments.training import load_data
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     config = config_for("malicious_wide", "smoke")
     found = manipulation_search(config, 2)
-    assert list(found) == [label for label, _ in SEARCH_CONDITIONS]
+    assert list(found) == [label for label, _ in SEARCH_CONDITIONS] + [PLAIN_2N, DOUBLED, DOUBLED_STREAM]
     d = load_data(config)
     spec = NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width)
-    by_hand = M.measure(DeepMLPs(spec, [Member("residual", s, init="malicious") for s in range(2)]),
-                        d.x_train[:JACOBIAN_INPUTS])
+    x = d.x_train[:JACOBIAN_INPUTS]
+    by_hand = M.measure(DeepMLPs(spec, [Member("residual", s, init="malicious") for s in range(2)]), x)
+    doubled = width_doubled(spec, [Member("residual", s) for s in range(2)])
     for p in list(M.PROPERTIES) + ["sv"]:
         assert np.allclose(found["residual, malicious"][p], by_hand[p])
+        assert np.allclose(found[DOUBLED][p], M.measure(doubled, x)[p])
+    assert found[PLAIN_2N]["sv"].shape[-1] == 2 * config.width
+    for p in ("top", "band", "rank", "growth"):     # in the residual state's coordinates: the residual nets
+        assert np.allclose(found[DOUBLED_STREAM][p], found["residual"][p], rtol=1e-4)
+    assert np.allclose(M.measure(doubled, x, stream=stream(config.width))["sv"], found[DOUBLED_STREAM]["sv"])
     with pytest.raises(ValueError, match="seeds=1"):
         manipulation_search(config, 1)
+
+
+def test_width_doubled_plain_net_is_the_residual_net():
+    """Chapter 0's exercise 3 built: a plain ReLU net of width 2n started at a residual net of width n computes
+    its outputs and hidden states (h = u + s - c) to round-off in float64, on inputs of any sign, and its
+    Jacobian in those coordinates has the residual net's singular values; in its own units the rank is <= n."""
+    from skiplessons import doubling
+
+    spec = NetSpec(7, 3, depth=6, width=5)
+    members = [Member("residual", s) for s in range(3)]
+    res = DeepMLPs(spec, members, dtype=D64)
+    dbl = doubling.width_doubled(spec, members, dtype=D64)
+    assert dbl.spec.width == 10 and all(m.arch == "plain" for m in dbl.members)
+    x = 3 * torch.randn(40, 7, dtype=D64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y_res, h_res = res(x, return_hidden=True)
+        y_dbl, h_dbl = dbl(x, return_hidden=True)
+    assert (y_res - y_dbl).abs().max() < 1e-10
+    P, c = doubling.stream(5)
+    assert max(float((a - (b @ P - c)).abs().max()) for a, b in zip(h_res, h_dbl)) < 1e-10
+    # the Jacobians agree wherever they are defined: not at an input where a unit sits at its ReLU's kink (an
+    # input whose first hidden layer is all zero gives branch pre-activations of exactly 0 in the residual net,
+    # round-off around 0 in the doubled one)
+    _, pre = res(x, return_preacts=True)
+    smooth = ~torch.stack([(z == 0).any(-1) for z in pre]).any(0).any(0)
+    assert 10 <= int(smooth.sum()) < len(x)
+    sv_res = M.jacobian_singular_values(res, x[smooth])
+    assert np.abs(M.jacobian_singular_values(dbl, x[smooth], stream=(P, c)) - sv_res).max() < 1e-10
+    own = M.measure(dbl, x)
+    assert own["rank"].max() <= 0.5 and own["sv"].shape == (3, 40, 10)
+    streamed = M.measure(dbl, x[smooth], stream=(P, c))
+    for p in ("top", "band", "rank", "growth"):
+        assert np.allclose(streamed[p], M.measure(res, x[smooth])[p], rtol=1e-10)
+    with pytest.raises(ValueError, match="full skip"):
+        doubling.doubled_weights(spec, Member("residual", 0, alpha=0.5))
+    with pytest.raises(ValueError, match="stream must be"):
+        M.jacobian_singular_values(dbl, x, stream=(P[:5], c))
+
+
+@pytest.mark.parametrize("layer", [1, 3])
+def test_batch_norm_frozen_at_the_batch_is_the_affine_map(layer):
+    """A BN net with its statistics frozen at x equals it on x (outputs and hidden layers) but no longer couples
+    the inputs: on a part of x it differs from the BN net, which normalizes with that part's statistics. The
+    measures of a BN net are those of its frozen form; the per-input Jacobian of the BN net itself is refused."""
+    spec = NetSpec(6, 3, depth=5, width=7, bn_layer=layer)
+    net = DeepMLPs(spec, [Member("plain", s) for s in range(2)], dtype=D64)
+    with torch.no_grad():
+        net.bn_gain.mul_(1.7)
+        (net.b_in if layer == 1 else net.b[:, layer - 2]).add_(0.2)
+    x = torch.randn(30, 6, dtype=D64, generator=torch.Generator().manual_seed(2))
+    frozen = M.freeze_batch_norm(net, x)
+    assert frozen.spec.bn_layer is None and not hasattr(frozen, "bn_gain")
+    assert (frozen(x) - net(x)).abs().max() < 1e-10
+    assert (frozen(x[:4]) - net(x[:4])).abs().max() > 1e-3
+    assert (frozen(x[:4]) - frozen(x)[:, :4]).abs().max() < 1e-12        # the inputs are independent now
+    found, by_hand = M.measure(net, x), M.measure(frozen, x)
+    assert all(np.allclose(found[p], by_hand[p]) for p in by_hand)
+    plain = DeepMLPs(NetSpec(6, 3, depth=5, width=7), [Member("plain")])
+    assert M.freeze_batch_norm(plain, x) is plain

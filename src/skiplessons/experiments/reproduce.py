@@ -49,7 +49,10 @@ OLDER_CODE = {"degeneracy": OlderCode("d33bc1abc0be", ("ckpt_live_rank_deficit",
                                                              for k in ("bound", "se"))),
               # run before the manipulation check at initialization was measured (chapter IV.1)
               "init_controls": OlderCode("5b3e752b2d95", ("init_top", "init_band", "init_rank", "init_growth",
-                                                           "init_dead", "init_sv"))}
+                                                           "init_dead", "init_sv")),
+              # run before the remedies' start was measured (chapter IV.2; their check at the end is read as stored)
+              "remedies": OlderCode("5b3e752b2d95", ("init_top", "init_band", "init_rank", "init_growth",
+                                                      "init_dead", "init_sv"))}
 
 
 def older_code(result: ResultView | _results.Result) -> OlderCode | None:
