@@ -114,6 +114,10 @@ def test_remedy_check_can_fail():
         assert set(part4.remedy_check(_remedies(), condition)) == actions
         assert part4.passes(part4.remedy_check(_remedies(), condition))
         assert not part4.passes(part4.remedy_check(_remedies(kept_alive=False), condition))
+    checks = {c: part4.remedy_check(_remedies(kept_alive=False), c) for c in ("plain + BN", part4.BOTH_REMEDIES)}
+    rows = part4.remedy_rows(_remedies(kept_alive=False), checks)
+    assert [r["does what it is for"] for r in rows] == ["reference", "fails", "fails"]
+    assert rows[1]["eliminated units, all layers at the end"] == "not its job"
     gated = part4.remedies_recover(_remedies(0.3, kept_alive=False))
     assert gated.verdict == UNTESTED and "the comparison alone: holds" in gated.numbers
     with pytest.raises(ValueError, match="is not a remedy"):

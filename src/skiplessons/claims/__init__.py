@@ -88,7 +88,9 @@ CLAIMS = (
           "the identity-plus-noise start passes its manipulation check against residual nets).", "IV",
           doc="09_initialization", experiment="init_controls", assess=residual_like_init),
     Claim("A bias regularizer plus a single batch-norm layer recovers much of the benefit of skip connections "
-          "in plain networks.", "IV", doc="10_remedies", experiment="remedies", assess=remedies_recover),
+          "in plain networks (judged only if the remedies pass their manipulation check: fewer eliminated units "
+          "than plain nets, over all layers and in the normalization layer).", "IV", doc="10_remedies",
+          experiment="remedies", assess=remedies_recover),
     # Part V: the book's own claims, beyond the paper
     Claim("(This book, not the paper.) Our SGLD estimator of the local learning coefficient, with its step chosen "
           "by the stability rule from the largest curvature the chain meets, recovers its finite-n target (closed "

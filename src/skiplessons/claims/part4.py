@@ -397,3 +397,30 @@ def first_gain(result) -> float | None:
     acc = result.sweep("acc")
     lo = min(acc)
     return next((a for a in acc if a > lo and welch(acc[a], acc[lo], delta=DELTA_ACC).outcome == SHOWN), None)
+
+
+def remedy_rows(result, checks: Mapping[str, Mapping[str, Verdict]]) -> list[dict[str, str]]:
+    """Chapter IV.2's table of the remedies' manipulation check: per condition (plain nets first, the reference)
+    each action's mean at the end with its verdict (`checks`: {condition: `remedy_check`}), whether the condition
+    passes, and its start at initialization (top singular value, share in the band, rank; the BN layer frozen)
+    when the result measured it."""
+    actions, start = remedy_actions(result), result.manipulation()
+    rows = []
+    for c in ["plain", *checks]:
+        row = {"condition": c}
+        for a, label in ACTIONS.items():
+            cell = f"{np.mean(actions[c][a]):.2f}"
+            row[f"{label} at the end"] = (cell if c == "plain" else f"{cell}: fewer, {checks[c][a].verdict}"
+                                          if a in checks[c] else "not its job")
+        row["does what it is for"] = "reference" if c == "plain" else "passes" if passes(checks[c]) else "fails"
+        if start is not None:
+            row["start: top singular value, share in [0.5, 2], rank"] = ", ".join(
+                f"{np.mean(start[c][p]):.2g}" for p in ("top", "band", "rank"))
+        rows.append(row)
+    return rows
+
+
+def check_word(check: Mapping[str, Verdict]) -> str:
+    """A manipulation check in a few words: "passes", or "fails: " and the properties it fails on."""
+    failed = [PROPERTIES.get(p, ACTIONS.get(p, p)) for p, v in check.items() if not v.holds]
+    return "passes" if not failed else "fails: " + ", ".join(failed)
