@@ -79,12 +79,12 @@ def control_passes(result, control: str, reference: str = "plain") -> bool | Non
 
 
 def check_cells(measures: Mapping, check: Mapping[str, Verdict], control: str, reference: str = "plain",
-                labels: Mapping[str, str] = PROPERTIES) -> str:
+                labels: Mapping[str, str] = PROPERTIES, gate: bool = True) -> str:
     """The manipulation check in one table cell: per property (named by `labels`) the two groups' means and the
-    verdict on it, then whether the control passes."""
-    cells = [f"{labels[p]} {np.mean(measures[control][p]):.3g} vs {np.mean(measures[reference][p]):.3g} "
-             f"({v.verdict})" for p, v in check.items()]
-    return "; ".join(cells) + f" → {'passes' if passes(check) else 'fails'}"
+    verdict on it, then, when it is a `gate`, whether the control passes."""
+    cells = "; ".join(f"{labels[p]} {np.mean(measures[control][p]):.3g} vs {np.mean(measures[reference][p]):.3g} "
+                      f"({v.verdict})" for p, v in check.items())
+    return cells + (f" → {'passes' if passes(check) else 'fails'}" if gate else "")
 
 
 def _gated(verdict: Verdict, check: Mapping[str, Verdict], cells: str) -> Verdict:
@@ -322,7 +322,7 @@ def remedies_recover(result, tol: float = HEADLINE_TOL) -> Verdict:
         numbers += "; the start at init: not measured in this stored result (older code)"
     else:
         start = manipulation_check(measures, BOTH_REMEDIES)
-        numbers += f"; the start at init (BN frozen), reported, not judged: {check_cells(measures, start, BOTH_REMEDIES)}"
+        numbers += f"; the start at init (BN frozen), reported, not judged: {check_cells(measures, start, BOTH_REMEDIES, gate=False)}"
     verdict = judge("final training accuracy, both remedies − plain", both["accuracy"], numbers,
                     {"less degenerate": both["degeneracy"]})
     check = remedy_check(result, BOTH_REMEDIES)
