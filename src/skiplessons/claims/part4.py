@@ -353,6 +353,7 @@ def remedy_actions(result) -> dict[str, dict[str, np.ndarray]]:
     return {c: {"alive": v.mean(-1), "bn_alive": v[:, bn]} for c, v in per_layer.items()}
 
 
+@check
 def remedy_check(result, condition: str) -> dict[str, Verdict]:
     """{action: verdict} on what the remedies of `condition` (a label of `controls.REMEDY_CONDITIONS`) must be
     shown to do against plain nets, at the end of training (`remedy_actions`), each "plain − condition" by the
