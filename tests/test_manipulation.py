@@ -218,3 +218,5 @@ def test_batch_norm_frozen_at_the_batch_is_the_affine_map(layer):
     assert all(np.allclose(found[p], by_hand[p]) for p in by_hand)
     plain = DeepMLPs(NetSpec(6, 3, depth=5, width=7), [Member("plain")])
     assert M.freeze_batch_norm(plain, x) is plain
+    with pytest.raises(TypeError, match="DeepMLPs batch"):
+        M.measure(net.member(0), x)

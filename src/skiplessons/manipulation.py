@@ -43,11 +43,10 @@ def jacobian_singular_values(net: DeepMLPs, x: torch.Tensor, stream=None) -> np.
     the gradient of the summed unit j over the batch is row j of each input's Jacobian. With `stream` = (P, c),
     a (width, k) matrix and a (k,) offset, the Jacobian is that of s_D = h_D P - c with respect to s_1 = h_1 P - c
     (entering the hidden state as s_1 pinv(P)): (nets, inputs, k) values."""
-    if not isinstance(net, DeepMLPs):
-        raise TypeError(f"net must be a DeepMLPs batch, got {type(net).__name__}")
+    _check_net(net)
     if net.spec.bn_layer is not None:
         raise ValueError("net must have no batch-normalization layer: it couples the inputs of a batch, so a "
-                         "per-input Jacobian is not defined")
+                         "per-input Jacobian is not defined (freeze it at a batch first: freeze_batch_norm)")
     p0 = next(net.parameters())
     with torch.enable_grad():
         _, hidden = net(x.to(p0.device, p0.dtype), return_hidden=True)
@@ -59,6 +58,11 @@ def jacobian_singular_values(net: DeepMLPs, x: torch.Tensor, stream=None) -> np.
         P = _stream(stream, last.shape[-1])[0].to(jac.device)
         jac = P.T @ jac @ torch.linalg.pinv(P).T
     return torch.linalg.svdvals(jac).cpu().numpy()
+
+
+def _check_net(net) -> None:
+    if not isinstance(net, DeepMLPs):
+        raise TypeError(f"net must be a DeepMLPs batch, got {type(net).__name__}")
 
 
 def _stream(stream, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,6 +81,7 @@ def freeze_batch_norm(net: DeepMLPs, x: torch.Tensor) -> DeepMLPs:
     the mean and variance of u = h W over `x`. The result has no BN layer and computes `net`'s outputs and hidden
     layers on `x` exactly; on it the inputs are independent, so its per-input Jacobian is `net`'s with the batch
     statistics frozen. A net without a BN layer is returned as it is."""
+    _check_net(net)
     layer = net.spec.bn_layer
     if layer is None:
         return net
