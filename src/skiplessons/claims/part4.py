@@ -330,7 +330,8 @@ def remedies_recover(result, tol: float = HEADLINE_TOL) -> Verdict:
         numbers += "; the start at init: not measured in this stored result (older code)"
     else:
         start = manipulation_check(measures, BOTH_REMEDIES)
-        numbers += f"; the start at init (BN frozen), reported, not judged: {check_cells(measures, start, BOTH_REMEDIES, gate=False)}"
+        cells = check_cells(measures, start, BOTH_REMEDIES, gate=False)
+        numbers += f"; the start at init (BN frozen), reported, not judged: {cells}"
     verdict = judge("final training accuracy, both remedies − plain", both["accuracy"], numbers,
                     {"less degenerate": both["degeneracy"]})
     check = remedy_check(result, BOTH_REMEDIES)
