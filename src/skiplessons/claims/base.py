@@ -166,20 +166,20 @@ def check(fn: Callable) -> Callable:
 PLUMBING = "smoke"
 
 
-def expect(verdict: Verdict, *allowed: str) -> Verdict:
+def expect(verdict: Verdict, *allowed: str) -> None:
     """Assert (in a chapter) that a check's verdict is one of `allowed` (default: "holds"; `UNRESOLVED` allows
-    either kind of "not resolved"); returns it. A verdict judged on `smoke` runs is returned unasserted: those
-    runs test the plumbing, not the claim (so chapters need no scale guards)."""
+    either kind of "not resolved"). A verdict judged on `smoke` runs passes unasserted: those runs test the
+    plumbing, not the claim (so chapters need no scale guards). Returns nothing, so that a cell ending in it
+    shows no repr."""
     allowed = allowed or (HOLDS,)
     bad = [a for a in allowed if a not in VERDICTS + (UNRESOLVED,)]
     if bad:
         raise ValueError(f"allowed={bad!r} are not verdicts; choose from {', '.join(VERDICTS + (UNRESOLVED,))}")
     if verdict.scale == PLUMBING:
-        return verdict
+        return
     ok = verdict.verdict in allowed or (UNRESOLVED in allowed and verdict.verdict in (SMALL, IMPRECISE))
     if not ok:
         raise AssertionError(f"expected {' or '.join(allowed)}, measured '{verdict.verdict}': {verdict.numbers}")
-    return verdict
 
 
 def announce(verdict: Verdict, name: str | None = None) -> Verdict:
