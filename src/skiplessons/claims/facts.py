@@ -31,6 +31,10 @@ SLOPE = 0.2
 TAYLOR = 1e-2
 #: relative eigenvalues above this are resolved: six decades above the zero threshold `fisher.ZERO_RTOL`
 RESOLVED = 1e-6
+#: a deep plain linear net that keeps less than a quarter of its first layer's effective rank has collapsed
+COLLAPSED = 4.0
+#: a deep residual linear net keeps its first layer's effective rank within a tenth: each skip passes it on
+KEPT = 0.1
 #: two curves this many times apart are separated, not within each other's round-off or fitting error
 APART = 100.0
 
