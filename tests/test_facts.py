@@ -17,7 +17,7 @@ from skiplessons.singular_points import Counts
     (facts.small("residual", 5e-8, facts.NULL_SPACE), 5.0),
     (facts.large("change", 0.5), 2e-3),
     (facts.large("change", 0.0), math.inf),
-    (facts.near("slope", 2.1, 2, facts.SLOPE), 0.5),
+    (facts.near("slope", 2.1, 2, 0.2), 0.5),
     (facts.equal("zeros", 3, 4), 2.0),
     (facts.apart("ratio", 1.0, 1e-3), 0.1),
     (facts.apart("ratio", 1.0, 0.0), 0.0),

@@ -100,6 +100,25 @@ def checks_in_chapter_code(source: str) -> list[str]:
     return found
 
 
+def aliased_modules(source: str) -> list[str]:
+    """Modules of the library a chapter imports under another name (`from skiplessons import fisher as fi`)."""
+    from test_assertions import python_source
+
+    return [f"{a.name} as {a.asname}" for node in ast.walk(ast.parse(python_source(source)))
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and "skiplessons" in (
+                node.module or "" if isinstance(node, ast.ImportFrom) else " ".join(a.name for a in node.names))
+            for a in node.names if a.asname and a.asname != a.name.rsplit(".", 1)[-1]]
+
+
+@pytest.mark.parametrize("source,found", [
+    ("from skiplessons import fisher as fi, singular_points", ["fisher as fi"]),
+    ("import skiplessons.dynamics as D\nimport numpy as np", ["skiplessons.dynamics as D"]),
+    ("from skiplessons import claims\nfrom skiplessons.claims import facts\nimport matplotlib.pyplot as plt", []),
+])
+def test_alias_detector(source, found):
+    assert aliased_modules(source) == found
+
+
 @pytest.mark.parametrize("source,found", [
     ("assert gap < 1e-10  # fact: round-off", ["line 1: assert"]),
     ("np.testing.assert_allclose(a, b)", ["line 1: assert"]),
@@ -113,10 +132,12 @@ def test_chapter_check_detector(source, found):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
-def test_no_asserts_or_scale_guards_in_chapters(path):
+def test_no_asserts_scale_guards_or_module_aliases_in_chapters(path):
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     found = [f"cell {i} {where}" for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
              for where in checks_in_chapter_code(cell.source)]
     assert not found, f"{path.name}: checks belong in the library (claims.expect of a check): {found}"
+    aliases = [a for cell in nb.cells if cell.cell_type == "code" for a in aliased_modules(cell.source)]
+    assert not aliases, f"{path.name}: import the library's modules under their names: {aliases}"
