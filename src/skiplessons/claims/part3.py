@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..curvature import NORMALIZATIONS
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
 from ..report import glue, markdown_table, mean_spread
 from ..stats import Comparison, correlation, estimate, negative_r, one_sample, welch
@@ -366,3 +367,42 @@ def verdict_table(verdicts, thresholds, prefix: str | None = None) -> str:
     rows = [{"normalization": SCALE_WORDS[n], "threshold": f"{thresholds[n]:g}", "measured": v.numbers,
              "verdict": v.verdict} for n, v in verdicts.items()]
     return markdown_table(rows, ["normalization", "threshold", "measured", "verdict"])
+
+
+def attribution_table(result, matrix: str, at: str = "end") -> tuple[str, dict[str, float]]:
+    """Chapter III.2's attribution of the exact zeros of `matrix` ("hessian" or "ggn") of an `exact_zeros`
+    result at stage `at`: a markdown table of the mean count per named cause and architecture, the widest
+    spectral gap, the unexplained share of the measured count and, for the Gauss-Newton matrix, the batch
+    functional dimension; and {architecture: unexplained share}."""
+    att, measured = result.attribution(matrix, at=at), result.measured(matrix, at=at)
+    gaps = result.gap_decades(matrix, at=at)
+    rows, share = [], {}
+    for g in result.groups():
+        zeros = measured[g] * result.n_params
+        share[g] = float(att[g]["unexplained"].sum() / max(zeros.sum(), 1))
+        row = {"architecture": g, "exact zeros": mean_spread(zeros, 0), "gap (decades)": f"{np.nanmin(gaps[g]):.1f}"}
+        row.update({c: f"{att[g][c].mean():.0f}" for c in att[g]})
+        row["unexplained share"] = f"{share[g]:.1%}"
+        if matrix == "ggn":
+            row["functional dimension"] = mean_spread(result.functional_dimension(at=at)[g], 0)
+        rows.append(row)
+    return markdown_table(rows, list(rows[0])), share
+
+
+def slq_table(result, at: str = "end") -> tuple[str, dict[tuple[str, tuple], bool]]:
+    """Chapter III.2's SLQ-against-exact table of an `exact_zeros` result: per normalization and SLQ size,
+    |SLQ − exact| of the near-zero fraction (`slq_recovers`) beside the exact plain − residual gap an SLQ verdict
+    would read; and {(normalization, size): whether SLQ recovers the exact fraction there (its verdicts kept)}."""
+    rows, usable = [], {}
+    for n in NORMALIZATIONS:
+        dense = result.near_zero(n, at=at)
+        gap = dense["plain"].mean() - dense["residual"].mean()
+        for size in result.slq_sizes:
+            e = result.slq_error(n, at=at, size=size)
+            v = slq_recovers(result, n, size, at)
+            usable[(n, size)] = v.holds
+            rows.append({"normalization": SCALE_WORDS[n], "probes × steps": f"{size[0]} × {size[1]}",
+                         "|SLQ − exact|, median (max)": f"{np.median(e['error']):.3f} ({e['error'].max():.3f})",
+                         "stated SE / bound, median": f"{np.median(e['se']):.3f} / {np.median(e['bound']):.3f}",
+                         "exact gap": f"{gap:+.3f}", "SLQ within δ (verdict kept)": v.verdict})
+    return markdown_table(rows, list(rows[0])), usable
