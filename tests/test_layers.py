@@ -77,8 +77,7 @@ def test_one_loss_definition():
 BOOK = SRC.parents[1] / "book"
 #: chapters still carrying asserts or scale guards, each owned by a change in progress (issue 29): empty it
 #: when they are gone
-CHECKS_STILL_IN_CHAPTER = ("07_training_deep", "08_degeneracy", "09_initialization", "10_remedies",
-                           "11_learning_coefficient", "12_rival_explanations", "13_transformers")
+CHECKS_STILL_IN_CHAPTER = ("09_initialization", "10_remedies", "11_learning_coefficient")
 CHAPTERS = [p for p in sorted(BOOK.glob("[0-9][0-9]_*.ipynb")) if p.stem not in CHECKS_STILL_IN_CHAPTER]
 
 
