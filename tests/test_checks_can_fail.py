@@ -9,7 +9,7 @@ import inspect
 import numpy as np
 import pytest
 
-from skiplessons.claims import HOLDS, Verdict, part1, part2, part3, part4, part5
+from skiplessons.claims import HOLDS, Verdict, facts, part1, part2, part3, part4, part5
 from test_beyond import collapse, deep, depth_curves, rivals_result, stacks, toy
 from test_claims import _paper_counts, _result
 from test_manipulation import measures
@@ -182,6 +182,9 @@ CASES = {
                            lambda: (_plateaus(LONG, [[1, 2, 3], [2, 3, 4], [5, 6, 7]]),)),
     part2.escape_time_law: (lambda: (ESCAPE, np.full(4, 30.0), 1.0), lambda: (ESCAPE, 7 + 12 * np.log(1 / ESCAPE), 1.0)),
     part2.line_attracts: (lambda: ([[0.0, 0.3]],), lambda: ([[0.1, 0.2]],)),
+    part2.closed_form_agrees: (lambda: (0.42, 0.40, 0.001, 200_000), lambda: (0.4177, 0.4165, 0.0009, 200_000)),
+    facts.hold: (lambda: ("a section", facts.small("round-off", 3e-9), facts.equal("zeros", 4, 4)),
+                 lambda: ("a section", facts.small("round-off", 3e-16), facts.equal("zeros", 4, 4))),
     part2.overlap_on_plateau: (lambda: ([0.1, 0.2, 0.3], [0.2, 0.1, 0.3]), lambda: ([1e-4, 2e-4, 5e-4], [0.3, 0.2, 0.25])),
     part2.line_captures: (lambda: (_cap_result({"plain": _closing(0)}),),
                           lambda: (_cap_result({"plain": _closing(10)}),)),
@@ -258,7 +261,7 @@ def _plateau_reader():
 def checks() -> list:
     """Every public function of the claims modules that returns a `Verdict`."""
     found = []
-    for module in (part1, part2, part3, part4, part5):
+    for module in (facts, part1, part2, part3, part4, part5):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ == module.__name__ and not name.startswith("_"):
                 if inspect.signature(fn).return_annotation in (Verdict, "Verdict"):

@@ -478,3 +478,36 @@ def test_approach_by_arch_is_approach_spectra_per_arch():
                                       fi.approach_spectra(net, sp.eliminate_incoming(net, 0), x, fractions))
     with pytest.raises(ValueError, match="frames=2 must be an integer >= 3"):
         fi.approach_fractions(2)
+
+
+def test_skip_strength_explorer_draws_the_flows_of_its_starts(monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import ipywidgets
+    import matplotlib.pyplot as plt
+    from skiplessons import dynamics, widgets
+
+    drawn = []
+    monkeypatch.setattr(plt, "show", lambda: drawn.append(plt.gcf()))
+    starts, teacher = dynamics.small_init(10, 0.1, seed=0), dynamics.default_teacher()
+    shown = widgets.skip_strength_explorer(starts, teacher, plateau=0.1, t_max=5.0, n_show=3)
+    assert isinstance(shown, ipywidgets.interactive) and shown.manual
+    shown.children[0].value = 1.0
+    shown.update()
+    lines = drawn[-1].axes[0].lines
+    assert len(lines) == 3 + 1                                    # the first three starts and the plateau
+    flow = dynamics.gradient_flow(starts[:3], teacher, 1.0, t_max=5.0, n_eval=101)
+    np.testing.assert_allclose(lines[2].get_ydata(), np.maximum(flow.loss[:, 2], 1e-12))
+
+
+def test_squared_loss_and_count_cells():
+    x = inputs(4)
+    net = TwoLayerNet(4, 3, "tanh", "plain", seed=0)
+    y = TwoLayerNet(4, 3, "tanh", "plain", seed=9)(x).detach()
+    with torch.no_grad():
+        expected = float(((net(x) - y) ** 2).sum() / (2 * len(x)))
+    assert fi.squared_loss(net, x, y) == pytest.approx(expected, rel=1e-14)
+    assert fi.squared_loss(net, x, net(x).detach()) == 0.0
+    assert sp.Counts(4, 1).describe(5) == "5 (4 exact, 1 first-order)"
+    assert sp.Counts(0, 3).describe(3) == "3 (3 first-order)"
+    assert sp.Counts(0, 0).describe(0) == "0"

@@ -200,6 +200,11 @@ def interpolate(start, end, s: float):
     return out
 
 
+def squared_loss(net, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The squared loss (1 / 2N) sum ||f(x) - y||^2 of `net` on inputs `x` and targets `y` (chapter I.1)."""
+    return float(loss_slice(net, x, y, torch.zeros(sum(p.numel() for p in net.parameters())), [0.0])[0])
+
+
 def loss_slice(net, x: torch.Tensor, y: torch.Tensor, direction: torch.Tensor, ts) -> np.ndarray:
     """The squared loss (1 / 2N) sum ||f(theta + t d) - y||^2 for each t in `ts` (a 1-D slice). Chapter I.2."""
     checks.samples(x, "x")

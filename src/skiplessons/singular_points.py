@@ -35,6 +35,12 @@ class Counts:
     def total(self) -> int:
         return self.exact + self.first_order
 
+    def describe(self, counted: int) -> str:
+        """A table cell of chapters I.2-I.3: `counted` zeros with this derivation's split, "4 (3 exact,
+        1 first-order)", or "0"."""
+        parts = [f"{self.exact} exact"] * bool(self.exact) + [f"{self.first_order} first-order"] * bool(self.first_order)
+        return f"{counted} ({', '.join(parts)})" if counted else "0"
+
 
 # ---------------------------------------------------------------------------------------------- constructors
 

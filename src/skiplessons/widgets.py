@@ -1,6 +1,7 @@
-"""ipywidgets explorers for Part I, built on the pure functions of `plot_singular` (chapters I.2, I.3).
+"""ipywidgets explorers, built on the pure functions of `plot_singular` and `plot_dynamics` (chapters I.2, I.3, II.2).
 
-Each explorer draws from precomputed arrays, so moving a slider costs only a redraw. The static pages show
+The explorers of Part I draw from precomputed arrays, so moving a slider costs only a redraw; the skip-strength
+explorer of Part II integrates a few flows per click. The static pages show
 the same content as a figure and a kernel-free player (`plot_singular.player`).
 """
 from __future__ import annotations
@@ -10,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import plot_singular
+from .dynamics import gradient_flow
+from .plot_dynamics import loss_curves
 
 
 def approach_explorer(fractions, spectra: dict, k: int, what: str = "distance to the singular set"):
@@ -28,3 +31,23 @@ def approach_explorer(fractions, spectra: dict, k: int, what: str = "distance to
         plt.show()
 
     return widgets.interactive(draw, index=slider)
+
+
+def skip_strength_explorer(starts, teacher, plateau: float, t_max: float, n_show: int = 8):
+    """A slider over the skip strength alpha and a button: each click integrates the gradient flow of the first
+    `n_show` `starts` (rows of packed parameters) on `teacher` at that alpha up to `t_max` and draws their loss
+    curves, with the plain student's `plateau` value dashed. Returns the widget."""
+    starts = starts[:n_show]
+
+    def draw(alpha=0.5):
+        flow = gradient_flow(starts, teacher, float(alpha), t_max=t_max, n_eval=101)
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        loss_curves(ax, flow.t, flow.loss, n_show=n_show, color=plt.get_cmap("coolwarm")(float(alpha)),
+                    label=f"α = {alpha:.2f}")
+        ax.axhline(plateau, ls="--", color="k", lw=1)
+        ax.set_ylim(1e-6, 5)
+        ax.legend()
+        plt.show()
+
+    slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="α")
+    return widgets.interactive(draw, {"manual": True}, alpha=slider)

@@ -11,12 +11,15 @@ import numpy as np
 
 from ..dynamics import curvature_kind
 from ..stats import SHOWN, Comparison, estimate, exact, one_sample, quartiles, welch
-from .base import Verdict, check, judge
+from .base import EQUAL, Verdict, check, judge
 
 #: a plain run is on a plateau when its loss changes by less than kappa per unit time for at least this long
 PLATEAU_MIN_TIME = 10.0
 #: the smallest difference in time on a plateau that matters: half the shortest plateau we call one
 DELTA_TIME = PLATEAU_MIN_TIME / 2
+#: a closed-form expected loss off its Monte Carlo estimate by 2 % of the loss is a wrong formula (a missing term
+#: of the Gaussian integrals moves it by tens of percent)
+DELTA_CLOSED_FORM = 0.02
 #: the smallest difference in a captured fraction that matters: one run in a hundred
 DELTA_FRACTION = 0.01
 
@@ -85,6 +88,23 @@ def ghost_plateaus(result) -> Verdict:
                f"threshold (not judged): {_iqr(hit['plain'])} vs {_iqr(hit['skip'])}")
     return judge(f"time on a plateau at κ = {result.kappa:g}, plain − skip (same starts)",
                  _shorter(result, result.kappa), numbers, second)
+
+
+def closed_form_agrees(closed_form: float, monte_carlo: float, se: float, n_samples: int) -> Verdict:
+    """Chapters II.1-II.2: the closed-form expected loss (`dynamics.expected_loss`) equals its Monte Carlo
+    estimate from `n_samples` Gaussian inputs, of standard error `se` (`dynamics.monte_carlo_loss`): a test of
+    the code. Primary comparison: (closed form − Monte Carlo) / closed form, with the estimate's relative
+    standard error (`stats.estimate`), agreeing with zero within δ = `DELTA_CLOSED_FORM` (`EQUAL`)."""
+    values = {"closed_form": closed_form, "monte_carlo": monte_carlo, "se": se}
+    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+    if bad or se < 0 or closed_form <= 0 or n_samples < 2:
+        raise ValueError(f"closed_form must be a positive loss, monte_carlo finite, se >= 0 and n_samples >= 2; "
+                         f"got {values | {'n_samples': n_samples}}")
+    numbers = (f"closed form {closed_form:.5f}, Monte Carlo {monte_carlo:.5f} ± {se:.5f} ({n_samples:,} inputs): "
+               f"{(closed_form - monte_carlo) / se:+.2f} standard errors")
+    return judge("(closed form − Monte Carlo) / closed form",
+                 estimate((closed_form - monte_carlo) / closed_form, se / closed_form, np.inf, n_samples,
+                          delta=DELTA_CLOSED_FORM), numbers, expectation=EQUAL)
 
 
 def escape_time_law(distance, plateau_time, resolution: float, scale: str | None = None) -> Verdict:
