@@ -70,3 +70,19 @@ def test_one_loss_definition():
     defs = [p for p in MODULES for node in ast.walk(ast.parse(p.read_text()))
             if isinstance(node, ast.FunctionDef) and node.name in ("per_net_loss", "loss_value")]
     assert [module_name(p) for p in defs] == ["skiplessons.losses"] * 2
+
+
+def test_one_spectrum_settings_type():
+    """How a spectrum is measured is one frozen dataclass, `curvature.SpectrumSettings`: no other class declares
+    its sizes, and the `spectrum` of every experiment config is of that type (so its seed is in the hash)."""
+    from skiplessons import experiments
+    from skiplessons.curvature import SpectrumSettings
+
+    declaring = [f"{module_name(p)}.{node.name}" for p in MODULES for node in ast.walk(ast.parse(p.read_text()))
+                 if isinstance(node, ast.ClassDef) and {"n_probes", "n_steps", "dense_max"} & {
+                     s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}]
+    assert declaring == ["skiplessons.curvature.settings.SpectrumSettings"]
+    assert SpectrumSettings.__dataclass_params__.frozen and "seed" in SpectrumSettings.__dataclass_fields__
+    kinds = {type(c.spectrum) for e in experiments.registry().values() for c in e.configs.values()
+             if hasattr(c, "spectrum")}
+    assert kinds == {SpectrumSettings}

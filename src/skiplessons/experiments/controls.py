@@ -149,7 +149,7 @@ def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx,
     x, y = hessian_batch(config, d)
     init_rms = hidden_rms(net, x).cpu().numpy()
     with one_thread():                  # these small nets run faster on one thread than on two busy ones
-        hist, tracked = dg.train_tracked(net, d, config.steps, checkpoints, x, y, config.spectrum.settings(),
+        hist, tracked = dg.train_tracked(net, d, config.steps, checkpoints, x, y, config.spectrum,
                                          lr=config.lr, batch_size=config.batch_size,
                                          record_every=config.record_every, regularizer=regularizer,
                                          progress=ctx.progress, checkpoint=ctx.checkpoint(part))

@@ -192,7 +192,7 @@ def run_degeneracy(config, ctx):
     net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
                    device=ctx.device)
     x, y = hessian_batch(config, d)
-    settings = config.spectrum.settings()
+    settings = config.spectrum
     steps = dg.checkpoint_steps(config.steps, config.checkpoints)
     with one_thread():
         hist, tracked = dg.train_tracked(net, d, config.steps, steps, x, y, settings, lr=config.lr,
@@ -213,7 +213,7 @@ experiment("degeneracy", DEGENERACY, DegeneracyResult,
 def run_depth_sweep(config, ctx):
     d = load_data(config)
     x, y = hessian_batch(config, d)
-    settings = config.spectrum.settings()
+    settings = config.spectrum
     rows = {k: [] for k in ("acc", "loss", "degenerate", "negative", "rank_bound", "elimination", "n_params")}
     with one_thread():
         for depth in config.depths:
@@ -386,7 +386,7 @@ def measure_exact(model, x, y, config, ggn: bool = True) -> dict:
         row[f"causes_{matrix}"] = [a.counts.get(c, 0) if a else -1 for c in ez.CAUSES]
     spec = config.spectrum
     for k, (probes, steps) in enumerate([(spec.n_probes, spec.n_steps), *config.slq_sizes]):
-        dens = slq(hess, n_probes=probes, n_steps=steps, seed=spec.settings().seed)
+        dens = slq(hess, n_probes=probes, n_steps=steps, seed=spec.seed)
         row[f"slq{k}_nodes"], row[f"slq{k}_weights"] = dens.nodes, dens.weights
     return row
 
