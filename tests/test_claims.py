@@ -437,6 +437,34 @@ def test_expect_asserts_the_verdict():
         base.expect(small, "holds")
 
 
+def test_a_verdict_knows_its_scale_and_expect_skips_smoke():
+    """`check` stamps the typed result's scale on the verdict (and on each verdict of a mapping); `expect`
+    asserts real scales and returns a `smoke` verdict unasserted, whatever it says."""
+    class View:
+        def __init__(self, scale):
+            self.scale = scale
+
+    @base.check
+    def one(result, gap: float) -> Verdict:
+        return base.judge("gap", stats.exact(gap, 3), "gap")
+
+    @base.check
+    def many(result) -> dict:
+        return {"a": one.__wrapped__(result, -1.0)}
+
+    failing = one(View("default"), -1.0)
+    assert failing.scale == "default" and failing.verdict == base.FAILS
+    with pytest.raises(AssertionError):
+        base.expect(failing)
+    smoke = one(View("smoke"), -1.0)
+    assert smoke.scale == "smoke" and base.expect(smoke) is smoke
+    assert many(View("smoke"))["a"].scale == "smoke"
+    assert one.__wrapped__(View("paper"), 1.0).scale is None      # undecorated: no scale
+    assert base.judge("gap", stats.exact(-1.0, 3), "gap", scale="smoke").scale == "smoke"
+    with pytest.raises(ValueError, match="allowed"):
+        base.expect(smoke, "maybe")                                # bad arguments are refused at every scale
+
+
 # ---- replication on fresh seeds ------------------------------------------------------------------------------
 
 def test_replication_seeds_are_disjoint_and_only_the_seeds_change():

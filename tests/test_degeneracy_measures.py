@@ -83,6 +83,12 @@ def test_exact_zeros_smoke(results):
     e = r.slq_error("max")
     assert e["error"].shape == e["se"].shape == e["bound"].shape == (n,)
     assert part3.exact_zero_gap(r).verdict in claims.VERDICTS
+    for matrix in ("hessian", "ggn"):                 # chapter III.2's attribution table: a row per architecture
+        table, share = part3.attribution_table(r, matrix)
+        assert len(table.splitlines()) == 2 + len(r.groups()) and set(share) == set(r.groups())
+        assert all(0 <= s <= 1 for s in share.values()) and ("functional dimension" in table) == (matrix == "ggn")
+    table, usable = part3.slq_table(r)                # and its SLQ table: a row per normalization and size
+    assert len(usable) == len(NORMALIZATIONS) * len(r.slq_sizes) == len(table.splitlines()) - 2
     with pytest.raises(ValueError, match="matrix"):
         r.measured("fisher")
     # both stages, the functional dimension as P minus the Gauss-Newton zeros, every SLQ size

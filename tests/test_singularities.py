@@ -1,6 +1,6 @@
-"""Tests of the teaching nets (`shallow`) and of `singularities`: the derived zero-eigenvalue counts against the
-exact float64 Fisher, exact versus first-order flat directions, and the layer measures against direct
-numpy computations."""
+"""Tests of the teaching nets (`shallow`), Part I's singular points (`singular_points`: the derived zero-eigenvalue
+counts against the exact float64 Fisher), `fisher` (exact versus first-order flat directions) and
+`layer_measures` (against direct numpy computations)."""
 from __future__ import annotations
 
 import itertools

@@ -9,7 +9,7 @@ the check (`tests/test_claims.py` checks that the chapter calls the same functio
 from __future__ import annotations
 
 from .base import (COLUMNS, EQUAL, FAILS, GREATER, HOLDS, IMPRECISE, PARTLY, SMALL, UNRESOLVED, UNTESTED, VERDICTS,
-                   Claim, Secondary, Verdict, announce, expect, judge, ledger_row, verdict_cells)
+                   Claim, Secondary, Verdict, announce, check, expect, judge, ledger_row, verdict_cells)
 from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import capture_comparisons, ghost_plateaus, plateau_length
 from .part3 import (degeneracy_accuracy, exact_near_zero_absolute, exact_near_zero_max, exact_near_zero_mean,
@@ -21,7 +21,7 @@ from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_p
                     skips_prevent_collapse, training_keeps_collapse)
 
 __all__ = ["CLAIMS", "COLUMNS", "EQUAL", "FAILS", "GREATER", "HOLDS", "IMPRECISE", "PARTLY", "SMALL", "UNRESOLVED",
-           "UNTESTED", "VERDICTS", "Claim", "Secondary", "Verdict", "announce", "expect", "judge", "ledger_row",
+           "UNTESTED", "VERDICTS", "Claim", "Secondary", "Verdict", "announce", "check", "expect", "judge", "ledger_row",
            "verdict_cells"]
 
 #: The paper's claims, in the order of the book.

@@ -8,8 +8,9 @@ The rule (`judge`, the only combiner) is written once, in `RULE`, which the ledg
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..report import glue
 from ..stats import REVERSED, SHOWN, Comparison, holm
@@ -66,7 +67,9 @@ class Secondary:
 class Verdict:
     """What a check measured (`numbers`, for a table cell) and what it concludes (`verdict`), with the primary
     comparison it was judged on (`primary` names it, `comparison` is it), the secondary comparisons and the
-    expectation (`GREATER` or `EQUAL`). Checks build it with `judge`."""
+    expectation (`GREATER` or `EQUAL`). Checks build it with `judge`. `scale` is the scale of the runs it was
+    judged on (set by the `check` decorator from the typed result, or passed to `judge`); None for a
+    computation without runs."""
 
     numbers: str
     verdict: str
@@ -74,6 +77,7 @@ class Verdict:
     comparison: Comparison | None = None
     secondary: tuple[Secondary, ...] = ()
     expectation: str = GREATER
+    scale: str | None = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -110,10 +114,11 @@ class Verdict:
 
 
 def judge(primary: str, comparison: Comparison, numbers: str, secondary: Mapping[str, Comparison] | None = None,
-          expectation: str = GREATER) -> Verdict:
+          expectation: str = GREATER, scale: str | None = None) -> Verdict:
     """The one combination rule (module docstring): the verdict on a claim from its primary comparison, named
     `primary`, and its `secondary` comparisons (Holm-corrected); `numbers` describes the measurement. The
-    outcomes are appended to `numbers`."""
+    outcomes are appended to `numbers`. `scale`: the scale of the runs the comparisons come from, for a check
+    whose arguments are plain values (checks of typed results get it from the `check` decorator)."""
     secondary = dict(secondary or {})
     corrected = holm(secondary) if secondary else {}
     second = tuple(Secondary(k, c, corrected[k]) for k, c in secondary.items())
@@ -131,16 +136,46 @@ def judge(primary: str, comparison: Comparison, numbers: str, secondary: Mapping
     if second:
         text += "; secondary (Holm): " + ", ".join(f"{s.name} {s.comparison.estimate:+.3g} → {s.outcome}"
                                                    for s in second)
-    return Verdict(text, verdict, primary, c, second, expectation)
+    return Verdict(text, verdict, primary, c, second, expectation, scale)
+
+
+def _scale_of(args) -> str | None:
+    """The scale of the first typed result among `args` (anything with a string attribute `scale`)."""
+    return next((a.scale for a in args if isinstance(getattr(a, "scale", None), str)), None)
+
+
+def check(fn: Callable) -> Callable:
+    """Decorator of a check of typed results: the verdict it returns (or each verdict of the mapping it returns)
+    records the scale of the result it was judged on, so that `expect` can tell a `smoke` run from a real one."""
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        out, scale = fn(*args, **kwargs), _scale_of((*args, *kwargs.values()))
+        if scale is None:
+            return out
+        if isinstance(out, Verdict):
+            return out if out.scale else replace(out, scale=scale)
+        if isinstance(out, Mapping) and all(isinstance(v, Verdict) for v in out.values()):
+            return {k: v if v.scale else replace(v, scale=scale) for k, v in out.items()}
+        return out
+
+    return checked
+
+
+#: the scale whose runs only test the plumbing: too few and too short for any verdict to mean anything
+PLUMBING = "smoke"
 
 
 def expect(verdict: Verdict, *allowed: str) -> Verdict:
     """Assert (in a chapter) that a check's verdict is one of `allowed` (default: "holds"; `UNRESOLVED` allows
-    either kind of "not resolved"); returns it."""
+    either kind of "not resolved"); returns it. A verdict judged on `smoke` runs is returned unasserted: those
+    runs test the plumbing, not the claim (so chapters need no scale guards)."""
     allowed = allowed or (HOLDS,)
     bad = [a for a in allowed if a not in VERDICTS + (UNRESOLVED,)]
     if bad:
         raise ValueError(f"allowed={bad!r} are not verdicts; choose from {', '.join(VERDICTS + (UNRESOLVED,))}")
+    if verdict.scale == PLUMBING:
+        return verdict
     ok = verdict.verdict in allowed or (UNRESOLVED in allowed and verdict.verdict in (SMALL, IMPRECISE))
     if not ok:
         raise AssertionError(f"expected {' or '.join(allowed)}, measured '{verdict.verdict}': {verdict.numbers}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats import Comparison, exact
-from .base import Verdict, judge
+from .base import Verdict, check, judge
 
 
 #: the smallest difference in zero-eigenvalue counts that matters: one eigenvalue
@@ -55,6 +55,7 @@ def _paired(points: list[dict], key: str = "zeros", minus: str | None = None) ->
     return values("plain"), values("residual")
 
 
+@check
 def elimination_zeros(result) -> Verdict:
     """Elimination singularities, from experiment `singular_counts` (tanh nets without biases).
 
@@ -73,6 +74,7 @@ def elimination_zeros(result) -> Verdict:
     return judge("zero eigenvalues, plain − residual twin", skip_removes(*pair), f"{numbers}; {_removed(*pair)}")
 
 
+@check
 def overlap_zeros(result) -> Verdict:
     """Overlap singularities, from experiment `singular_counts` (tanh nets without biases, J_a = J_b).
 
@@ -84,6 +86,7 @@ def overlap_zeros(result) -> Verdict:
     return judge("zero eigenvalues, plain − residual twin", skip_removes(*pair), f"{numbers}; {_removed(*pair)}")
 
 
+@check
 def dependence_zeros(result) -> Verdict:
     """Linear-dependence singularities, from experiment `singular_counts` (linear nets without biases).
 

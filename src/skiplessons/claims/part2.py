@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dynamics import curvature_kind
 from ..stats import SHOWN, Comparison, estimate, exact, one_sample, quartiles, welch
-from .base import Verdict, judge
+from .base import Verdict, check, judge
 
 #: a plain run is on a plateau when its loss changes by less than kappa per unit time for at least this long
 PLATEAU_MIN_TIME = 10.0
@@ -30,6 +30,7 @@ def _iqr(values) -> str:
     return f"{_time(med)} (IQR {_time(q25)}–{_time(q75)})"
 
 
+@check
 def plateau_length(result) -> Verdict:
     """Plateaus in the plain two-unit model, from experiment `plateaus`.
 
@@ -58,6 +59,7 @@ def _shorter(result, kappa) -> Comparison:
     return one_sample(slow["plain"] - slow["skip"], delta=DELTA_TIME)
 
 
+@check
 def ghost_plateaus(result) -> Verdict:
     """Ghosts, from experiment `plateaus` (plain and skip students from the same starts). Primary comparison:
     the time on a plateau at the headline kappa, plain minus skip, paired by start. Secondary: the skip runs
@@ -85,13 +87,14 @@ def ghost_plateaus(result) -> Verdict:
                  _shorter(result, result.kappa), numbers, second)
 
 
-def escape_time_law(distance, plateau_time, resolution: float) -> Verdict:
+def escape_time_law(distance, plateau_time, resolution: float, scale: str | None = None) -> Verdict:
     """Chapter II.1: the time a start at distance `distance` from the symmetric set spends on the plateau grows
     like log(1/distance). Primary comparison: the slope b of time = a + b log(1/distance), fitted over three or
     more distances (`stats.estimate`, n - 2 df). The times are read off a trajectory recorded every `resolution`
     time units, so each is known to ±resolution/2 only: that bound on the slope,
     (resolution/2) Σ|x - x̄| / Σ(x - x̄)², widens its interval (a fit through quantized times can have no
-    spread at all). Whether every step closer adds time is reported."""
+    spread at all). Whether every step closer adds time is reported.
+    `scale`: the scale of the runs the values come from (for `expect`)."""
     x = np.log(1.0 / np.asarray(distance, dtype=float))
     y = np.asarray(plateau_time, dtype=float)
     if x.ndim != 1 or x.shape != y.shape or len(x) < 3 or not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
@@ -108,7 +111,7 @@ def escape_time_law(distance, plateau_time, resolution: float) -> Verdict:
                f"units per e-fold closer (times recorded every {resolution:.3g}); longer at every step closer: "
                f"{'yes' if monotone else 'no'}")
     return judge("slope of the time on a plateau against log(1/distance)",
-                 estimate(slope, se, len(x) - 2, len(x), bound=bound, delta=DELTA_TIME), numbers)
+                 estimate(slope, se, len(x) - 2, len(x), bound=bound, delta=DELTA_TIME), numbers, scale=scale)
 
 
 def line_attracts(eigenvalues) -> Verdict:
@@ -130,17 +133,18 @@ def line_attracts(eigenvalues) -> Verdict:
                  numbers)
 
 
-def overlap_on_plateau(gap_on_plateau, gap_at_end) -> Verdict:
+def overlap_on_plateau(gap_on_plateau, gap_at_end, scale: str | None = None) -> Verdict:
     """Chapter II.1: runs sit near the overlap set while on a plateau. Per run, the median of
     ``1 - |cos(J1, J2)|`` over its plateau times and its value at the end (at the teacher's distinct units).
-    Primary comparison: log10 of the end's minus the plateau's, paired by run (δ: a tenth of a decade)."""
+    Primary comparison: log10 of the end's minus the plateau's, paired by run (δ: a tenth of a decade).
+    `scale`: the scale of the runs the values come from (for `expect`)."""
     on, end = np.asarray(gap_on_plateau, dtype=float), np.asarray(gap_at_end, dtype=float)
     if on.shape != end.shape or on.ndim != 1 or np.any(on <= 0) or np.any(end <= 0):
         raise ValueError("gap_on_plateau and gap_at_end must be positive, one per run, of equal length")
     numbers = (f"{len(on)} runs: median 1 - |cos(J1, J2)| on the plateau {np.median(on):.2g}, at the end "
                f"{np.median(end):.2g}")
     return judge("log10 distance from overlap, end − plateau (paired)",
-                 one_sample(np.log10(end) - np.log10(on), delta=0.1), numbers)
+                 one_sample(np.log10(end) - np.log10(on), delta=0.1), numbers, scale=scale)
 
 
 def _captured_stays(result, arch: str):
@@ -201,6 +205,7 @@ def _over_time(result, arch: str) -> str:
             + f" (limit between {lo:.1%} and {hi:.1%})")
 
 
+@check
 def line_captures(result) -> Verdict:
     """Capture by an attracting segment of the overlap line, from experiment `capture` (the plain student on a
     teacher whose curvature M is positive along the input its units read). A run is captured when it is within
@@ -227,6 +232,7 @@ def _paired(result, a: str, b: str) -> Comparison:
     return one_sample(result.captured(a).astype(float) - result.captured(b).astype(float), delta=DELTA_FRACTION)
 
 
+@check
 def capture_comparisons(result) -> Verdict:
     """Which singularity the skip escapes, from experiment `capture` (students of `toy.CAPTURE_STUDENTS`, the same
     starts). Primary comparison: (a) on the same target, the plain teacher, the captured fraction at the end,
@@ -264,6 +270,7 @@ def escapes(verdict: Verdict) -> str:
     return " and ".join(found) if found else "neither, by these comparisons"
 
 
+@check
 def capture_plain_vs_skip(result) -> Verdict:
     """Plain vs skip students from the same starts, from experiment `capture` (a teacher whose line attracts) or
     `plateaus` (our teacher, whose overlap line is a saddle everywhere): stays near the plain net's overlap line

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..curvature import NORMALIZATIONS
 from ..degeneracy import HEADLINE_TOL, NEAR_ZERO
 from ..report import glue, markdown_table, mean_spread
 from ..stats import Comparison, correlation, estimate, negative_r, one_sample, welch
-from .base import EQUAL, Verdict, judge
+from .base import EQUAL, Verdict, check, judge
 
 #: the smallest difference in final training accuracy that matters: one percentage point (the paper's gaps are
 #: tens of points; below one point no reader would choose an architecture by it)
@@ -33,6 +34,7 @@ def spread(groups: Mapping[str, np.ndarray], names=None) -> str:
     return "; ".join(f"{g} {mean_spread(groups[g])}" for g in (names or groups))
 
 
+@check
 def training_gap(result) -> Verdict:
     """Plain nets train worse (experiment `training`, or any result with training curves by architecture).
     Primary comparison: final training accuracy, residual minus plain (Welch, δ = `DELTA_ACC`); secondary:
@@ -65,6 +67,7 @@ def plain_above(values: Mapping[str, np.ndarray], errors: Mapping[str, tuple[flo
             {f"plain − {g}": versus(g) for g in values if g not in ("plain", "residual")})
 
 
+@check
 def near_zero_gap(result, normalization: str = "max", threshold: float | None = None, step: int = -1,
                   exclude_collapsed: bool = False) -> Verdict:
     """Plain nets have more near-zero Hessian eigenvalues (experiment `degeneracy`) under one normalization:
@@ -88,21 +91,25 @@ def near_zero_gap(result, normalization: str = "max", threshold: float | None = 
     return judge(f"near-zero fraction, {name}", primary, numbers, second)
 
 
+@check
 def more_degenerate_max(result) -> Verdict:
     """`near_zero_gap` relative to each net's own max|λ| (the paper-style measure), at the last checkpoint."""
     return near_zero_gap(result, "max")
 
 
+@check
 def more_degenerate_mean(result) -> Verdict:
     """`near_zero_gap` relative to each net's mean |λ| (trace-normalized), at the last checkpoint."""
     return near_zero_gap(result, "mean")
 
 
+@check
 def more_degenerate_absolute(result) -> Verdict:
     """`near_zero_gap` with one absolute threshold for every net, at the last checkpoint."""
     return near_zero_gap(result, "absolute")
 
 
+@check
 def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = False, at: str = "end") -> Verdict:
     """Plain nets have more *exact* zero eigenvalues (experiment `exact_zeros`: dense spectra, zeros counted
     below the spectral gap) of the Hessian or the Gauss-Newton matrix, at the end of training (or `at="init"`);
@@ -121,6 +128,7 @@ def exact_zero_gap(result, matrix: str = "hessian", exclude_collapsed: bool = Fa
     return judge(f"exact-zero fraction, {name}", primary, numbers, second)
 
 
+@check
 def dense_near_zero_gap(result, normalization: str = "max", threshold: float | None = None,
                         matrix: str = "hessian", exclude_collapsed: bool = False, at: str = "end") -> Verdict:
     """`near_zero_gap` on the dense spectra of experiment `exact_zeros` (no measurement error), at the end of
@@ -138,26 +146,31 @@ def dense_near_zero_gap(result, normalization: str = "max", threshold: float | N
     return judge(f"near-zero fraction, {name}", primary, numbers, second)
 
 
+@check
 def exact_near_zero_max(result) -> Verdict:
     """`dense_near_zero_gap` of the Hessian relative to each net's own max|λ| (the ledger's row)."""
     return dense_near_zero_gap(result, "max")
 
 
+@check
 def exact_near_zero_mean(result) -> Verdict:
     """`dense_near_zero_gap` of the Hessian relative to each net's mean |λ| (the ledger's row)."""
     return dense_near_zero_gap(result, "mean")
 
 
+@check
 def exact_near_zero_absolute(result) -> Verdict:
     """`dense_near_zero_gap` of the Hessian with one absolute threshold (the ledger's row)."""
     return dense_near_zero_gap(result, "absolute")
 
 
+@check
 def exact_zeros_ggn(result) -> Verdict:
     """`exact_zero_gap` of the Gauss-Newton matrix (= the Fisher for cross-entropy), every net counted."""
     return exact_zero_gap(result, "ggn")
 
 
+@check
 def exact_zeros_hessian(result) -> Verdict:
     """`exact_zero_gap` of the Hessian with every net counted (the ledger's row)."""
     return exact_zero_gap(result, "hessian")
@@ -168,6 +181,7 @@ def exact_zeros_hessian(result) -> Verdict:
 DELTA_SLQ = DELTA_FRACTION
 
 
+@check
 def slq_recovers(result, normalization: str = "max", size: tuple | None = None, at: str = "end") -> Verdict:
     """SLQ recovers the exact near-zero Hessian fraction (experiment `exact_zeros`) under one normalization at
     SLQ size `size` = (probes, Lanczos steps), default the `degeneracy` experiment's. Primary comparison: the
@@ -189,6 +203,7 @@ LAYER_CLAIMS = {"branch_elimination": "elimination (dead units)", "overlap": "ov
                 "live_rank_deficit": "linear dependence among live units"}
 
 
+@check
 def layer_singularities(result) -> Verdict:
     """Singularities layer by layer (experiment `degeneracy`): per net, the mean over layers of the fraction of
     dead branch units, of overlapping output pairs and of the rank deficit among live outputs, at the last
@@ -217,6 +232,7 @@ def layer_singularities(result) -> Verdict:
     return judge(primary, comparisons.pop(primary), numbers, comparisons)
 
 
+@check
 def layer_measure_gap(result, key: str) -> Verdict:
     """Plain nets have more of one per-layer measure `key` (`degeneracy.LAYER_KEYS`; experiment `degeneracy`):
     per net, its mean over layers at the last checkpoint. Primary comparison: plain − residual (`plain_above`,
@@ -236,6 +252,7 @@ def negative_correlation(a, b, n_min: int = 4) -> Comparison | None:
     return negative_r(c["r"], c["n"], delta_r=DELTA_R, min_runs=n_min)
 
 
+@check
 def degeneracy_accuracy(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Degeneracy against accuracy (experiment `degeneracy`): Pearson r between the final degenerate fraction and
     the final training accuracy over all nets (`stats.correlation`). Primary comparison: -atanh(r) against zero
@@ -263,6 +280,7 @@ def pooled_within_r(values: Mapping[str, np.ndarray], acc: Mapping[str, np.ndarr
     return float(np.corrcoef(a, b)[0, 1]), len(a) - (len(values) - 1)
 
 
+@check
 def degeneracy_accuracy_within(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Degeneracy against accuracy *within* architectures (experiment `degeneracy`): the pooled within-architecture
     Pearson r between the final degenerate fraction and the final training accuracy (`pooled_within_r`), apart
@@ -300,6 +318,7 @@ def _deepest(per: dict, what: str, numbers: str) -> Verdict:
                  {f"depth {d}": c for d, c in per.items()})
 
 
+@check
 def depth_accuracy_gap(result) -> Verdict:
     """Residual nets train better in the depth sweep: final training accuracy, residual − plain (Welch, δ =
     `DELTA_ACC`); primary at the deepest depth, the others secondary."""
@@ -307,6 +326,7 @@ def depth_accuracy_gap(result) -> Verdict:
     return _deepest(per, "accuracy, residual − plain", "accuracy gap (residual − plain)")
 
 
+@check
 def depth_degeneracy_gap(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Plain nets are more degenerate in the depth sweep: final degenerate fraction, plain − residual (seeds
     only; SLQ's own error is in `depth_near_zero_gap`); primary at the deepest depth, the others secondary."""
@@ -314,6 +334,7 @@ def depth_degeneracy_gap(result, tol: float = HEADLINE_TOL) -> Verdict:
     return _deepest(per, "degenerate fraction, plain − residual", f"degeneracy gap (plain − residual, tol {tol:g})")
 
 
+@check
 def gap_grows_with_depth(result) -> Verdict:
     """The accuracy gap (residual − plain, per seed, seeds paired by index) at the deepest depth minus the gap at
     the shallowest (Welch, δ = `DELTA_ACC`)."""
@@ -324,6 +345,7 @@ def gap_grows_with_depth(result) -> Verdict:
                  f"mean gap (residual − plain) {gaps[0].mean():+.3f} at depth {d0}, {gaps[-1].mean():+.3f} at {d1}")
 
 
+@check
 def depth_near_zero_gap(result, normalization: str = "max") -> Verdict:
     """Plain nets have more near-zero Hessian eigenvalues in the depth sweep, under one normalization
     (`DepthSweepResult.near_zero`), plain − residual with each group's SLQ error (standard error and bound of its
@@ -345,3 +367,42 @@ def verdict_table(verdicts, thresholds, prefix: str | None = None) -> str:
     rows = [{"normalization": SCALE_WORDS[n], "threshold": f"{thresholds[n]:g}", "measured": v.numbers,
              "verdict": v.verdict} for n, v in verdicts.items()]
     return markdown_table(rows, ["normalization", "threshold", "measured", "verdict"])
+
+
+def attribution_table(result, matrix: str, at: str = "end") -> tuple[str, dict[str, float]]:
+    """Chapter III.2's attribution of the exact zeros of `matrix` ("hessian" or "ggn") of an `exact_zeros`
+    result at stage `at`: a markdown table of the mean count per named cause and architecture, the widest
+    spectral gap, the unexplained share of the measured count and, for the Gauss-Newton matrix, the batch
+    functional dimension; and {architecture: unexplained share}."""
+    att, measured = result.attribution(matrix, at=at), result.measured(matrix, at=at)
+    gaps = result.gap_decades(matrix, at=at)
+    rows, share = [], {}
+    for g in result.groups():
+        zeros = measured[g] * result.n_params
+        share[g] = float(att[g]["unexplained"].sum() / max(zeros.sum(), 1))
+        row = {"architecture": g, "exact zeros": mean_spread(zeros, 0), "gap (decades)": f"{np.nanmin(gaps[g]):.1f}"}
+        row.update({c: f"{att[g][c].mean():.0f}" for c in att[g]})
+        row["unexplained share"] = f"{share[g]:.1%}"
+        if matrix == "ggn":
+            row["functional dimension"] = mean_spread(result.functional_dimension(at=at)[g], 0)
+        rows.append(row)
+    return markdown_table(rows, list(rows[0])), share
+
+
+def slq_table(result, at: str = "end") -> tuple[str, dict[tuple[str, tuple], bool]]:
+    """Chapter III.2's SLQ-against-exact table of an `exact_zeros` result: per normalization and SLQ size,
+    |SLQ − exact| of the near-zero fraction (`slq_recovers`) beside the exact plain − residual gap an SLQ verdict
+    would read; and {(normalization, size): whether SLQ recovers the exact fraction there (its verdicts kept)}."""
+    rows, usable = [], {}
+    for n in NORMALIZATIONS:
+        dense = result.near_zero(n, at=at)
+        gap = dense["plain"].mean() - dense["residual"].mean()
+        for size in result.slq_sizes:
+            e = result.slq_error(n, at=at, size=size)
+            v = slq_recovers(result, n, size, at)
+            usable[(n, size)] = v.holds
+            rows.append({"normalization": SCALE_WORDS[n], "probes × steps": f"{size[0]} × {size[1]}",
+                         "|SLQ − exact|, median (max)": f"{np.median(e['error']):.3f} ({e['error'].max():.3f})",
+                         "stated SE / bound, median": f"{np.median(e['se']):.3f} / {np.median(e['bound']):.3f}",
+                         "exact gap": f"{gap:+.3f}", "SLQ within δ (verdict kept)": v.verdict})
+    return markdown_table(rows, list(rows[0])), usable

@@ -15,7 +15,7 @@ from ..degeneracy import HEADLINE_TOL
 from ..manipulation import PROPERTIES
 from ..report import mean_spread
 from ..stats import SHOWN, Comparison, exact, welch
-from .base import EQUAL, UNTESTED, Verdict, judge
+from .base import EQUAL, UNTESTED, Verdict, check, judge
 from .part3 import DELTA_ACC, DELTA_FRACTION, need, spread
 
 #: the condition labels of `experiments.controls` the checks compare
@@ -132,6 +132,7 @@ def _growth(result, names) -> str:
     return "; ".join(f"{g} {mean_spread(growth[g], 2)}" for g in names)
 
 
+@check
 def malicious_wide_scale(result, factor: float = 2.0) -> Verdict:
     """The main malicious construction starts within `factor` of default plain nets' activation scale (experiment
     `malicious_wide`, nets wide enough that plain nets keep theirs): its activation growth at initialization,
@@ -144,6 +145,7 @@ def malicious_wide_scale(result, factor: float = 2.0) -> Verdict:
                                                                            factor), numbers, expectation=EQUAL)
 
 
+@check
 def malicious_wide_init(result, step: int | None = None) -> Verdict:
     """Malicious initialization, the main comparison (experiment `malicious_wide`: depth-30 nets as wide and as
     long trained as Part III's `training` nets, where plain nets keep their activation scale at initialization).
@@ -155,6 +157,7 @@ def malicious_wide_init(result, step: int | None = None) -> Verdict:
     return _controlled(_wide_comparison(result, step), result, MALICIOUS)
 
 
+@check
 def malicious_wide_restated(result, step: int | None = None) -> Verdict:
     """The claim restated as what the book can test, since no start of the construction family passes the
     manipulation check (`search_verdict`): residual nets started with the main malicious construction end above
@@ -197,6 +200,7 @@ def _wide_comparison(result, step: int | None) -> Verdict:
     return judge(f"{when}, malicious − plain", welch(acc[MALICIOUS], acc["plain"], delta=DELTA_ACC), numbers)
 
 
+@check
 def malicious_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Malicious initialization, second evidence (experiment `init_controls`: Part III's narrow width-8 nets,
     whose Hessian degeneracy is tracked). Primary comparison: final training accuracy, main malicious
@@ -220,14 +224,14 @@ def _growth_cells(table: dict, width: int) -> str:
     return ", ".join(f"{c} {mean_spread(g[c], 2)}" for c in ("plain", "residual", MALICIOUS, BLOWUP))
 
 
-def malicious_scale(table: dict, factor: float = 2.0) -> Verdict:
+def malicious_scale(table: dict, factor: float = 2.0, scale: str | None = None) -> Verdict:
     """The main malicious construction starts without an activation blow-up (`controls.init_growth_by_width`:
     activation growth RMS(h_D) / RMS(h_1) at initialization, per width). Primary comparison, a claim of agreement:
     its growth within `factor` of the residual nets' it is built from, at the widest width (`ratio`). Secondary:
     the same at the other widths, and the plain-draw construction's growth above it at every width (log scale).
     The comparison with plain nets is reported per width (`malicious_vs_plain`), not judged here: narrow plain
     ReLU nets lose their own activation scale over depth at initialization, so "within 2x of the plain nets'"
-    is informative only where they keep it."""
+    is informative only where they keep it. `scale`: the scale of the runs the table comes from (for `expect`)."""
     for w, g in table.items():
         missing = [c for c in ("plain", "residual", MALICIOUS, BLOWUP) if c not in g]
         if missing:
@@ -236,25 +240,27 @@ def malicious_scale(table: dict, factor: float = 2.0) -> Verdict:
     second = {f"within {factor:g}x of residual nets at width {w}": ratio(g[MALICIOUS], g["residual"], factor)
               for w, g in table.items() if w != widest}
     second |= {f"plain-draw above it at width {w}": ratio(g[BLOWUP], g[MALICIOUS], factor) for w, g in table.items()}
-    versus = malicious_vs_plain(table, factor)
+    versus = malicious_vs_plain(table, factor, scale)
     numbers = ("activation growth over depth at init (mean ± sd over seeds): "
                + "; ".join(f"width {w}: {_growth_cells(table, w)}" for w in table)
                + f"; within {factor:g}x of plain nets: " + ", ".join(f"width {w} {v.verdict}" for w, v in versus.items()))
     return judge(f"log growth, malicious − residual at width {widest} (within {factor:g}x?)",
                  ratio(table[widest][MALICIOUS], table[widest]["residual"], factor), numbers, second,
-                 expectation=EQUAL)
+                 expectation=EQUAL, scale=scale)
 
 
-def malicious_vs_plain(table: dict, factor: float = 2.0) -> dict[int, Verdict]:
+def malicious_vs_plain(table: dict, factor: float = 2.0, scale: str | None = None) -> dict[int, Verdict]:
     """{width: the verdict on "the main malicious construction's activation growth at initialization is within
-    `factor` of default plain nets'"} (a claim of agreement on the log scale, `ratio`)."""
+    `factor` of default plain nets'"} (a claim of agreement on the log scale, `ratio`); `scale` as in
+    `malicious_scale`."""
     return {w: judge(f"log growth, malicious − plain at width {w} (within {factor:g}x?)",
                      ratio(g[MALICIOUS], g["plain"], factor),
                      f"width {w}, activation growth at init: malicious {mean_spread(g[MALICIOUS], 2)}, plain "
-                     f"{mean_spread(g['plain'], 2)}", expectation=EQUAL)
+                     f"{mean_spread(g['plain'], 2)}", expectation=EQUAL, scale=scale)
             for w, g in table.items()}
 
 
+@check
 def malicious_blowup(result) -> Verdict:
     """The second malicious construction (the plain net's draw minus the skip, with an activation blow-up at
     initialization). Primary comparison: final training accuracy, default plain − this construction (does it
@@ -267,6 +273,7 @@ def malicious_blowup(result) -> Verdict:
                             welch(acc["plain"], acc[BLOWUP], delta=DELTA_ACC), numbers), result, BLOWUP)
 
 
+@check
 def residual_like_init(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Residual-like initialization (experiment `init_controls`): plain nets with the identity-plus-noise
     initialization against default plain nets. Primary comparison: they *lose their accuracy advantage* —
@@ -297,6 +304,7 @@ def _remedy(acc, deg, err, c) -> dict[str, Comparison]:
             "degeneracy": welch(deg["plain"], deg[c], error_a=err["plain"], error_b=err[c], delta=DELTA_FRACTION)}
 
 
+@check
 def remedies_recover(result, tol: float = HEADLINE_TOL) -> Verdict:
     """Bias regularizer plus one batch-norm layer (experiment `remedies`): plain nets with both remedies against
     plain nets without. Primary comparison: final training accuracy, both remedies − plain (Welch, δ =
@@ -319,6 +327,7 @@ def remedy_gains(result, tol: float = HEADLINE_TOL) -> dict[str, dict[str, str]]
     return {c: {k: v.outcome for k, v in _remedy(acc, deg, err, c).items()} for c in acc if c != "plain"}
 
 
+@check
 def skip_strength_trend(result, tol: float = HEADLINE_TOL) -> Verdict:
     """The skip-strength dial (experiment `skip_strength`). Primary comparison: final training accuracy at
     alpha = 1 − at alpha = 0 (plain nets), Welch, δ = `DELTA_ACC`; secondary: the final degenerate fraction at

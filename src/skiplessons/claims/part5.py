@@ -8,7 +8,7 @@ import numpy as np
 from .. import rivals as rv
 from ..degeneracy import HEADLINE_TOL
 from ..stats import correlation, estimate, mean_error, one_sample, welch
-from .base import EQUAL, Verdict, judge
+from .base import EQUAL, Verdict, check, judge
 from .part3 import DELTA_ACC, negative_correlation, need, spread
 
 #: the SGLD estimate may miss its finite-n target by this fraction: the stability rule's own bias is at most
@@ -34,6 +34,7 @@ def llc_tolerance(target: float, rel_tol: float = LLC_REL_TOL) -> float:
     return max(rel_tol * abs(target), LLC_ABS_TOL)
 
 
+@check
 def estimator_recovers(result, rel_tol: float = LLC_REL_TOL) -> Verdict:
     """The SGLD estimator calibrated on models with known λ (experiment `llc_toy`), a claim of agreement: mean λ̂
     over chains minus its exact finite-n target (closed form, quadrature, or MALA with its standard error as the
@@ -75,6 +76,7 @@ def _untested(runs: int, min_runs: int = 2):
     return estimate(0.0, 0.0, np.inf, runs, min_runs=max(min_runs, runs + 1))
 
 
+@check
 def plain_llc_lower(result, step: int = -1) -> Verdict:
     """The threshold-free version of Part III's claim (experiment `llc_deep`): at checkpoint `step` plain nets
     have a lower local learning coefficient (are more degenerate). Only nets whose chains pass the stability and
@@ -97,6 +99,7 @@ def plain_llc_lower(result, step: int = -1) -> Verdict:
                  {f"{g} − plain": above(g) for g in lam if g not in ("plain", "residual")})
 
 
+@check
 def llc_agrees_with_counts(llc_result, degeneracy_result, tol: float = HEADLINE_TOL, step: int = -1) -> Verdict:
     """Do the threshold-free and the eigenvalue-count measures agree net by net? Pearson r, over the nets whose
     chains pass the checks, between λ̂ (`llc_deep`) and the degenerate fraction at `tol` (`degeneracy`) at the
@@ -122,6 +125,7 @@ def llc_agrees_with_counts(llc_result, degeneracy_result, tol: float = HEADLINE_
     return judge("-atanh(r) over the measurable nets", negative_correlation(deg, lam), numbers)
 
 
+@check
 def skips_prevent_collapse(result) -> Verdict:
     """Rank collapse (experiment `rank_collapse`). Primary comparison: log10 of the distance from rank one after
     the last layer, pre-LN stacks with skips − the same stacks without (Welch, δ = one decade). Secondary: the
@@ -160,6 +164,7 @@ def collapse_rates(result) -> dict[str, np.ndarray]:
             for v, r in result.residual().items()}
 
 
+@check
 def skips_alone_slow_collapse(result) -> Verdict:
     """Skips without normalization slow the collapse but do not stop it (experiment `rank_collapse`). Primary
     comparison: the decay of the attention-only stacks with skips and no layer norm, −(change of log10 res per
@@ -173,6 +178,7 @@ def skips_alone_slow_collapse(result) -> Verdict:
                  {f"decay per layer, {mlp}": one_sample(-rates[mlp], delta=DELTA_DECAY)} if mlp in rates else {})
 
 
+@check
 def pre_ln_stops_collapse(result) -> Verdict:
     """Skips with pre-LN stop the collapse (experiment `rank_collapse`), a claim of agreement about today's
     transformer block: the change of log10 res per layer over the second half of the pre-LN stacks of attention
@@ -187,6 +193,7 @@ def pre_ln_stops_collapse(result) -> Verdict:
                  if attention in rates else {}, expectation=EQUAL)
 
 
+@check
 def shattering_grows_with_depth(result) -> Verdict:
     """Shattered gradients against depth at initialization (experiment `shattered_depth`): the similarity of the
     input gradients falls more from the shallowest to the deepest layer in plain nets than in residual nets.
@@ -216,6 +223,7 @@ def shattering_grows_with_depth(result) -> Verdict:
                  {f"distance {d:g}": more(d) for d in result.distances if d != far})
 
 
+@check
 def gradients_less_shattered(result, stage: str = "trained") -> Verdict:
     """Shattered gradients (experiment `rivals`): at the last hidden layer, the input gradients of nearby inputs
     are more similar in residual nets than in plain nets. Primary comparison: cosine similarity, residual − plain
@@ -229,6 +237,7 @@ def gradients_less_shattered(result, stage: str = "trained") -> Verdict:
                            for g in last if g not in ("plain", "residual")})
 
 
+@check
 def lesions_hurt_plain_more(result) -> Verdict:
     """Ensembles of shallow paths (experiment `rivals`): removing a single hidden layer from a trained net costs
     plain nets more training accuracy (mean over layers). Primary comparison: accuracy lost, plain − residual
@@ -245,6 +254,7 @@ def lesions_hurt_plain_more(result) -> Verdict:
 FLOOR_RTOL = 0.01
 
 
+@check
 def training_keeps_collapse(result) -> Verdict:
     """Brief training of pre-LN attention stacks (experiment `rank_collapse`) on a task that needs distinct
     tokens, where the rank-one floor is the best loss of outputs that are the same for every token of a sequence.
