@@ -9,6 +9,7 @@ from scipy import stats
 
 from skiplessons.curvature import SpectrumSettings, TOLS
 from skiplessons import data, degeneracy as dg, models, train
+from skiplessons.experiments import parts
 from skiplessons.stats import correlation
 
 SPEC = models.NetSpec(40, 10, depth=6, width=6)
@@ -125,14 +126,14 @@ def test_measure_shapes_members_and_errors(mnist):
 
 
 def test_checkpoint_steps():
-    assert dg.checkpoint_steps(1000, 4) == [0, 250, 500, 1000]
+    assert parts.checkpoint_steps(1000, 4) == [0, 250, 500, 1000]
     for steps, n in ((1500, 4), (20, 3), (5, 6), (10_000, 8)):
-        s = dg.checkpoint_steps(steps, n)
+        s = parts.checkpoint_steps(steps, n)
         assert len(s) == n and s[0] == 0 and s[-1] == steps and s == sorted(set(s))
     with pytest.raises(ValueError, match="n="):
-        dg.checkpoint_steps(100, 1)
+        parts.checkpoint_steps(100, 1)
     with pytest.raises(ValueError, match="steps="):
-        dg.checkpoint_steps(2, 5)
+        parts.checkpoint_steps(2, 5)
 
 
 def test_train_tracked_measures_the_net_at_each_checkpoint(mnist):

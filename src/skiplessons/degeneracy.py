@@ -18,7 +18,7 @@ data:
 
 Near-zero fractions under other normalizations (mean |lambda|, absolute: `curvature.near_zero_fraction`) are
 recomputed from the stored spectra by the result readers; `NEAR_ZERO` and `SWEEP` are the thresholds the
-chapter reads. `train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
+chapter reads. `train_tracked` trains with `train.train` and `measure`s at chosen steps through its step hook.
 Spectra are stored as quadrature nodes and weights; an exact spectrum is the special case of one "probe"
 whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summarise the same way.
 """
@@ -168,20 +168,6 @@ class Tracked:
         return out
 
 
-def checkpoint_steps(steps: int, n: int) -> list[int]:
-    """`n` >= 2 checkpoints from 0 to `steps`, each the double of the one before (early training changes fastest)."""
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n={n!r} must be an integer >= 2 (the first and last step are always measured)")
-    if not isinstance(steps, int) or steps < n - 1:
-        raise ValueError(f"steps={steps!r} must be an integer >= n - 1 = {n - 1}")
-    inner = np.geomspace(max(steps / 2 ** (n - 2), 1), steps, n - 1)      # halving back from the end
-    out = sorted({0, *map(int, np.round(inner)), steps})
-    while len(out) < n:                             # rounding merged two: fill the largest gap
-        i = int(np.argmax(np.diff(out)))
-        out.insert(i + 1, (out[i] + out[i + 1]) // 2)
-    return out[:n - 1] + [steps]
-
-
 def _measured_fingerprint(net, data, steps, checkpoints, x, y, settings, members, train_kwargs) -> str:
     """A hash of everything that determines the measurements of a `train_tracked` run (its nets, data, steps,
     measurement batch and settings), so a measurement file is only reused by the same run."""
@@ -239,17 +225,16 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
     measured = {} if measured_file is None else _read_measured(measured_file, fingerprint, checkpoints)
     initial = {k: v.clone() for k, v in net.state_dict().items()}
 
-    def record(step):
+    def record(step, _net):
+        """The step hook: measure at `step` unless this run's file already holds it (the same numbers)."""
+        if step in measured:
+            return
         measured[step] = measure(net, x, y, settings, members, progress)
         if measured_file is not None:
             save_tensors({"fingerprint": fingerprint, "measured": {
                 s: {k: torch.as_tensor(v) for k, v in m.items()} for s, m in measured.items()}}, measured_file)
 
-    if checkpoints[0] == 0 and 0 not in measured:
-        record(0)
-    wanted = set(checkpoints) - {0}
-
-    hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted, progress=progress,
+    hist = train(net, data, steps, callback=record, callback_at=checkpoints, progress=progress,
                  checkpoint=checkpoint, **train_kwargs)
     missing = [s for s in checkpoints if s not in measured]
     if missing:         # resumed past measurements whose file was lost or set aside: train again from the start
@@ -257,8 +242,8 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
                       f"from the start", RuntimeWarning, stacklevel=2)
         Path(checkpoint).unlink(missing_ok=True)
         net.load_state_dict(initial)
-        hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted,
-                     progress=progress, checkpoint=checkpoint, **train_kwargs)
+        hist = train(net, data, steps, callback=record, callback_at=checkpoints, progress=progress,
+                     checkpoint=checkpoint, **train_kwargs)
     tracked = Tracked()
     for step in checkpoints:
         tracked.add(step, measured[step])

@@ -33,8 +33,9 @@ from ..regularizers import BiasRegularizer
 from ..stats import mean_error
 from . import experiment
 from .configs import INIT_CONTROLS, MALICIOUS_WIDE, REMEDIES, SKIP_STRENGTH
-from .deep import DegeneracyResult, hessian_batch
-from .training import load_data, train_batch
+from .deep import DegeneracyResult
+from .parts import checkpoint_steps, hessian_batch, load_data
+from .training import train_batch
 from .views import ResultView
 
 #: the conditions of `init_controls`: (label, arch, init)
@@ -162,7 +163,7 @@ def _checkpoint_steps(config) -> list[int]:
     """The steps at which a config's Hessians are measured: the last one only, or `config.checkpoints` from 0."""
     if config.checkpoints == 1:
         return [config.steps]
-    return dg.checkpoint_steps(config.steps, config.checkpoints)
+    return checkpoint_steps(config.steps, config.checkpoints)
 
 
 def _spec(config, d, bn_layer=None) -> NetSpec:
