@@ -36,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from skiplessons.curvature import SpectrumSettings
 from skiplessons import data, degeneracy as dg, experiments, files, results, train  # noqa: E402
 from skiplessons.__main__ import main  # noqa: E402
 from skiplessons.experiments.configs import as_dict  # noqa: E402
@@ -152,7 +153,7 @@ def probe_cli(tmp: Path, reference: dict) -> None:
         (jpath,) = folder.glob("training-smoke-*.json")
         meta = json.loads(jpath.read_text())
         change(meta)
-        meta["checksum"] = results._checksum(meta)
+        meta["checksum"] = results.checksum(meta)
         jpath.write_text(json.dumps(meta))
         cli_case(f"forged-{what}-list", ["list"], folder, "recovered", "unreadable or corrupt")
         cli_case(f"forged-{what}-run", RUN, folder, "recovered", "unreadable or corrupt")
@@ -401,7 +402,7 @@ def probe_security(tmp: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dg.train_tracked(nets, d, 4, [0, 4], d.x_train[:30], d.y_train[:30],
-                         dg.SpectrumSettings(method="dense", dense_max=5000), checkpoint=folder / "t.pt",
+                         SpectrumSettings(method="dense", dense_max=5000), checkpoint=folder / "t.pt",
                          batch_size=16, record_every=2)
     check("train_tracked-measured")
     folder = tmp / "planted-train"
@@ -431,7 +432,7 @@ def probe_security(tmp: Path) -> None:
     (folder / meta["arrays_file"]).write_bytes(buf.getvalue())
     import hashlib
     meta["arrays_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
-    meta["checksum"] = results._checksum(meta)
+    meta["checksum"] = results.checksum(meta)
     Path(stored.source).write_text(json.dumps(meta))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -439,7 +440,7 @@ def probe_security(tmp: Path) -> None:
     check("result-arrays")
 
     meta["arrays_file"] = "../../outside.npz"          # a result pointing outside its folder
-    meta["checksum"] = results._checksum(meta)
+    meta["checksum"] = results.checksum(meta)
     Path(stored.source).write_text(json.dumps(meta))
     (tmp / "outside.npz").write_bytes(buf.getvalue())
     with warnings.catch_warnings():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from skiplessons import data, degeneracy, models
-from skiplessons.curvature import degenerate_fraction, lanczos_eigs
+from skiplessons.curvature import SpectrumSettings, degenerate_fraction, lanczos_eigs
 from skiplessons.curvature.stacked import stacked_flat_fn, stacked_hvp
 
 
@@ -49,13 +49,12 @@ X_WIDE, Y = torch.randn(20, 41), torch.arange(20) % 3
 
 @pytest.mark.parametrize("call", [
     lambda net: degeneracy.measure(net, X_WIDE, Y),
-    lambda net: degeneracy.measure(net, X_WIDE, Y, degeneracy.SpectrumSettings(method="slq", n_probes=1, n_steps=3)),
+    lambda net: degeneracy.measure(net, X_WIDE, Y, SpectrumSettings(method="slq", n_probes=1, n_steps=3)),
     lambda net: degeneracy.hessian_spectrum(net.member(0), X_WIDE, Y),
-    lambda net: degeneracy.hessian_spectrum(net.member(0), X_WIDE, Y, degeneracy.SpectrumSettings(method="slq")),
-    lambda net: degeneracy.stacked_spectra(net, X_WIDE, Y),
+    lambda net: degeneracy.hessian_spectrum(net.member(0), X_WIDE, Y, SpectrumSettings(method="slq")),
     lambda net: degeneracy.layer_singularities(net, X_WIDE),
     lambda net: degeneracy.train_tracked(net, toy_data(40), 2, [0, 2], X_WIDE, Y),
-], ids=["measure", "measure-slq", "hessian_spectrum", "hessian_spectrum-slq", "stacked_spectra",
+], ids=["measure", "measure-slq", "hessian_spectrum", "hessian_spectrum-slq",
         "layer_singularities", "train_tracked"])
 def test_degeneracy_refuses_data_of_another_width(call):
     with pytest.raises(ValueError, match=WIDE):

@@ -5,7 +5,8 @@ import dataclasses
 
 import pytest
 
-from skiplessons import experiments
+from skiplessons import experiments, results
+from skiplessons.curvature import SpectrumSettings
 from skiplessons.experiments import configs
 
 
@@ -53,7 +54,10 @@ def test_overrides_are_checked_and_lists_become_tuples():
         experiments.config_for("training", "smoke", depht=3)
 
 
-def test_spectrum_settings_round_trip():
-    s = configs.DEGENERACY["paper"].spectrum
-    settings = s.settings()
-    assert (settings.n_probes, settings.n_steps, settings.tols) == (s.n_probes, s.n_steps, tuple(s.tols))
+def test_spectrum_settings_are_stored_whole_and_the_seed_is_in_the_hash():
+    config = configs.DEGENERACY["paper"]
+    assert isinstance(config.spectrum, SpectrumSettings)
+    stored = configs.as_dict(config)["spectrum"]
+    assert stored == configs.as_dict(config.spectrum) and stored["seed"] == 0
+    reseeded = dataclasses.replace(config, spectrum=dataclasses.replace(config.spectrum, seed=1))
+    assert results.config_hash(configs.as_dict(reseeded)) != results.config_hash(configs.as_dict(config))

@@ -7,7 +7,9 @@ import pytest
 import torch
 from scipy import stats
 
+from skiplessons.curvature import SpectrumSettings, TOLS
 from skiplessons import data, degeneracy as dg, models, train
+from skiplessons.experiments import parts
 from skiplessons.stats import correlation
 
 SPEC = models.NetSpec(40, 10, depth=6, width=6)
@@ -38,11 +40,11 @@ def test_dense_spectrum_matches_autograd_hessian(mnist):
         return torch.nn.functional.cross_entropy(out, y)
 
     eigs = np.linalg.eigvalsh(torch.autograd.functional.hessian(loss, theta).numpy())
-    d = dg.hessian_spectrum(mlp, x, y, dg.SpectrumSettings(method="dense"))
+    d = dg.hessian_spectrum(mlp, x, y, SpectrumSettings(method="dense"))
     np.testing.assert_allclose(np.sort(d.nodes[0]), eigs, atol=1e-10 * np.abs(eigs).max())
-    s = dg.spectrum_summary(d, dg.SpectrumSettings(method="dense"))
+    s = dg.spectrum_summary(d, SpectrumSettings(method="dense"))
     top = np.abs(eigs).max()
-    expected = [np.mean(np.abs(eigs) <= t * top) for t in dg.TOLS]
+    expected = [np.mean(np.abs(eigs) <= t * top) for t in TOLS]
     np.testing.assert_allclose(s["degenerate"], expected)
     assert s["negative"] == pytest.approx(np.mean(eigs < -1e-3 * top))
     assert s["rank_bound"] == 0.0                         # N*C = 2000 > P
@@ -54,23 +56,23 @@ def test_slq_degenerate_fraction_agrees_with_exact(mnist):
                                                                        models.Member("residual", 1)])
     train.train(net, mnist, steps=150, lr=3e-3, batch_size=64, progress=False)
     x, y = mnist.x_train[:300], mnist.y_train[:300]
-    exact = dg.measure(net, x, y, dg.SpectrumSettings(method="dense"))
-    approx = dg.measure(net, x, y, dg.SpectrumSettings(method="slq", n_probes=20, n_steps=100))
+    exact = dg.measure(net, x, y, SpectrumSettings(method="dense"))
+    approx = dg.measure(net, x, y, SpectrumSettings(method="slq", n_probes=20, n_steps=100))
     assert approx["nodes"].shape[1:] == (20, 100)
     for m in range(2):
-        for k, tol in enumerate(dg.TOLS):
+        for k, tol in enumerate(TOLS):
             assert abs(approx["degenerate"][m, k] - exact["degenerate"][m, k]) <= 0.02, (m, tol)
         assert abs(approx["negative"][m] - exact["negative"][m]) <= 0.02
 
 
 def test_auto_method_switches_at_dense_max():
-    s = dg.SpectrumSettings(dense_max=100)
+    s = SpectrumSettings(dense_max=100)
     assert s.choose(100) == "dense" and s.choose(101) == "slq"
-    assert dg.SpectrumSettings(method="slq").choose(10) == "slq"
+    assert SpectrumSettings(method="slq").choose(10) == "slq"
     with pytest.raises(ValueError, match="method"):
-        dg.SpectrumSettings(method="eig")
+        SpectrumSettings(method="eig")
     with pytest.raises(ValueError, match="tols"):
-        dg.SpectrumSettings(tols=(0.0,))
+        SpectrumSettings(tols=(0.0,))
 
 
 def test_layer_outputs_match_a_hand_written_forward(mnist):
@@ -113,7 +115,7 @@ def test_measure_shapes_members_and_errors(mnist):
     net = nets()
     x, y = mnist.x_train[:100], mnist.y_train[:100]
     out = dg.measure(net, x, y, members=[2, 0])
-    assert out["degenerate"].shape == (2, len(dg.TOLS)) and out["elimination"].shape == (2, SPEC.depth)
+    assert out["degenerate"].shape == (2, len(TOLS)) and out["elimination"].shape == (2, SPEC.depth)
     full = dg.measure(net, x, y)
     np.testing.assert_allclose(out["degenerate"], full["degenerate"][[2, 0]])
     np.testing.assert_allclose(out["overlap"], full["overlap"][[2, 0]])
@@ -124,14 +126,14 @@ def test_measure_shapes_members_and_errors(mnist):
 
 
 def test_checkpoint_steps():
-    assert dg.checkpoint_steps(1000, 4) == [0, 250, 500, 1000]
+    assert parts.checkpoint_steps(1000, 4) == [0, 250, 500, 1000]
     for steps, n in ((1500, 4), (20, 3), (5, 6), (10_000, 8)):
-        s = dg.checkpoint_steps(steps, n)
+        s = parts.checkpoint_steps(steps, n)
         assert len(s) == n and s[0] == 0 and s[-1] == steps and s == sorted(set(s))
     with pytest.raises(ValueError, match="n="):
-        dg.checkpoint_steps(100, 1)
+        parts.checkpoint_steps(100, 1)
     with pytest.raises(ValueError, match="steps="):
-        dg.checkpoint_steps(2, 5)
+        parts.checkpoint_steps(2, 5)
 
 
 def test_train_tracked_measures_the_net_at_each_checkpoint(mnist):
@@ -143,7 +145,7 @@ def test_train_tracked_measures_the_net_at_each_checkpoint(mnist):
     net = models.DeepMLPs(spec, members, dtype=torch.float64)
     hist, tracked = dg.train_tracked(net, mnist, 12, [0, 7, 12], x, y, **kw)
     a = tracked.arrays("ckpt_")
-    assert a["ckpt_step"].tolist() == [0, 7, 12] and a["ckpt_degenerate"].shape == (3, 2, len(dg.TOLS))
+    assert a["ckpt_step"].tolist() == [0, 7, 12] and a["ckpt_degenerate"].shape == (3, 2, len(TOLS))
     alone = models.DeepMLPs(spec, members, dtype=torch.float64)
     train.train(alone, mnist, 7, **kw)
     np.testing.assert_allclose(a["ckpt_degenerate"][1], dg.measure(alone, x, y)["degenerate"])

@@ -9,7 +9,7 @@ import torch
 
 from skiplessons import claims, data, degeneracy as dg, models, train
 from skiplessons.claims import part3
-from skiplessons.curvature import NORMALIZATIONS, flat_fn, hvp_operator, near_zero_fraction, slq
+from skiplessons.curvature import NORMALIZATIONS, SpectrumSettings, flat_fn, hvp_operator, near_zero_fraction, slq
 from skiplessons.experiments import load_or_run, stored
 
 
@@ -29,7 +29,7 @@ def test_slq_error_bars_cover_the_dense_fractions_on_small_nets():
     x, y = d.x_train[:300].double(), d.y_train[:300]
     for m in range(2):
         model = net.member(m).double()
-        exact = dg.hessian_spectrum(model, x, y, dg.SpectrumSettings(method="dense"))
+        exact = dg.hessian_spectrum(model, x, y, SpectrumSettings(method="dense"))
         theta, f = flat_fn(model)
         approx = slq(hvp_operator(f, theta, x, y, loss="ce"), n_probes=6, n_steps=40, seed=0)
         for norm in NORMALIZATIONS:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from skiplessons.curvature import SpectrumSettings
 from skiplessons import data, degeneracy as dg, files, results, train
 from skiplessons.models import DeepMLPs, Member, NetSpec
 
@@ -36,7 +37,7 @@ def pickled(marker, wrap=lambda p: p) -> bytes:
 
 D = data.mnist1d(n_samples=200, seed=3)
 X, Y = D.x_train[:40], D.y_train[:40]
-SETTINGS = dg.SpectrumSettings(method="dense", dense_max=2000)
+SETTINGS = SpectrumSettings(method="dense", dense_max=2000)
 
 
 def nets():
@@ -116,7 +117,7 @@ def test_a_planted_data_cache_or_result_runs_no_code(tmp_path):
     meta = json.loads(open(stored.source).read())
     (tmp_path / meta["arrays_file"]).write_bytes(buf.getvalue())      # a forger who also fixes both checksums
     meta["arrays_sha256"] = __import__("hashlib").sha256(buf.getvalue()).hexdigest()
-    meta["checksum"] = results._checksum(meta)
+    meta["checksum"] = results.checksum(meta)
     open(stored.source, "w").write(json.dumps(meta))
     with pytest.warns(UserWarning, match="unreadable or corrupt"):
         assert results.load("demo", "smoke", {"a": 1}, folder=tmp_path) is None
@@ -224,7 +225,7 @@ def forged(tmp_path, change):
                           results.provenance("cpu", 1.0, [0]), folder=tmp_path)
     meta = json.loads(open(stored.source).read())
     change(meta)
-    meta["checksum"] = results._checksum(meta)
+    meta["checksum"] = results.checksum(meta)
     open(stored.source, "w").write(json.dumps(meta))
     return stored.source
 

@@ -140,3 +140,44 @@ def test_no_asserts_scale_guards_or_module_aliases_in_chapters(path):
     assert not found, f"{path.name}: checks belong in the library (claims.expect of a check): {found}"
     aliases = [a for cell in nb.cells if cell.cell_type == "code" for a in aliased_modules(cell.source)]
     assert not aliases, f"{path.name}: import the library's modules under their names: {aliases}"
+
+
+def test_one_spectrum_settings_type():
+    """How a spectrum is measured is one frozen dataclass, `curvature.SpectrumSettings`: no other class declares
+    its sizes, and the `spectrum` of every experiment config is of that type (so its seed is in the hash)."""
+    from skiplessons import experiments
+    from skiplessons.curvature import SpectrumSettings
+
+    declaring = [f"{module_name(p)}.{node.name}" for p in MODULES for node in ast.walk(ast.parse(p.read_text()))
+                 if isinstance(node, ast.ClassDef) and {"n_probes", "n_steps", "dense_max"} & {
+                     s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}]
+    assert declaring == ["skiplessons.curvature.settings.SpectrumSettings"]
+    assert SpectrumSettings.__dataclass_params__.frozen and "seed" in SpectrumSettings.__dataclass_fields__
+    kinds = {type(c.spectrum) for e in experiments.registry().values() for c in e.configs.values()
+             if hasattr(c, "spectrum")}
+    assert kinds == {SpectrumSettings}
+
+
+def optimizer_uses(path: Path) -> list[str]:
+    """Where `path` builds a `torch.optim` optimizer or calls `.step()` on something named like one."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr == "optim":
+            found.append(f"line {node.lineno}: torch.optim")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                n == "torch.optim" or n.startswith("torch.optim.") for n in
+                [getattr(node, "module", None) or "", *(f"{getattr(node, 'module', None)}.{a.name}" for a in node.names),
+                 *(a.name for a in node.names)]):
+            found.append(f"line {node.lineno}: imports torch.optim")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "step"
+              and "opt" in ast.unparse(node.func.value).lower()):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_only_train_steps_an_optimizer():
+    """Training loops live in `train.py` (`train`, and `fit` for the models that are not a batch of deep nets);
+    everything that measures during training hooks into `train` through its step hook."""
+    assert optimizer_uses(SRC / "train.py"), "the check finds nothing in train.py: it cannot fail"
+    offenders = {module_name(p): optimizer_uses(p) for p in MODULES if p != SRC / "train.py"}
+    assert not {m: f for m, f in offenders.items() if f}

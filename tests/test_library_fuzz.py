@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from skiplessons import data, degeneracy as dg, dynamics as dy, fisher as fi, layer_measures as lm, models, stats
-from skiplessons.curvature import (dense_hessian, degenerate_fraction, flat_fn, hvp_operator, lanczos_eigs, slq,
+from skiplessons.curvature import (SpectrumSettings, spectrum, dense_hessian, degenerate_fraction, flat_fn, hvp_operator, lanczos_eigs, slq,
                                    stacked_flat_fn, stacked_hvp)
 from skiplessons.shallow import TwoLayerNet, gaussian_inputs
 from skiplessons.train import train
@@ -30,7 +30,7 @@ THETA = dy.small_init(3, 0.1, seed=0)                                    # (3, 6
 T = np.linspace(0.0, 10.0, 11)
 LOSS = np.exp(-T)[:, None] * np.ones((1, 2)) + 0.01
 SYM = np.diag(np.arange(1.0, 31.0))
-SETTINGS = dg.SpectrumSettings(method="dense", dense_max=2000)
+SETTINGS = SpectrumSettings(method="dense", dense_max=2000)
 
 
 def deep_theta_f():
@@ -90,7 +90,7 @@ CASES = [
     ("measure", lambda v: dg.measure(DEEP, v, YD, SETTINGS), XD, "x", ()),
     ("hessian_spectrum", lambda v: dg.hessian_spectrum(DEEP.member(0), v, YD, SETTINGS), XD, "x", ()),
     ("layer_singularities", lambda v: dg.layer_singularities(DEEP, v), XD, "x", ()),
-    ("stacked_spectra", lambda v: dg.stacked_spectra(DEEP, v, YD, dg.SpectrumSettings(n_probes=1, n_steps=2)),
+    ("spectrum-stacked", lambda v: spectrum(DEEP, "ce", (v, YD), "slq", nets="all", n_probes=1, n_steps=2),
      XD, "x", ()),
     ("DeepMLPs.forward", lambda v: DEEP(v), XD, "x", ("nan", "inf")),
     ("MLP.forward", lambda v: DEEP.member(0)(v), XD, "x", ("nan", "inf")),
@@ -153,12 +153,12 @@ def test_a_bad_input_is_one_error_naming_the_argument(name, call, valid, arg, sk
     (lambda: data.teacher(n_train=0), "n_train=0 must be an integer >= 1"),
     (lambda: data.teacher(seed=-1), "seed=-1 must be an integer >= 0"),
     (lambda: data.digits(test_fraction=0.0), "test_fraction=0.0 must be a number in"),
-    (lambda: dg.SpectrumSettings(n_probes=0), "n_probes=0 must be an integer >= 1"),
-    (lambda: dg.SpectrumSettings(n_steps=-3), "n_steps=-3 must be an integer >= 1"),
-    (lambda: dg.SpectrumSettings(dense_max=-1), "dense_max=-1 must be an integer >= 0"),
-    (lambda: dg.SpectrumSettings(seed=-1), "seed=-1 must be an integer >= 0"),
-    (lambda: dg.SpectrumSettings(tols=(float("nan"),)), "tols="),
-    (lambda: dg.SpectrumSettings(neg_tol=float("inf")), "neg_tol=inf must be > 0"),
+    (lambda: SpectrumSettings(n_probes=0), "n_probes=0 must be an integer >= 1"),
+    (lambda: SpectrumSettings(n_steps=-3), "n_steps=-3 must be an integer >= 1"),
+    (lambda: SpectrumSettings(dense_max=-1), "dense_max=-1 must be an integer >= 0"),
+    (lambda: SpectrumSettings(seed=-1), "seed=-1 must be an integer >= 0"),
+    (lambda: SpectrumSettings(tols=(float("nan"),)), "tols="),
+    (lambda: SpectrumSettings(neg_tol=float("inf")), "neg_tol=inf must be > 0"),
     (lambda: slq(SYM, n_probes=float("nan")), "n_probes=nan must be an integer >= 1"),
     (lambda: models.Member("plain", seed=-1), "seed=-1 must be a non-negative integer"),
 ], ids=lambda c: c if isinstance(c, str) else "")
@@ -175,4 +175,4 @@ def _nan_net():
 
 
 def test_settings_accept_a_list_of_tolerances():
-    assert dg.SpectrumSettings(tols=[1e-2, 1e-3]).tols == (1e-2, 1e-3)
+    assert SpectrumSettings(tols=[1e-2, 1e-3]).tols == (1e-2, 1e-3)

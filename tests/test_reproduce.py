@@ -101,11 +101,12 @@ def test_stored_returns_only_the_registered_config(only, capsys):
     assert shown.stored.key == made.key
     assert "NOT the registered smoke config of training" in out
     assert 'seeds [7, 3] (registered: [0, 1])' in out and 'data "cifar10" (registered: "mnist1d")' in out
+    assert "data_dir (registered" not in out                 # a location is not part of what was computed
     cmd = printed_command(out)
-    assert cmd == "python -m skiplessons run training --scale smoke --data cifar10 --data-dir 'my data' --seeds 7 3"
-    assert key_of(cmd) == made.key
+    assert cmd == "python -m skiplessons run training --scale smoke --data cifar10 --seeds 7 3"
+    assert key_of(cmd) == made.key == results.key("training", "smoke", other | {"data_dir": "data"})
 
-    mine = save("training", "smoke", registered, only)
+    mine = save("training", "smoke", registered | {"data_dir": "/elsewhere"}, only)
     assert experiments.stored("training", "smoke").stored.key == mine.key
     experiments.stored_or_say("training", "smoke")
     out = capsys.readouterr().out

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from skiplessons.curvature import SpectrumSettings
 from skiplessons import data, experiments, models, train
 
 SETTINGS = dict(steps=3000, record_every=250, seeds=[0])
@@ -152,7 +153,7 @@ def test_tracked_training_interrupted_resumes_to_the_same_measurements(tmp_path)
 
     d = data.mnist1d(n_samples=300)
     x, y = d.x_train[:60], d.y_train[:60]
-    settings = dg.SpectrumSettings(method="dense", dense_max=2000)
+    settings = SpectrumSettings(method="dense", dense_max=2000)
 
     def run(checkpoint=None, stop_at=None):
         torch.manual_seed(0)

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .train import fit
+
 
 def rank_one_residual(x: torch.Tensor) -> torch.Tensor:
     """res(X) = ||X - 1 x̄ᵀ||_F / ||X||_F over the token axis (-2), for X of shape (..., T, D); 0 exactly when
@@ -161,19 +163,7 @@ def rank_one_floor(y: torch.Tensor) -> float:
 def train_stack(stack: AttentionStack, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
                 record_every: int) -> np.ndarray:
     """Train the stack and a linear read-out R (started at zero) with Adam on (1/2) mean |X_L R - y|² over
-    all tokens (full batch); returns the loss every `record_every` steps (and before the first)."""
-    if not isinstance(steps, int) or steps < 1 or not isinstance(record_every, int) or record_every < 1:
-        raise ValueError(f"steps={steps!r} and record_every={record_every!r} must be integers >= 1")
+    all tokens (full batch, `train.fit`); returns the loss every `record_every` steps (and before the first)."""
     readout = nn.Parameter(torch.zeros(stack.spec.d_model, y.shape[-1], dtype=x.dtype))
-    opt = torch.optim.Adam([*stack.parameters(), readout], lr=lr)
-    losses = []
-    for t in range(steps + 1):
-        loss = 0.5 * (stack(x)[-1] @ readout - y).pow(2).sum(-1).mean()
-        if t % record_every == 0 or t == steps:
-            losses.append(float(loss.detach()))
-        if t == steps:
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return np.asarray(losses)
+    return fit([*stack.parameters(), readout], lambda: 0.5 * (stack(x)[-1] @ readout - y).pow(2).sum(-1).mean(),
+               steps, lr, record_every)

@@ -6,8 +6,8 @@ data:
 
 - the spectrum of the Hessian of the mean cross-entropy loss, exactly (dense float64 Hessian and
   `torch.linalg.eigvalsh`) when the net has at most `dense_max` parameters, else by stochastic Lanczos
-  quadrature, all selected nets in lockstep (`stacked_spectra`: one batched Hessian-vector product per
-  Lanczos step for the whole batch, the same numbers as `curvature.slq` on each net alone);
+  quadrature, all selected nets in lockstep (`curvature.spectrum(..., nets=members)`: one batched
+  Hessian-vector product per Lanczos step for the whole batch, the same numbers as SLQ on each net alone);
 - from it the degenerate fraction at each tolerance in `tols` (|lambda| <= tol * max|lambda|), the negative
   fraction (lambda < -neg_tol * max|lambda|) and the Gauss-Newton rank bound 1 - min(N*(C-1), P)/P, reported next
   to every fraction (the rank trap: a fraction near the bound measures the data size, not the net);
@@ -18,7 +18,7 @@ data:
 
 Near-zero fractions under other normalizations (mean |lambda|, absolute: `curvature.near_zero_fraction`) are
 recomputed from the stored spectra by the result readers; `NEAR_ZERO` and `SWEEP` are the thresholds the
-chapter reads. `train_tracked` trains with `train.train` and calls `measure` at chosen steps through its callback.
+chapter reads. `train_tracked` trains with `train.train` and `measure`s at chosen steps through its step hook.
 Spectra are stored as quadrature nodes and weights; an exact spectrum is the special case of one "probe"
 whose nodes are the eigenvalues, each of weight 1/P, so both kinds plot and summarise the same way.
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import numbers
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,17 +35,14 @@ import torch
 from tqdm.auto import tqdm
 
 from . import layer_measures as lm
-from .curvature import (SpectralDensity, degenerate_fraction, dense_hessian, flat_fn, hvp_operator,
-                        negative_fraction, rank_bound, slq, stacked_flat_fn, stacked_hvp, stacked_slq)
-from .curvature.functional import outputs
+from .curvature import (SpectralDensity, SpectrumSettings, degenerate_fraction, negative_fraction,
+                        rank_bound, spectrum)
 from . import checks
 from .env import one_thread
 from .files import DamagedFile, load_tensors, remove_leftovers, save_tensors, set_aside
 from .models import activation
 from .train import check_width, train
 
-#: tolerances (relative to max|lambda|) at which degenerate fractions are reported
-TOLS = (1e-1, 1e-2, 1e-3)
 #: the tolerance the chapters and the ledger quote (the finest that SLQ resolves at the book's sizes)
 HEADLINE_TOL = 1e-3
 #: the threshold the chapter and the ledger read under each normalization of `curvature.NORMALIZATIONS`:
@@ -55,46 +51,8 @@ NEAR_ZERO = {"max": HEADLINE_TOL, "mean": 1e-2, "absolute": 1e-2}
 #: the threshold sweep of chapter III.2: three decades under each normalization
 SWEEP = {"max": np.geomspace(1e-5, 1e-2, 13), "mean": np.geomspace(1e-4, 1e-1, 13),
          "absolute": np.geomspace(1e-4, 1e-1, 13)}
-#: nets with at most this many parameters get the exact dense Hessian; larger ones get SLQ
-DENSE_MAX = 1200
 #: the per-layer measures, in the order they are stored
 LAYER_KEYS = ("elimination", "overlap", "rank_deficit", "branch_elimination", "live_rank_deficit")
-METHODS = ("auto", "dense", "slq")
-
-
-@dataclass(frozen=True)
-class SpectrumSettings:
-    """How Hessian spectra are computed: `method` ("auto": dense up to `dense_max` parameters, else SLQ), the
-    SLQ sizes, the tolerances of the degenerate fractions and the tolerance of the negative fraction."""
-
-    method: str = "auto"
-    dense_max: int = DENSE_MAX
-    n_probes: int = 8
-    n_steps: int = 80
-    tols: tuple = TOLS
-    neg_tol: float = 1e-3
-    seed: int = 0
-
-    def __post_init__(self):
-        checks.integer(self.dense_max, "dense_max", 0)
-        checks.integer(self.n_probes, "n_probes", 1)
-        checks.integer(self.n_steps, "n_steps", 1)
-        checks.integer(self.seed, "seed", 0, 2**63)
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is not valid; choose one of {', '.join(METHODS)}")
-        if isinstance(self.tols, (list, np.ndarray)):
-            object.__setattr__(self, "tols", tuple(self.tols))
-        if not isinstance(self.tols, tuple) or not self.tols or any(
-                not isinstance(t, numbers.Real) or not 0 < t < float("inf") for t in self.tols):
-            raise ValueError(f"tols={self.tols!r} must be a non-empty sequence of numbers > 0")
-        if not isinstance(self.neg_tol, numbers.Real) or not 0 < self.neg_tol < float("inf"):
-            raise ValueError(f"neg_tol={self.neg_tol!r} must be > 0")
-
-    def choose(self, n_params: int) -> str:
-        """"dense" or "slq" for a net of `n_params` parameters."""
-        if self.method != "auto":
-            return self.method
-        return "dense" if n_params <= self.dense_max else "slq"
 
 
 def check_inputs(net, x, name: str = "x") -> None:
@@ -110,36 +68,11 @@ def check_inputs(net, x, name: str = "x") -> None:
 
 def hessian_spectrum(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      settings: SpectrumSettings = SpectrumSettings()) -> SpectralDensity:
-    """The spectrum of the cross-entropy Hessian of one net on (x, y), in float64, as a `SpectralDensity`.
-
-    Dense: the exact eigenvalues as one probe of uniform weights 1/P. SLQ: `settings.n_probes` probes of
-    `settings.n_steps` Lanczos steps. Either way `n_samples`, `n_outputs` carry the rank bound. Chapter III.2.
-    """
+    """The spectrum of the cross-entropy Hessian of one net on (x, y), in float64, as a `SpectralDensity`
+    (`curvature.spectrum`, with `x` checked in the words of `train` for this book's nets). Chapter III.2."""
     if getattr(getattr(model, "spec", None), "d_in", None) is not None:
         check_inputs(model, x)
-    model = model.to(torch.float64)
-    theta, f = flat_fn(model)
-    p = theta.numel()
-    n, c = outputs(f, theta, x).shape          # any other module: a ValueError naming x and its shape
-    x = x.to(torch.float64)
-    if settings.choose(p) == "dense":
-        H = dense_hessian(f, theta, x, y, loss="ce", max_params=max(p, settings.dense_max), chunk_size=64)
-        eigs = torch.linalg.eigvalsh(H).cpu().numpy()
-        return SpectralDensity(eigs[None, :], np.full((1, p), 1.0 / p), p, n, c)
-    return slq(hvp_operator(f, theta, x, y, loss="ce"), n_probes=settings.n_probes, n_steps=settings.n_steps,
-               seed=settings.seed)
-
-
-def stacked_spectra(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = SpectrumSettings(),
-                    members=None) -> tuple[list[SpectralDensity], np.ndarray]:
-    """SLQ spectra (float64) of the cross-entropy Hessians of the selected members of a `DeepMLPs` batch, all
-    nets' Lanczos recurrences in lockstep (`curvature.stacked_slq`): the same numbers as `hessian_spectrum`
-    on each net alone, with one batched product per Lanczos step instead of one per net (the gain is on GPUs:
-    see `curvature.stacked`). Returns (densities, the nets' losses on (x, y))."""
-    check_inputs(net, x)
-    theta, f = stacked_flat_fn(net, rows=members, dtype=torch.float64)
-    op = stacked_hvp(f, theta, x.to(torch.float64), y, loss="ce")
-    return stacked_slq(op, n_probes=settings.n_probes, n_steps=settings.n_steps, seed=settings.seed), op.loss_values
+    return spectrum(model, "ce", (x, y), settings=settings).density
 
 
 def spectrum_summary(density: SpectralDensity, settings: SpectrumSettings = SpectrumSettings()) -> dict:
@@ -201,19 +134,15 @@ def measure(net, x: torch.Tensor, y: torch.Tensor, settings: SpectrumSettings = 
     rows = []
     with one_thread():
         layers = layer_singularities(net, x.to(p0.dtype))
-        if settings.choose(net.n_params()) == "slq":
-            densities, losses = stacked_spectra(net, x, y, settings, members)
+        if settings.choose(net.n_params()) == "slq":          # all nets' recurrences in lockstep
+            spectra = spectrum(net, "ce", (x, y), settings=settings, nets=members)
         else:
-            densities, losses = [], []
-            for m in tqdm(members, desc="hessians", leave=False, disable=not progress):
-                model = net.member(m)
-                densities.append(hessian_spectrum(model, x, y, settings))
-                with torch.no_grad():
-                    losses.append(float(torch.nn.functional.cross_entropy(model.double()(x.double()), y)))
-        for density, loss in zip(densities, losses):
-            row = spectrum_summary(density, settings)
-            row["loss"] = float(loss)
-            row["nodes"], row["weights"] = density.nodes, density.weights
+            spectra = [spectrum(net.member(m), "ce", (x, y), settings=settings)
+                       for m in tqdm(members, desc="hessians", leave=False, disable=not progress)]
+        for s in spectra:
+            row = spectrum_summary(s.density, settings)
+            row["loss"] = s.loss_value
+            row["nodes"], row["weights"] = s.density.nodes, s.density.weights
             rows.append(row)
     out = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     out.update({k: v[members] for k, v in layers.items()})
@@ -237,20 +166,6 @@ class Tracked:
         out = {prefix + "step": np.asarray(self.step)}
         out.update({prefix + k: np.stack(v) for k, v in self.values.items()})
         return out
-
-
-def checkpoint_steps(steps: int, n: int) -> list[int]:
-    """`n` >= 2 checkpoints from 0 to `steps`, each the double of the one before (early training changes fastest)."""
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n={n!r} must be an integer >= 2 (the first and last step are always measured)")
-    if not isinstance(steps, int) or steps < n - 1:
-        raise ValueError(f"steps={steps!r} must be an integer >= n - 1 = {n - 1}")
-    inner = np.geomspace(max(steps / 2 ** (n - 2), 1), steps, n - 1)      # halving back from the end
-    out = sorted({0, *map(int, np.round(inner)), steps})
-    while len(out) < n:                             # rounding merged two: fill the largest gap
-        i = int(np.argmax(np.diff(out)))
-        out.insert(i + 1, (out[i] + out[i + 1]) // 2)
-    return out[:n - 1] + [steps]
 
 
 def _measured_fingerprint(net, data, steps, checkpoints, x, y, settings, members, train_kwargs) -> str:
@@ -310,17 +225,16 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
     measured = {} if measured_file is None else _read_measured(measured_file, fingerprint, checkpoints)
     initial = {k: v.clone() for k, v in net.state_dict().items()}
 
-    def record(step):
+    def record(step, _net):
+        """The step hook: measure at `step` unless this run's file already holds it (the same numbers)."""
+        if step in measured:
+            return
         measured[step] = measure(net, x, y, settings, members, progress)
         if measured_file is not None:
             save_tensors({"fingerprint": fingerprint, "measured": {
                 s: {k: torch.as_tensor(v) for k, v in m.items()} for s, m in measured.items()}}, measured_file)
 
-    if checkpoints[0] == 0 and 0 not in measured:
-        record(0)
-    wanted = set(checkpoints) - {0}
-
-    hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted, progress=progress,
+    hist = train(net, data, steps, callback=record, callback_at=checkpoints, progress=progress,
                  checkpoint=checkpoint, **train_kwargs)
     missing = [s for s in checkpoints if s not in measured]
     if missing:         # resumed past measurements whose file was lost or set aside: train again from the start
@@ -328,8 +242,8 @@ def train_tracked(net, data, steps: int, checkpoints, x: torch.Tensor, y: torch.
                       f"from the start", RuntimeWarning, stacklevel=2)
         Path(checkpoint).unlink(missing_ok=True)
         net.load_state_dict(initial)
-        hist = train(net, data, steps, callback=lambda step, _: record(step), callback_at=wanted,
-                     progress=progress, checkpoint=checkpoint, **train_kwargs)
+        hist = train(net, data, steps, callback=record, callback_at=checkpoints, progress=progress,
+                     checkpoint=checkpoint, **train_kwargs)
     tracked = Tracked()
     for step in checkpoints:
         tracked.add(step, measured[step])

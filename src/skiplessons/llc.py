@@ -43,7 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .curvature.stacked import stacked_flat_fn, stacked_hvp, stacked_slq
+from .curvature import spectrum
 from .losses import per_net_loss
 
 #: κ of the stability rule: ε (nβ h_max + γ) = κ over-disperses the stiffest direction by κ / (4 - κ) = 2.6 %
@@ -406,10 +406,9 @@ def reduced_rank(M: int, N: int, H: int, r: int) -> "KnownModel":
 
 def nets_top_curvature(net, x: torch.Tensor, y: torch.Tensor, lanczos_steps: int = 20) -> np.ndarray:
     """(M,) the largest |Hessian eigenvalue| of each net's cross-entropy loss on (x, y), float64, by one
-    Lanczos run per net in lockstep (`curvature.stacked_slq` with one probe: its extreme Ritz values)."""
-    theta, f = stacked_flat_fn(net, dtype=torch.float64)
-    op = stacked_hvp(f, theta, x.to(torch.float64), y, loss="ce")
-    return np.array([float(np.abs(d.nodes).max()) for d in stacked_slq(op, n_probes=1, n_steps=lanczos_steps)])
+    Lanczos run per net in lockstep (`curvature.spectrum` by SLQ with one probe: its extreme Ritz values)."""
+    spectra = spectrum(net, "ce", (x, y), "slq", nets="all", n_probes=1, n_steps=lanczos_steps)
+    return np.array([s.density.max_abs for s in spectra])
 
 
 def nets_llc(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: SGLDSettings, batch_size: int,

@@ -101,11 +101,17 @@ def folders(folder=None) -> list[Path]:
     return out + [f for f in [shipped_dir()] if f.resolve() != out[0].resolve()]
 
 
+#: config fields that say where an input is, not what is computed: stored with the config, left out of its hash
+LOCATIONS = ("data_dir",)
+
+
 def config_hash(config: dict) -> str:
-    """A stable hash of a JSON-able config (a dict: a dataclass config goes through `configs.as_dict` first)."""
+    """A stable hash of a JSON-able config (a dict: a dataclass config goes through `configs.as_dict` first),
+    less its `LOCATIONS`: the same computation read from another folder is the same result."""
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, got {type(config).__name__}; pass configs.as_dict(config)")
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    what = {k: v for k, v in config.items() if k not in LOCATIONS}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def key(name: str, scale: str, config: dict) -> str:
@@ -113,7 +119,7 @@ def key(name: str, scale: str, config: dict) -> str:
     return f"{name}-{scale}-{config_hash(config)}"
 
 
-def _checksum(meta: dict) -> str:
+def checksum(meta: dict) -> str:
     """The checksum of everything in the JSON but itself (summary, config, provenance, arrays' checksum)."""
     body = {k: v for k, v in meta.items() if k != "checksum"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=_jsonable).encode()).hexdigest()
@@ -245,7 +251,7 @@ def save(name: str, scale: str, config: dict, summary: dict, arrays: dict, prov:
             "summary": summary, "provenance": prov, "arrays_file": npath.name, "arrays_sha256": sha,
             "arrays": sorted(arrays)}
     meta = json.loads(json.dumps(meta, default=_jsonable))        # what will be read back
-    meta["checksum"] = _checksum(meta)
+    meta["checksum"] = checksum(meta)
     validate(meta)
     text = json.dumps(meta, indent=1, sort_keys=True).encode()
     with wait_for(lock(folder, stem), f"the result {stem}"):
@@ -279,7 +285,7 @@ def read(jpath: Path) -> Result | None:
     jpath = Path(jpath)
     try:
         meta = validate(json.loads(jpath.read_text()))
-        if meta["checksum"] != _checksum(meta):
+        if meta["checksum"] != checksum(meta):
             raise ValueError("its content does not match the checksum recorded in it")
         if config_hash(meta["config"]) != meta["config_hash"] or not jpath.stem.endswith(meta["config_hash"]):
             raise ValueError("its config does not match its config hash")

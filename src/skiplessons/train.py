@@ -3,6 +3,15 @@
 Every net sees the same minibatches (the data order depends only on `data_seed`), and the nets' parameters
 are independent, so the sum of the per-net losses has exactly the per-net gradients: training M nets together
 is the same computation as training each alone, M times faster on small nets (bench/train_batched.py).
+
+**The step hook.** Whatever measures nets during training hooks in here and never runs a loop of its own:
+`train(..., callback=hook, callback_at=steps)` calls `hook(step, net)` after the optimizer update of each
+step in `steps` (every step when `callback_at` is None), once the losses so far have been checked for NaN / inf,
+and, when `steps` holds 0, once before the first step (not again when a run resumes from its checkpoint). The
+hook may read the nets but must not change them. `degeneracy.train_tracked` (Hessian spectra and layer
+measures) and the `llc_deep` experiment measure this way. `fit` is the one other loop, full-batch Adam for
+the models that are not a batch of deep nets: no other module calls an optimizer step
+(`tests/test_layers.py`).
 """
 from __future__ import annotations
 
@@ -115,9 +124,9 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     from it to the same numbers. A NaN or inf loss is found within `CHECK_EVERY` steps; with
     `on_nonfinite="stop"` it stops the run with an error that names the net and the first step where it
     happened; with `"drop"` it warns with the same words and trains the other nets on (they are independent,
-    so their numbers do not change), recording the step in `History.failed`. `callback(step, net)` runs after
-    every step, or only after the steps in `callback_at` (a set of steps) when that is given; the losses are
-    checked before each call. `step_mode` (one of `STEP_MODES`) says how a step runs: on a GPU the captured
+    so their numbers do not change), recording the step in `History.failed`. `callback(step, net)` is the step
+    hook (module docstring): after every step, or only after the steps in `callback_at` (a set of steps; 0:
+    before the first step) when that is given; the losses are checked before each call. `step_mode` (one of `STEP_MODES`) says how a step runs: on a GPU the captured
     graph ("auto" or "graph") gives the same numbers as "eager" to float32 round-off, several times faster
     (bench/paper_step.py). A progress bar is shown when `progress` is true.
     """
@@ -174,6 +183,8 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
 
     if start == 0:
         record(0)
+        if callback is not None and callback_at is not None and 0 in callback_at:
+            callback(0, net)
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="training", leave=False)
     pending = []                    # (step, losses) not yet checked for NaN / inf
 
@@ -240,6 +251,26 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
                           "opt": opt.state_dict(), "history": _history_tensors(hist)}, checkpoint)
             last_save = time.monotonic()
     return hist
+
+
+def fit(parameters, loss_fn, steps: int, lr: float, record_every: int) -> np.ndarray:
+    """Full-batch Adam on `loss_fn() -> scalar tensor` over `parameters` for `steps` steps; the loss every
+    `record_every` steps, before the first and after the last. For the models that are not a batch of deep
+    nets (chapter V.3's attention stacks): with `train`, the library's only optimizer steps."""
+    if not isinstance(steps, int) or steps < 1 or not isinstance(record_every, int) or record_every < 1:
+        raise ValueError(f"steps={steps!r} and record_every={record_every!r} must be integers >= 1")
+    opt = torch.optim.Adam(list(parameters), lr=lr)
+    losses = []
+    for t in range(steps + 1):
+        loss = loss_fn()
+        if t % record_every == 0 or t == steps:
+            losses.append(float(loss.detach()))
+        if t == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return np.asarray(losses)
 
 
 def _history_tensors(hist: History) -> dict:

@@ -1,5 +1,10 @@
 """Curvature of a network's loss: exact matrices for small nets, Lanczos methods for large ones (Parts I, III).
 
+One call for any model and loss: `spectrum(model, "ce" | "mse" | callable, (x, y), method="auto" | "dense" |
+"lanczos" | "slq")` returns a `Spectrum` (eigenvalues when exact, a spectral density from SLQ, and the
+`SpectrumSettings` used: the one settings type, also what experiment configs store). The parts below are
+what it is built from.
+
 Everything works on a flat parameter vector: `theta, f = flat_fn(model)` gives `f(theta, x) -> (N, C)`.
 Losses: "mse" = (1/(2N)) sum_n ||f(x_n) - y_n||^2 and "ce" = mean cross-entropy with integer labels.
 
@@ -21,15 +26,18 @@ matrix (equal to the Fisher for these two losses), has rank <= N*rank(A): N*(C-1
 and the Hessian inherits those zeros. A degenerate fraction near that bound measures the data size, not the
 net: `degenerate_fraction` therefore reports the bound with every fraction (`.rank_bound_fraction`).
 """
+from .entry import Spectrum, spectrum
+from .settings import DENSE_MAX, METHODS, TOLS, SpectrumSettings
 from .dense import MAX_PARAMS, dense_fisher, dense_ggn, dense_hessian, output_jacobian
 from .functional import LOSSES, flat_fn, loss_value
 from .lanczos import lanczos_eigs, slq
 from .operators import CurvatureProduct, TorchOperator, ggn_operator, ggnvp, hvp, hvp_operator
 from .stacked import StackedProduct, stacked_flat_fn, stacked_hvp, stacked_slq
-from .spectrum import (NORMALIZATIONS, Fraction, NearZero, RankBound, SpectralDensity, degenerate_fraction,
+from .summaries import (NORMALIZATIONS, Fraction, NearZero, RankBound, SpectralDensity, degenerate_fraction,
                        near_zero_fraction, negative_fraction, rank_bound, spectral_scale, zero_count)
 
 __all__ = [
+    "DENSE_MAX", "METHODS", "TOLS", "Spectrum", "SpectrumSettings", "spectrum",
     "LOSSES", "MAX_PARAMS", "NORMALIZATIONS", "NearZero", "near_zero_fraction", "spectral_scale", "CurvatureProduct", "Fraction", "RankBound", "SpectralDensity", "TorchOperator",
     "degenerate_fraction", "dense_fisher", "dense_ggn", "dense_hessian", "flat_fn", "ggn_operator", "ggnvp",
     "hvp", "hvp_operator", "lanczos_eigs", "loss_value", "negative_fraction", "output_jacobian", "rank_bound",

@@ -6,7 +6,7 @@ parameters, so that Hessians, Jacobians and their products are plain matrices an
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Union
 
 import torch
 from torch.func import functional_call
@@ -16,6 +16,29 @@ from ..losses import LOSSES, check_loss, loss_value  # noqa: F401  (re-exported:
 
 
 FlatFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: a loss: a name in `LOSSES` or any callable (outputs, targets) -> scalar tensor
+Loss = Union[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+
+def loss_name(loss: Loss) -> str | None:
+    """The name of a named loss (checked against `LOSSES`), None for a callable one."""
+    if callable(loss):
+        return None
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is not valid; choose one of {', '.join(LOSSES)} or pass a callable "
+                         f"(outputs, targets) -> scalar loss")
+    return loss
+
+
+def batch_loss(out: torch.Tensor, y, loss: Loss) -> torch.Tensor:
+    """The scalar loss of outputs `out` on targets `y`: `loss_value` for a named loss, else `loss(out, y)`."""
+    if loss_name(loss) is not None:
+        return loss_value(out, y, loss)
+    value = loss(out, y)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        raise ValueError(f"loss(outputs, targets) must return a scalar tensor, got {type(value).__name__} "
+                         f"of shape {tuple(getattr(value, 'shape', ()))}")
+    return value.reshape(())
 
 
 def flat_fn(model: torch.nn.Module) -> tuple[torch.Tensor, FlatFn]:
@@ -75,9 +98,13 @@ def as_inputs(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return x.to(device=theta.device, dtype=dtype)
 
 
-def check_targets(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """Targets `y` on the outputs' device, checked against `out` (N, C) for `loss`; raise ValueError if not."""
-    check_loss(loss)
+def check_targets(out: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+    """Targets `y` on the outputs' device, checked against `out` (N, C) for a named `loss` (raise ValueError if
+    not); a callable loss gets `y` as given, moved to the outputs' device (floating targets in their dtype)."""
+    if loss_name(loss) is None:
+        if not isinstance(y, torch.Tensor):
+            return y
+        return y.to(device=out.device, dtype=out.dtype if y.is_floating_point() else y.dtype)
     n, c = out.shape
     if not isinstance(y, torch.Tensor):
         raise ValueError(f"y must be a tensor, got {type(y).__name__}")

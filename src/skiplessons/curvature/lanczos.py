@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import checks
 from .operators import CurvatureProduct, TorchOperator
-from .spectrum import SpectralDensity
+from .summaries import SpectralDensity
 
 WHICH = ("LA", "SA", "LM")
 METHODS = ("arpack", "lanczos")

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
-from .functional import FlatFn, check_loss, check_targets, loss_value, output_hessian_factor, outputs
+from .functional import (FlatFn, Loss, batch_loss, check_loss, check_targets, loss_name, loss_value,
+                         output_hessian_factor, outputs)
 
 
 class CurvatureProduct:
@@ -41,7 +42,7 @@ class CurvatureProduct:
 
 
 def _graph(f, theta, x, y, loss):
-    check_loss(loss)
+    loss_name(loss)
     theta = theta.detach().requires_grad_(True)
     out = outputs(f, theta, x)
     y = check_targets(out, y, loss)
@@ -53,17 +54,17 @@ def _backward(target, wrt, v, batched):
     return res
 
 
-def hvp(f: FlatFn, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> CurvatureProduct:
+def hvp(f: FlatFn, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: Loss = "mse") -> CurvatureProduct:
     """Hessian-vector products H v of the batch loss, by double backward on one retained graph.
 
     Setup: one forward and one backward pass with `create_graph=True`. Each product: one backward pass
     through that gradient graph (about 2-3 forward passes of work); a block of k vectors goes in one
     vectorised pass. Memory: the forward graph plus its gradient graph, kept alive while the callable is.
-    Chapter III.2.
+    `loss`: "mse", "ce" or a callable (outputs, targets) -> scalar. Chapter III.2.
     """
     with torch.enable_grad():
         theta, out, y = _graph(f, theta, x, y, loss)
-        value = loss_value(out, y, loss)
+        value = batch_loss(out, y, loss)
         (g,) = torch.autograd.grad(value, theta, create_graph=True)
     if not g.requires_grad:          # the loss is linear in theta: H = 0
         return CurvatureProduct(torch.zeros_like, theta, out, value.detach())
@@ -78,6 +79,7 @@ def ggnvp(f: FlatFn, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss
     and one backward pass; each product: about three backward passes. Memory: the forward graph plus one
     backward graph. Chapter III.2.
     """
+    check_loss(loss)                 # the output Hessian factor is known for the named losses only
     with torch.enable_grad():
         theta, out, y = _graph(f, theta, x, y, loss)
         value = loss_value(out, y, loss)
@@ -126,7 +128,7 @@ class TorchOperator(LinearOperator):
         return self
 
 
-def hvp_operator(f: FlatFn, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str = "mse"
+def hvp_operator(f: FlatFn, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: Loss = "mse"
                  ) -> TorchOperator:
     """The batch-loss Hessian as a scipy LinearOperator; cost per product as `hvp`. Chapter III.2."""
     return TorchOperator(hvp(f, theta, x, y, loss))

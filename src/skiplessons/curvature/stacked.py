@@ -20,7 +20,8 @@ from .. import checks
 from ..losses import per_net_loss
 from .functional import check_loss, check_targets
 from .lanczos import SLQ_MEMORY, LanczosRecurrence
-from .spectrum import SpectralDensity
+from .operators import TorchOperator
+from .summaries import SpectralDensity
 
 
 def stacked_flat_fn(model: torch.nn.Module, rows=None, dtype: torch.dtype | None = None):
@@ -63,13 +64,16 @@ def stacked_flat_fn(model: torch.nn.Module, rows=None, dtype: torch.dtype | None
 
 
 class StackedProduct:
-    """Per-net Hessian-vector products of M nets: `H(v)` with v (M, P) or a block (k, M, P) returns
-    H_m v[..., m, :] for every net m, in v's shape. Attributes: `n_nets`, `n_params` (P per net),
-    `n_samples`, `n_outputs`, `dtype`, `device`, `loss_values` ((M,) float64 numpy)."""
+    """The block-diagonal Hessian of M nets as an operator: `H(v)` (or `H @ v`) with v (M, P) or a block
+    (k, M, P) returns H_m v[..., m, :] for every net m, in v's shape; `net(m)` is net m's block as a scipy
+    LinearOperator (for `lanczos_eigs`, `slq`), `dense()` every block as an (M, P, P) tensor. Attributes:
+    `shape` (M, P, P), `n_nets`, `n_params` (P per net), `n_samples`, `n_outputs`, `dtype`, `device`,
+    `loss_values` ((M,) float64 numpy)."""
 
     def __init__(self, apply, theta, out, losses):
         self._apply = apply
         self.n_nets, self.n_params = theta.shape
+        self.shape = (self.n_nets, self.n_params, self.n_params)
         self.n_samples, self.n_outputs = out.shape[1:]
         self.dtype, self.device = theta.dtype, theta.device
         self.loss_values = losses.detach().cpu().double().numpy()
@@ -81,6 +85,35 @@ class StackedProduct:
         v = v.to(device=self.device, dtype=self.dtype)
         with torch.enable_grad():
             return self._apply(v)
+
+    __matmul__ = __call__
+
+    def net(self, m: int) -> TorchOperator:
+        """Net `m`'s block H_m as a symmetric scipy LinearOperator (one batched product per application)."""
+        checks.integer(m, "m", 0, self.n_nets)
+        return TorchOperator(_NetBlock(self, int(m)))
+
+    def dense(self, chunk: int = 64) -> torch.Tensor:
+        """Every net's Hessian block, (M, P, P): the products with the P unit vectors, `chunk` at a time
+        (P / chunk batched products; memory M * P^2 numbers)."""
+        checks.integer(chunk, "chunk", 1)
+        eye = torch.eye(self.n_params, dtype=self.dtype, device=self.device)
+        cols = [self(eye[i:i + chunk, None, :].expand(-1, self.n_nets, -1)) for i in range(0, self.n_params, chunk)]
+        return torch.cat(cols).permute(1, 2, 0).detach()           # (M, rows, columns); H_m is symmetric
+
+
+class _NetBlock:
+    """One net's block of a `StackedProduct`, applied like a one-net `CurvatureProduct`: v (P,) or (k, P)."""
+
+    def __init__(self, stacked: StackedProduct, m: int):
+        self.stacked, self.m = stacked, m
+        self.n_params, self.n_samples, self.n_outputs = stacked.n_params, stacked.n_samples, stacked.n_outputs
+        self.dtype, self.device = stacked.dtype, stacked.device
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        full = torch.zeros((*v.shape[:-1], self.stacked.n_nets, self.n_params), dtype=self.dtype, device=self.device)
+        full[..., self.m, :] = v
+        return self.stacked(full)[..., self.m, :]
 
 
 def stacked_hvp(f, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> StackedProduct:

@@ -8,15 +8,13 @@ import numpy as np
 import torch
 
 from .. import attention as at
-from .. import degeneracy as dg
 from .. import llc
 from .. import rivals as rv
 from ..env import one_thread
-from ..models import DeepMLPs, NetSpec
 from ..train import train
 from . import experiment
 from .configs import LLC_DEEP, LLC_TOY, RANK_COLLAPSE, RIVALS, SHATTERED_DEPTH
-from .training import labels, load_data, members
+from .parts import checkpoint_steps, labels, load_data, nets
 from .views import ResultView
 
 
@@ -190,12 +188,11 @@ class LLCDeepResult(ResultView):
 
 def run_llc_deep(config, ctx):
     d = load_data(config)
-    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
-                   device=ctx.device)
+    net = nets(config, d, ctx.device)
     x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
     n, gamma = len(x), config.localization
     settings = llc.SGLDSettings(step_size=1.0, localization=gamma, steps=config.sgld_steps, burn_in=config.burn_in)
-    wanted = dg.checkpoint_steps(config.steps, config.checkpoints)
+    wanted = checkpoint_steps(config.steps, config.checkpoints)
     found = {k: [] for k in ("ckpt_step", "ckpt_llc", "ckpt_llc_error", "ckpt_trace", "ckpt_top", "ckpt_step_size",
                              "ckpt_stiffness", "ckpt_burn_in", "ckpt_burn_in_needed", "ckpt_rhat", "ckpt_drift")}
 
@@ -218,10 +215,8 @@ def run_llc_deep(config, ctx):
             found[key].append(value)
 
     with one_thread():
-        measure(0, net)
         hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
-                     record_every=config.record_every, progress=ctx.progress, callback=measure,
-                     callback_at=set(wanted) - {0})
+                     record_every=config.record_every, progress=ctx.progress, callback=measure, callback_at=wanted)
     arrays = {**hist.arrays(), **{k: np.asarray(v) for k, v in found.items()}, **labels(net)}
     return {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params(), "n_train": n}, arrays
 
@@ -352,8 +347,7 @@ class RivalsResult(ResultView):
 
 def run_rivals(config, ctx):
     d = load_data(config)
-    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
-                   device=ctx.device)
+    net = nets(config, d, ctx.device)
     x, y = d.x_train[:config.probe].to(ctx.device), d.y_train[:config.probe].to(ctx.device)
     residual = [m for m, member in enumerate(net.members) if member.arch == "residual"]
     arrays = {}
@@ -400,8 +394,7 @@ class ShatteredDepthResult(ResultView):
 
 def run_shattered_depth(config, ctx):
     d = load_data(config)
-    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=max(config.depths), width=config.width), members(config),
-                   device=ctx.device)
+    net = nets(config, d, ctx.device, depth=max(config.depths))
     x = d.x_train[:config.probe].to(ctx.device)
     read = np.asarray(config.depths) - 1
     with one_thread():

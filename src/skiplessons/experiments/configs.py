@@ -20,7 +20,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, replace
 
-from ..degeneracy import TOLS, SpectrumSettings
+from ..curvature import SpectrumSettings
 from ..dynamics import capture_teacher, default_teacher
 from ..env import SCALES
 ARCHS = ("plain", "residual", "hyper")
@@ -44,23 +44,6 @@ def derive(cls, base, **extra):
 
 
 # ------------------------------------------------------------------------------------------ shared parts
-
-@dataclass(frozen=True)
-class Spectrum:
-    """How Hessian spectra are measured: dense up to `dense_max` parameters else SLQ with `n_probes` probes of
-    `n_steps` Lanczos steps; degenerate fractions at `tols` (relative to max|λ|), negative below -neg_tol."""
-
-    method: str = "auto"
-    dense_max: int = 1200
-    n_probes: int = 4
-    n_steps: int = 40
-    tols: tuple = TOLS
-    neg_tol: float = 1e-3
-
-    def settings(self) -> SpectrumSettings:
-        return SpectrumSettings(method=self.method, dense_max=self.dense_max, n_probes=self.n_probes,
-                                n_steps=self.n_steps, tols=tuple(self.tols), neg_tol=self.neg_tol)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Deep:
@@ -124,16 +107,16 @@ class Degeneracy(Deep):
     record_every: int
     checkpoints: int
     hessian_samples: int
-    spectrum: Spectrum = field(default_factory=Spectrum)
+    spectrum: SpectrumSettings = field(default_factory=SpectrumSettings)
 
 
 DEGENERACY = per_scale(
     Degeneracy(n_samples=600, depth=4, width=6, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
-               checkpoints=3, hessian_samples=100, spectrum=Spectrum(n_steps=10)),
+               checkpoints=3, hessian_samples=100, spectrum=SpectrumSettings(n_steps=10)),
     Degeneracy(width=8, seeds=(0, 1, 2, 3, 4), steps=1500, lr=3e-3, record_every=50, checkpoints=2,
                hessian_samples=1000),
     Degeneracy(**PAPER_DATA, width=16, seeds=tuple(range(10)), steps=5000, lr=1e-3,
-               record_every=250, checkpoints=5, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
+               record_every=250, checkpoints=5, hessian_samples=5000, spectrum=SpectrumSettings(n_probes=10, n_steps=100)),
 )
 
 
@@ -150,7 +133,7 @@ class ExactZeros(Deep):
     archs: tuple = ARCHS
     record_every: int
     hessian_samples: int
-    spectrum: Spectrum = field(default_factory=Spectrum)
+    spectrum: SpectrumSettings = field(default_factory=SpectrumSettings)
     slq_sizes: tuple = ((10, 100), (10, 300))
     ggn_at_init: bool = True
 
@@ -159,7 +142,7 @@ class ExactZeros(Deep):
 #: samples of 100,000 MNIST-1D examples), measured exactly; `default` has ten seeds per architecture
 EXACT_ZEROS = per_scale(
     ExactZeros(n_samples=600, depth=3, width=4, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64, record_every=10,
-               hessian_samples=100, spectrum=Spectrum(n_steps=10), slq_sizes=((2, 10), (4, 20))),
+               hessian_samples=100, spectrum=SpectrumSettings(n_steps=10), slq_sizes=((2, 10), (4, 20))),
     ExactZeros(depth=8, width=6, seeds=tuple(range(10)), steps=800, lr=3e-3, record_every=100,
                hessian_samples=200, spectrum=DEGENERACY["default"].spectrum),
     derive(ExactZeros, DEGENERACY["paper"], slq_sizes=((4, 40), (10, 300)), ggn_at_init=False),
@@ -173,15 +156,15 @@ class DepthSweep(Deep):
     depths: tuple
     archs: tuple = ("plain", "residual")
     hessian_samples: int
-    spectrum: Spectrum = field(default_factory=Spectrum)
+    spectrum: SpectrumSettings = field(default_factory=SpectrumSettings)
 
 
 DEPTH_SWEEP = per_scale(
     DepthSweep(n_samples=600, depths=(2, 4), width=6, seeds=(0,), steps=20, lr=3e-3, batch_size=64,
-               hessian_samples=100, spectrum=Spectrum(n_steps=10)),
+               hessian_samples=100, spectrum=SpectrumSettings(n_steps=10)),
     DepthSweep(depths=(2, 4, 8, 16, 30), width=8, seeds=(0, 1), steps=1000, lr=3e-3, hessian_samples=1000),
     DepthSweep(**PAPER_DATA, depths=(2, 4, 8, 16, 30, 50), width=16, seeds=tuple(range(5)),
-               steps=2500, lr=1e-3, hessian_samples=5000, spectrum=Spectrum(n_probes=10, n_steps=100)),
+               steps=2500, lr=1e-3, hessian_samples=5000, spectrum=SpectrumSettings(n_probes=10, n_steps=100)),
 )
 
 
@@ -197,7 +180,7 @@ class Controls(Deep):
     depth: int = 30
     record_every: int
     hessian_samples: int
-    spectrum: Spectrum = field(default_factory=Spectrum)
+    spectrum: SpectrumSettings = field(default_factory=SpectrumSettings)
     checkpoints: int = 1
 
 

@@ -35,8 +35,9 @@ from ..regularizers import BiasRegularizer
 from ..stats import mean_error
 from . import experiment
 from .configs import INIT_CONTROLS, MALICIOUS_WIDE, REMEDIES, SKIP_STRENGTH
-from .deep import DegeneracyResult, hessian_batch
-from .training import load_data, train_batch
+from .deep import DegeneracyResult
+from .parts import checkpoint_steps, hessian_batch, load_data
+from .training import train_batch
 from .views import ResultView
 
 #: the conditions of `init_controls`: (label, arch, init)
@@ -151,7 +152,7 @@ def run_batch(config, spec: NetSpec, members: list[Member], d, checkpoints, ctx,
     x, y = hessian_batch(config, d)
     init_rms = hidden_rms(net, x).cpu().numpy()
     with one_thread():                  # these small nets run faster on one thread than on two busy ones
-        hist, tracked = dg.train_tracked(net, d, config.steps, checkpoints, x, y, config.spectrum.settings(),
+        hist, tracked = dg.train_tracked(net, d, config.steps, checkpoints, x, y, config.spectrum,
                                          lr=config.lr, batch_size=config.batch_size,
                                          record_every=config.record_every, regularizer=regularizer,
                                          progress=ctx.progress, checkpoint=ctx.checkpoint(part))
@@ -164,7 +165,7 @@ def _checkpoint_steps(config) -> list[int]:
     """The steps at which a config's Hessians are measured: the last one only, or `config.checkpoints` from 0."""
     if config.checkpoints == 1:
         return [config.steps]
-    return dg.checkpoint_steps(config.steps, config.checkpoints)
+    return checkpoint_steps(config.steps, config.checkpoints)
 
 
 def _spec(config, d, bn_layer=None) -> NetSpec:

@@ -21,12 +21,12 @@ from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
 from ..env import one_thread
 from ..files import DamagedFile, load_tensors, save_tensors, set_aside
 from ..layered_curvature import assemble
-from ..models import DeepMLPs, NetSpec
 from ..stats import mean_error
 from ..train import train
 from . import experiment
 from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING_DIGITS
-from .training import TrainingResult, labels, load_data, members, run_training
+from .parts import checkpoint_steps, hessian_batch, labels, load_data, nets
+from .training import TrainingResult, run_training
 from .views import ResultView
 
 
@@ -170,14 +170,6 @@ class DepthSweepResult(ResultView):
         return np.asarray(self.arrays[key], dtype=float)
 
 
-def hessian_batch(config, d):
-    """The first `hessian_samples` training examples: the fixed batch every Hessian is measured on."""
-    n = config.hessian_samples
-    if n > len(d.x_train):
-        raise ValueError(f"hessian_samples={n} exceeds the {len(d.x_train)} training examples of {d.name}")
-    return d.x_train[:n], d.y_train[:n]
-
-
 def run_digits(config, ctx):
     with one_thread():                  # these small nets run faster on one thread than on two busy ones
         return run_training(config, ctx)
@@ -189,11 +181,10 @@ experiment("training_digits", TRAINING_DIGITS, TrainingResult, "the training exp
 
 def run_degeneracy(config, ctx):
     d = load_data(config)
-    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
-                   device=ctx.device)
+    net = nets(config, d, ctx.device)
     x, y = hessian_batch(config, d)
-    settings = config.spectrum.settings()
-    steps = dg.checkpoint_steps(config.steps, config.checkpoints)
+    settings = config.spectrum
+    steps = checkpoint_steps(config.steps, config.checkpoints)
     with one_thread():
         hist, tracked = dg.train_tracked(net, d, config.steps, steps, x, y, settings, lr=config.lr,
                                          batch_size=config.batch_size, record_every=config.record_every,
@@ -213,12 +204,11 @@ experiment("degeneracy", DEGENERACY, DegeneracyResult,
 def run_depth_sweep(config, ctx):
     d = load_data(config)
     x, y = hessian_batch(config, d)
-    settings = config.spectrum.settings()
+    settings = config.spectrum
     rows = {k: [] for k in ("acc", "loss", "degenerate", "negative", "rank_bound", "elimination", "n_params")}
     with one_thread():
         for depth in config.depths:
-            net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=depth, width=config.width), members(config),
-                           device=ctx.device)
+            net = nets(config, d, ctx.device, depth=depth)
             hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
                          record_every=config.steps, progress=ctx.progress,
                          checkpoint=ctx.checkpoint(f"depth_{depth}")).arrays()   # a finished depth: no steps
@@ -386,7 +376,7 @@ def measure_exact(model, x, y, config, ggn: bool = True) -> dict:
         row[f"causes_{matrix}"] = [a.counts.get(c, 0) if a else -1 for c in ez.CAUSES]
     spec = config.spectrum
     for k, (probes, steps) in enumerate([(spec.n_probes, spec.n_steps), *config.slq_sizes]):
-        dens = slq(hess, n_probes=probes, n_steps=steps, seed=spec.settings().seed)
+        dens = slq(hess, n_probes=probes, n_steps=steps, seed=spec.seed)
         row[f"slq{k}_nodes"], row[f"slq{k}_weights"] = dens.nodes, dens.weights
     return row
 
@@ -433,8 +423,7 @@ def _measure_all(net, x, y, config, ctx, stage):
 
 def run_exact_zeros(config, ctx):
     d = load_data(config)
-    net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width), members(config),
-                   device=ctx.device)
+    net = nets(config, d, ctx.device)
     x, y = (t.to("cpu") for t in hessian_batch(config, d))
     with one_thread():
         init = _measure_all(net, x, y, config, ctx, "init")

@@ -70,8 +70,9 @@ def registered(name: str, scale: str, **overrides) -> dict:
 
 def differences(config: dict, reference: dict) -> dict[str, tuple]:
     """{field: (value in `config`, value in `reference`)} for every field that differs (`ABSENT` where one of
-    them lacks the field), in `reference`'s order then `config`'s extra fields."""
-    fields = list(reference) + [k for k in config if k not in reference]
+    them lacks the field), in `reference`'s order then `config`'s extra fields; locations
+    (`results.LOCATIONS`, outside the config hash) are not differences."""
+    fields = [k for k in list(reference) + [k for k in config if k not in reference] if k not in _results.LOCATIONS]
     return {k: (config.get(k, ABSENT), reference.get(k, ABSENT)) for k in fields
             if config.get(k, ABSENT) != reference.get(k, ABSENT)}
 
@@ -153,10 +154,11 @@ def paper_status(folder=None) -> list[dict]:
     rows = []
     for name, exp in sorted(registry().items()):
         config = registered(name, "paper")
+        key = _results.key(name, "paper", config)
         mine = sorted((r for r in committed if r.name == name and r.scale == "paper"),
-                      key=lambda r: (r.config == config, r.provenance.get("date", "")))
+                      key=lambda r: (r.key == key, r.provenance.get("date", "")))
         result = mine[-1] if mine else None
-        status = (MISSING if result is None else STALE if result.config != config
+        status = (MISSING if result is None else STALE if result.key != key
                   else OLDER if older_code(result) else CURRENT)
         rows.append({"experiment": name, "chapter": exp.chapter, "status": status, "result": result,
                      "differences": differences(result.config, config) if status == STALE else {},

@@ -6,16 +6,15 @@ of 128, the initialization documented in `skiplessons.models`. Sizes: `configs.T
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .. import data as _data
 from ..env import one_thread
-from ..models import DeepMLPs, Member, NetSpec
-from ..results import results_dir
+from ..models import DeepMLPs
 from ..train import train
 from . import experiment
 from .configs import TRAINING
+from .parts import labels, load_data, nets
 from .views import ResultView
 
 
@@ -23,32 +22,10 @@ class TrainingResult(ResultView):
     """Curves of every net (`curves`, `final`) grouped by architecture; `n_params` per net."""
 
 
-def load_data(config) -> _data.Dataset:
-    """The data set a config names; MNIST-1D's size is `n_samples` (generated once, kept with the results),
-    CIFAR's is fixed."""
-    if config.data == "mnist1d":
-        return _data.mnist1d(n_samples=config.n_samples, cache=results_dir() / "data")
-    if config.data.startswith("cifar"):
-        return _data.cifar(config.data, root=config.data_dir)
-    return _data.load(config.data)
-
-
-def members(config) -> list[Member]:
-    """Every architecture x every seed of a config, in that order."""
-    return [Member(arch, seed) for arch in config.archs for seed in config.seeds]
-
-
-def labels(net) -> dict[str, np.ndarray]:
-    """The nets' architectures and seeds, stored with every result."""
-    return {"arch": np.array([m.arch for m in net.members]), "seed": np.array([m.seed for m in net.members])}
-
-
 def run_training(config, ctx) -> tuple[dict, dict]:
     """Train every architecture x seed of `config` in one batch; the curves and the final numbers per net."""
     d = load_data(config)
-    spec = NetSpec(d.d_in, d.n_classes, depth=config.depth, width=config.width)
-    net = DeepMLPs(spec, members(config), dtype=getattr(torch, config.dtype), device=ctx.device)
-    return train_batch(net, d, config, ctx)
+    return train_batch(nets(config, d, ctx.device, dtype=getattr(torch, config.dtype)), d, config, ctx)
 
 
 def train_batch(net: DeepMLPs, d: _data.Dataset, config, ctx) -> tuple[dict, dict]:
