@@ -88,6 +88,25 @@ def test_tested_row_reads_the_result():
     assert loaded == ["training"]
     assert row["verdict"] == "holds" and row["scale"] == "default"
     assert "plain 0.510 ± 0.010 (n=3)" in row["measured"] and "residual 0.910" in row["measured"]
+    assert row["paper size"] == base.NO_PAPER                         # no paper loader: no paper verdict
+
+
+def test_paper_size_column_judges_the_paper_result_with_the_same_check():
+    claim = Claim("c", "III", doc="00_headline", experiment="training", assess=part3.training_gap)
+    build = _result({"plain": [0.5, 0.52, 0.51], "residual": [0.9, 0.91, 0.92]}, scale="default")
+    paper = _result({"plain": [0.9, 0.91, 0.92], "residual": [0.5, 0.52, 0.51]}, scale="paper")
+    row = base.ledger_row(claim, {"training": None}, lambda name: build, None, {"training": paper}.get)
+    assert row["verdict"] == "holds" and row["paper size"] == "does not hold at our settings"
+    row = base.ledger_row(claim, {"training": None}, lambda name: build, None, {}.get)
+    assert row["paper size"] == base.NO_PAPER
+
+
+def test_current_papers_are_the_registered_configs_by_todays_code():
+    from skiplessons.experiments.reproduce import CURRENT, current_papers, paper_status
+
+    current = {r["experiment"] for r in paper_status() if r["status"] == CURRENT}
+    found = current_papers()
+    assert set(found) == current and all(v.scale == "paper" for v in found.values())
 
 
 def test_training_gap_verdicts():

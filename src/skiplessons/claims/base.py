@@ -223,18 +223,22 @@ class Claim:
         return f"Part {self.part} (chapter not yet written)"
 
 
-COLUMNS = ("claim", "where tested", "verdict", "replicated", "primary comparison", "why", "secondary", "scale",
-           "measured")
+COLUMNS = ("claim", "where tested", "verdict", "replicated", "paper size", "primary comparison", "why", "secondary",
+           "scale", "measured")
 #: what the replication column says for a claim not replicated by design, and for one whose replication has not run
 NOT_REPLICATED_BY_DESIGN, NOT_RUN = "— (exact or one-seed experiment)", "not run yet (make replicate runs it)"
+#: what the paper-size column says when no committed result has the registered paper config and today's code
+NO_PAPER = "— (no current paper-size result)"
 
 
 def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], object],
-               load_replication: Callable[[str], object | None] | None = None) -> dict[str, str]:
+               load_replication: Callable[[str], object | None] | None = None,
+               load_paper: Callable[[str], object | None] | None = None) -> dict[str, str]:
     """One row of the ledger (keys `COLUMNS`), measured from `load(claim.experiment)` when it can be tested, and
     judged again on `load_replication(claim.experiment)` (None: not run) when its experiment is replicated on
     fresh seeds (`load_replication` given: `experiments.replication.replication`, which returns None for an
-    experiment it does not replicate by design).
+    experiment it does not replicate by design), and on `load_paper(claim.experiment)`, the committed result of
+    the registered paper config by today's code (None: there is none; `experiments.reproduce.current_papers`).
 
     A claim is "not yet tested" while its chapter is unwritten or its experiment is not in `registry`;
     then `load` is not called.
@@ -244,8 +248,10 @@ def ledger_row(claim: Claim, registry: Iterable[str], load: Callable[[str], obje
         return row | {k: "—" for k in COLUMNS[2:]} | {"verdict": UNTESTED}
     result = load(claim.experiment)
     verdict = claim.assess(result)
-    return row | verdict_cells(verdict) | {"scale": result.scale, "replicated": replicated(claim, verdict,
-                                                                                          load_replication)}
+    paper = load_paper(claim.experiment) if load_paper is not None else None
+    return row | verdict_cells(verdict) | {"scale": result.scale,
+                                           "replicated": replicated(claim, verdict, load_replication),
+                                           "paper size": NO_PAPER if paper is None else claim.assess(paper).verdict}
 
 
 def replicated(claim: Claim, verdict: Verdict, load_replication: Callable[[str], object | None] | None) -> str:

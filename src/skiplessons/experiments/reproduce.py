@@ -134,6 +134,13 @@ def stored_or_say(name: str, scale: str = "paper") -> ResultView | None:
     return found
 
 
+def current_papers(folder=None) -> dict[str, ResultView]:
+    """The committed results of the registered paper configs computed by today's code (`paper_status`'s
+    CURRENT), by experiment name: what the ledger's paper-size column judges."""
+    return {row["experiment"]: get(row["experiment"]).reader(row["result"])
+            for row in paper_status(folder) if row["status"] == CURRENT}
+
+
 def other_config(name: str, scale: str) -> ResultView | None:
     """A stored result of `name` at `scale` with any config (the committed one first, then the newest), or None."""
     every = [r for r in _results.stored() if r.name == name and r.scale == scale]
