@@ -7,6 +7,8 @@ drops the script from every page and writes `_static/icons/`: each Font Awesome 
 to the glyphs the site uses (the icon classes in the pages and in the theme's scripts, and every icon the
 stylesheets name themselves, such as the admonitions'), and `icons.css`, whose `@font-face` rules come after the
 theme's and so replace them. A page then loads a few kB of icons instead of 1.8 MB, offline as online.
+On pages with widgets, the widget manager's Font Awesome 5 stylesheet also styles `.fas`/`.fab`; `icons.css`
+keeps the theme's icons on these fonts with more specific rules (the script, drawing SVGs, had hidden that).
 `tests/test_site.py` checks that every icon on every page is drawn from a glyph of the font served for it.
 """
 from __future__ import annotations
@@ -27,6 +29,9 @@ PRIVATE_USE = re.compile(r"\\([ef][0-9a-fA-F]{3})(?![0-9a-fA-F])|([\ue000-\uf8ff
 CLASS_ATTR = re.compile(r'\bclass="([^"]*)"')
 ICON_NAME = re.compile(r"\bfa-[a-z0-9-]+")
 NOT_PAGES = {"_static", "_sources", "_images"}
+#: the classes that choose each font, by its file's name (Font Awesome 6: `fa-solid` or the older `fas`, ...)
+STYLE_CLASSES = {"fa-solid-900": ("fa-solid", "fas"), "fa-regular-400": ("fa-regular", "far"),
+                 "fa-brands-400": ("fa-brands", "fab")}
 
 
 def _descriptor(face: str, name: str) -> str | None:
@@ -77,11 +82,14 @@ def _write_fonts(static: Path, codepoints: set[int]) -> list[str]:
             subsetter = subset.Subsetter(options)
             subsetter.populate(unicodes=codepoints)
             subsetter.subset(font)
-            name = Path(source.group(1)).with_suffix(".woff").name
-            subset.save_font(font, str(static / FOLDER / name), options)
+            stem = Path(source.group(1)).stem
+            subset.save_font(font, str(static / FOLDER / f"{stem}.woff"), options)
+            weight = _descriptor(face, "font-weight") or "400"
             rules.append("@font-face{font-family:%s;font-style:%s;font-weight:%s;font-display:block;"
-                         'src:url(%s/%s) format("woff")}' % (family, _descriptor(face, "font-style") or "normal",
-                                                             _descriptor(face, "font-weight") or "400", FOLDER, name))
+                         'src:url(%s/%s.woff) format("woff")}'
+                         % (family, _descriptor(face, "font-style") or "normal", weight, FOLDER, stem))
+            rules += ["html .%s{font-family:%s;font-weight:%s}" % (style, family, weight)
+                      for style in STYLE_CLASSES.get(stem, ())]
     return rules
 
 

@@ -59,6 +59,8 @@ def test_script_dropped_and_fonts_cut_to_the_icons_used(build):
     assert (static / icon_fonts.FOLDER / "fa-solid-900.woff").stat().st_size < 20_000
     css = (static / icon_fonts.CSS).read_text()
     assert css.count("@font-face") == 3 and "fa-brands-400.woff" in css and "font-weight:900" in css
+    assert r"html .fab{font-family:Font Awesome\ 6 Brands;font-weight:400}" in css, \
+        "the theme's icons keep its fonts where the widget manager's Font Awesome 5 stylesheet also styles .fab"
 
 
 def test_a_second_build_writes_the_same(build):
