@@ -23,47 +23,31 @@ Skipped, with the reason, when Chromium, chromedriver or `_build/html/index.html
 """
 from __future__ import annotations
 
-import base64
 import functools
-import http.server
 import json
 import re
-import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
+from fontTools.ttLib import TTFont
 from test_notebooks import CONFIG, ROOT, TOC, chapter_numbers, toc_entries
+
+from scripts.site_report import (ABS_PATH, CHROMEDRIVER, CHROMIUM, COLLECT_JS, FIGURE_SCALES_JS, FLAGS, RAW_TABLE,
+                                 REDIRECT, REPR, Server, chromium, local_path, page_paths, screenshot, weight)
 
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,1000",
-)
 WINDOW, PHONE = (1280, 1000), (400, 900)
-NOT_PAGES = {"_static", "_sources", "_images"}
-MAX_SHOT_HEIGHT = 12000  # px; longer pages are cut so a screenshot stays a few MB at most
 #: an error shown in an output: a traceback, or a line that starts with an exception's name and its message (not
 #: the name inside printed source code, such as `raise ValueError(...)`)
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Z]\w*(?:Error|Exception): ", re.MULTILINE)
 MATH_SOURCE = re.compile(r"\\\(.*\\\)|\\\[.*\\\]|\\begin\{(\w+\*?)\}.*\\end\{\1\}", re.DOTALL)
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
-REDIRECT = re.compile(r'<meta[^>]+http-equiv="refresh"', re.IGNORECASE)
 
 _NEEDS = {
     CHROMIUM: "no Chromium: `apt-get install -y chromium chromium-driver`",
@@ -72,53 +56,6 @@ _NEEDS = {
 }
 _missing = [f"{hint} ({path} is missing)" for path, hint in _NEEDS.items() if not path.exists()]
 pytestmark = pytest.mark.skipif(bool(_missing), reason="; ".join(_missing))
-
-# Each figure of the notebook outputs: its file, its width in pixels, and the width it is drawn at.
-FIGURES = """Array.from(document.querySelectorAll('.cell_output img')).map(
-  i => ({src: i.currentSrc || i.src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width}))"""
-FIGURE_SCALES_JS = f"return {FIGURES};"
-
-# One call per page: make every image load and decode, then collect what the checks need.
-COLLECT_JS = """
-const done = arguments[arguments.length - 1];
-const imgs = Array.from(document.images);
-imgs.forEach(i => { i.loading = 'eager'; });
-Promise.all(imgs.map(i => i.decode().catch(() => null))).then(() => {
-  const q = s => Array.from(document.querySelectorAll(s));
-  done({
-    url: location.href,
-    title: document.title,
-    ready: document.readyState,
-    main_text: ((document.querySelector('main#main-content') || {}).innerText || '').trim().length,
-    images: imgs.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth, height: i.naturalHeight,
-                            output: !!i.closest('.cell_output'), figure: (i.closest('figure') || {}).id || null})),
-    links: q('a[href]').map(a => a.href),
-    outputs: q('.cell_output').map(o => o.innerText),
-    error_outputs: q('.cell_output .traceback, .cell_output .output.error').length,
-    math: q('span.math, div.math').map(m => m.textContent.trim()),
-    mathjax_rendered: q('mjx-container').length,
-    mathjax_script: q('script[src]').some(s => /mathjax/i.test(s.src)),
-    colab: q('a[href^="https://colab.research.google.com"]').map(a => a.href),
-    exercises: q('div.exercise').map(e => e.id),
-    solutions: q('div.solution').map(s => ({
-      id: s.id, dropdown: s.classList.contains('dropdown'), hidden: s.classList.contains('toggle-hidden'),
-      targets: Array.from(s.querySelectorAll('.admonition-title a[href]')).map(a => a.hash.slice(1)),
-      cells: s.querySelectorAll('.cell').length, outputs: s.querySelectorAll('.cell_output').length})),
-    nav: q('nav.bd-docs-nav a.reference.internal').map(a => a.href),
-    nav_text: q('nav.bd-docs-nav a.reference.internal').map(a => [a.href, a.textContent.trim()]),
-    prose: (() => { const m = document.querySelector('main#main-content');
-                    if (!m) return '';
-                    const c = m.cloneNode(true); c.querySelectorAll('.cell_input').forEach(e => e.remove());
-                    return c.textContent; })(),
-    figures: FIGURES,
-    loaded: performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
-              .map(e => e.name),
-    scripts: q('script[src]').map(s => s.src),
-    next: (document.querySelector('a.right-next') || {}).href || null,
-  });
-});
-""".replace("FIGURES", FIGURES)
-
 
 @dataclass
 class Page:
@@ -138,47 +75,8 @@ class Page:
         return self.path.removesuffix(".html")
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    """Serves _build/html and remembers every request that failed."""
-
-    def __init__(self):
-        self.failed: list[tuple[str, int]] = []
-        server = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_request(self, code="-", size="-"):
-                if isinstance(code, int) and code >= 400 and self.path != "/favicon.ico":
-                    server.failed.append((self.path, code))
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), functools.partial(Handler, directory=str(HTML)))
-
-
-def _page_paths() -> list[str]:
-    """Every HTML page of the build except redirects (jupyter-book writes `index.html` as one)."""
-    return sorted(
-        p.relative_to(HTML).as_posix()
-        for p in HTML.rglob("*.html")
-        if not NOT_PAGES.intersection(p.relative_to(HTML).parts) and not REDIRECT.search(p.read_text(errors="replace"))
-    )
-
-
 def _shot_name(path: str) -> str:
     return path.removesuffix(".html").replace("/", "-") + ".png"
-
-
-def _screenshot(driver, target: Path) -> None:
-    """A full-page PNG (cut at MAX_SHOT_HEIGHT) through the DevTools protocol."""
-    width, height = driver.execute_script(
-        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
-    )
-    clip = {"x": 0, "y": 0, "width": width, "height": min(height, MAX_SHOT_HEIGHT), "scale": 1}
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
-    )
-    target.write_bytes(base64.b64decode(shot["data"]))
 
 
 def _unfold_solutions(driver) -> tuple[list[bool], list[bool]]:
@@ -217,23 +115,9 @@ def _classify_log(entries: list[dict], base: str) -> tuple[list[str], list[str]]
 
 
 def _chromium(flags, logs: dict, script_timeout: int = 30):
-    """A headless Chromium (Debian's, through its chromedriver) with `flags`, the log types `logs`, and a
-    fresh profile folder; returns (driver, profile): quit the one and clean up the other."""
+    """`site_report.chromium`, or the test skipped when selenium is missing."""
     pytest.importorskip("selenium", reason="selenium is not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in flags:
-        options.add_argument(flag)
-    profile = tempfile.TemporaryDirectory(prefix="skiplessons-chromium-")
-    options.add_argument(f"--user-data-dir={profile.name}")
-    options.set_capability("goog:loggingPrefs", logs)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(script_timeout)
-    return driver, profile
+    return chromium(flags, logs, script_timeout)
 
 
 @pytest.fixture(scope="module")
@@ -245,37 +129,34 @@ def site():
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob("*.png"):
         old.unlink()
-    server = _Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}/"
-    driver, profile = _chromium(FLAGS, {"browser": "ALL"})
-    try:
-        driver.get(base + "index.html")
-        if REDIRECT.search((HTML / "index.html").read_text(errors="replace")):
-            WebDriverWait(driver, 10).until(
-                lambda d: not d.current_url.endswith("/index.html")
-                and d.execute_script("return document.readyState") == "complete"
-            )
-        landing = driver.execute_async_script(COLLECT_JS)
-        driver.get_log("browser")  # drop the landing's log: the root page is checked again below
-        pages = {}
-        for path in _page_paths():
-            driver.get(base + path)
-            info = driver.execute_async_script(COLLECT_JS)
-            page = Page(path, info)
-            page.screenshot = SHOTS / _shot_name(path)
-            _screenshot(driver, page.screenshot)
-            page.solutions_visible_before, page.solutions_open = _unfold_solutions(driver)
-            driver.set_window_size(*PHONE)
-            page.phone_figures = driver.execute_script(FIGURE_SCALES_JS)
-            driver.set_window_size(*WINDOW)
-            page.js_errors, page.external_failures = _classify_log(driver.get_log("browser"), base)
-            pages[path] = page
-    finally:
-        driver.quit()
-        server.shutdown()
-        server.server_close()
-        profile.cleanup()
+    with Server(HTML) as server:
+        base = server.base
+        driver, profile = _chromium(FLAGS, {"browser": "ALL"})
+        try:
+            driver.get(base + "index.html")
+            if REDIRECT.search((HTML / "index.html").read_text(errors="replace")):
+                WebDriverWait(driver, 10).until(
+                    lambda d: not d.current_url.endswith("/index.html")
+                    and d.execute_script("return document.readyState") == "complete"
+                )
+            landing = driver.execute_async_script(COLLECT_JS)
+            driver.get_log("browser")  # drop the landing's log: the root page is checked again below
+            pages = {}
+            for path in page_paths(HTML):
+                driver.get(base + path)
+                info = driver.execute_async_script(COLLECT_JS)
+                page = Page(path, info)
+                page.screenshot = SHOTS / _shot_name(path)
+                screenshot(driver, page.screenshot)
+                page.solutions_visible_before, page.solutions_open = _unfold_solutions(driver)
+                driver.set_window_size(*PHONE)
+                page.phone_figures = driver.execute_script(FIGURE_SCALES_JS)
+                driver.set_window_size(*WINDOW)
+                page.js_errors, page.external_failures = _classify_log(driver.get_log("browser"), base)
+                pages[path] = page
+        finally:
+            driver.quit()
+            profile.cleanup()
     report = {
         "pages": {p.path: {"screenshot": p.screenshot.name, "external_failures": p.external_failures} for p in pages.values()},
         "external_failures": sorted({f for p in pages.values() for f in p.external_failures}),
@@ -291,11 +172,6 @@ def _toc_docs() -> list[str]:
 
 def _notebook_pages(site) -> list[Page]:
     return [p for p in site["pages"].values() if (ROOT / f"{p.docname}.ipynb").exists()]
-
-
-def _local_path(url: str, base: str) -> str:
-    path = unquote(urlparse(url).path).removeprefix(urlparse(base).path)
-    return path + "index.html" if path.endswith("/") or not path else path
 
 
 @functools.cache
@@ -332,15 +208,15 @@ def test_index_walks_the_toc_in_order(site):
     """Open the index, then follow "next" through the book: the pages of `_toc.yml`, in order."""
     docs = _toc_docs()
     pages = {p.docname: p for p in site["pages"].values()}
-    landing = _local_path(site["landing"]["url"], site["base"]).removesuffix(".html")
+    landing = local_path(site["landing"]["url"], site["base"]).removesuffix(".html")
     assert landing == docs[0], f"index.html lands on {landing}, not the toc root {docs[0]}"
     walked, doc = [], landing
     while doc and doc not in walked:
         walked.append(doc)
         nxt = pages[doc].info["next"]
-        doc = _local_path(nxt, site["base"]).removesuffix(".html") if nxt else None
+        doc = local_path(nxt, site["base"]).removesuffix(".html") if nxt else None
     assert walked == docs, f"'next' links visit {walked}, the toc says {docs}"
-    nav = {_local_path(u, site["base"]).removesuffix(".html") for u in pages[docs[0]].info["nav"]}
+    nav = {local_path(u, site["base"]).removesuffix(".html") for u in pages[docs[0]].info["nav"]}
     assert set(docs) <= nav, f"sidebar lacks {sorted(set(docs) - nav)}"
 
 
@@ -350,7 +226,7 @@ def test_internal_links_resolve(site):
         for url in page.info["links"]:
             if not url.startswith(site["base"]):
                 continue
-            target = HTML / _local_path(url, site["base"])
+            target = HTML / local_path(url, site["base"])
             fragment = unquote(urlparse(url).fragment)
             if not target.is_file():
                 bad.append((page.path, url, "no such file"))
@@ -432,25 +308,11 @@ def test_solutions_folded_and_executed(site):
     assert not problems, "\n".join(problems)
 
 
-#: a pipe table's separator row (`|---|:---:|`) left as text: a markdown table that did not render
-#: (`---` may have become an em dash on the way)
-RAW_TABLE = re.compile(r"^\s*\|?\s*:?(?:-{3,}|—):?\s*(?:\|\s*:?(?:-{3,}|—):?\s*)+\|?\s*$", re.M)
-#: Python reprs and absolute file paths: machinery, not something a reader should see
-REPR = re.compile(r"<function [\w.<>]+|<[\w.]+ object at 0x|\bnp\.(?:float|int)\d+\(|\b[A-Z]\w*\(numbers=")
-ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:home|root|tmp|work|Users|usr|var|opt|mnt|srv)/[\w.-]+")
-MAX_WEIGHT = 3 * 2**20  # bytes: a chapter without widgets, everything it loads, as a compressing host sends it
+#: bytes: a chapter without widgets, everything it loads, raw (the site is also read from disk, uncompressed)
+MAX_WEIGHT = 3 * 2**20
 WIDGET_BUNDLE = "widgets/embed-amd.js"
 #: a figure shows at least this fraction of its pixels
 MIN_FIGURE_SCALE = 0.8
-
-
-def _weight(urls: list[str], base: str) -> int:
-    """Bytes a reader downloads for these local URLs from a host that compresses (as GitHub Pages does): each
-    file gzipped, or as it is where that is smaller (images, fonts)."""
-    import gzip
-
-    files = {HTML / _local_path(u.split("#")[0].split("?")[0], base) for u in urls if u.startswith(base)}
-    return sum(min(len(data := f.read_bytes()), len(gzip.compress(data, 6))) for f in files if f.is_file())
 
 
 def test_tables_render(site):
@@ -471,21 +333,61 @@ def test_sidebar_numbers_chapters(site):
     """The sidebar names every chapter with its number, as the prose cites it ("chapter III.2")."""
     numbers = chapter_numbers(TOC)
     root = site["pages"][f"{_toc_docs()[0]}.html"]
-    shown = {_local_path(href, site["base"]).removesuffix(".html"): text for href, text in root.info["nav_text"]}
+    shown = {local_path(href, site["base"]).removesuffix(".html"): text for href, text in root.info["nav_text"]}
     bad = [(doc, shown.get(doc)) for doc, n in numbers.items() if not (shown.get(doc) or "").startswith(f"{n} ")]
     assert not bad, f"sidebar entries without their chapter number (page, text): {bad}"
 
 
 def test_no_widget_bundle_without_widgets(site):
-    """Pages with no live widget load no widget manager, and weigh under 3 MB with everything they load."""
+    """Pages with no live widget load no widget manager, and weigh under 3 MB with everything they load (the
+    browser's own list of what it loaded: page, scripts, stylesheets, fonts, images), counted raw."""
     plain = [p for p in _notebook_pages(site) if WIDGET_VIEW not in (HTML / p.path).read_text(errors="replace")]
     assert plain, "every notebook page holds a widget: nothing to check"
     bundled = [p.path for p in plain if any(WIDGET_BUNDLE in s for s in p.info["scripts"])]
     assert not bundled, f"pages without widgets that load the widget bundle: {bundled}"
-    weights = {p.path: _weight(p.info["loaded"], site["base"]) for p in plain}
+    weights = {p.path: weight(p.info["loaded"], site["base"], HTML)[0] for p in plain}
     heavy = {path: f"{w / 2**20:.1f} MB" for path, w in weights.items() if w > MAX_WEIGHT}
     assert not heavy, f"pages without widgets heavier than {MAX_WEIGHT / 2**20:.0f} MB: {heavy}"
     assert all(weights.values()), "the browser reported no resources loaded"
+
+
+#: what Font Awesome's own files are called: the theme's script and its full fonts, which no page should load
+FONT_AWESOME_FILES = re.compile(r"/scripts/fontawesome\.js|/vendor/fontawesome/")
+ICON_CSS = HTML / "_static" / "icons.css"
+
+
+def _served_icon_glyphs() -> dict[tuple[str, str], set[int]]:
+    """(font family, weight) -> the codepoints of the font the site serves for it, from `_static/icons.css`
+    (`_ext/icon_fonts.py`, the last @font-face rules of each page)."""
+    glyphs = {}
+    for face in re.findall(r"@font-face\{([^}]*)\}", ICON_CSS.read_text()):
+        family = re.search(r"font-family:([^;]+)", face).group(1).replace("\\", "").strip("\"' ")
+        font = TTFont(ICON_CSS.parent / re.search(r"url\(([^)]+)\)", face).group(1))
+        glyphs[(family, re.search(r"font-weight:(\w+)", face).group(1))] = set(font.getBestCmap())
+    return glyphs
+
+
+def test_icons_drawn(site):
+    """Every icon on every page (the theme's header, sidebar and admonitions) is drawn from a glyph of the Font
+    Awesome font the site serves for it, cut to the icons the site uses, also on pages whose widget manager
+    brings Font Awesome 5's stylesheet; no icon font failed to load, and no page loads Font Awesome's script or
+    its full fonts (1.8 MB that drew the same icons)."""
+    assert ICON_CSS.is_file(), f"{ICON_CSS} is missing: the build did not run _ext/icon_fonts.py"
+    served = _served_icon_glyphs()
+    problems = []
+    for page in site["pages"].values():
+        if not page.info["icons"]:
+            problems.append(f"{page.path}: no icon at all")
+        for icon in page.info["icons"]:
+            key = (icon["family"].split(",")[0].strip("\"' "), icon["weight"])
+            char = icon["content"].strip('"')
+            if len(char) != 1 or ord(char) not in served.get(key, ()):
+                problems.append(f"{page.path}: icon {icon['cls']!r} ({icon['content']!r} in {key}) has no glyph")
+        failed = [f for f in page.info["icon_fonts"] if f[2] == "error"]
+        loaded = [u for u in page.info["loaded"] if FONT_AWESOME_FILES.search(u)]
+        if failed or loaded:
+            problems.append(f"{page.path}: icon fonts that failed {failed}, Font Awesome files loaded {loaded}")
+    assert not problems, "\n".join(problems[:20])
 
 
 @pytest.mark.parametrize("window", ["desktop", "phone"])
@@ -556,7 +458,7 @@ Promise.all([Promise.race([typeset, late.then(() => 'timed out')]), Promise.race
 
 def _offline_pages() -> list[str]:
     """The pages of the build that hold math (MathJax's input) or embedded widgets, from their HTML."""
-    return [p for p in _page_paths()
+    return [p for p in page_paths(HTML)
             if MATH_IN_HTML.search(text := (HTML / p).read_text(errors="replace")) or WIDGET_VIEW in text]
 
 
@@ -637,7 +539,7 @@ def test_built_pages_load_nothing_from_elsewhere():
     all from `_static`)."""
     tag = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"((?:https?:)?//[^\"]+)\"[^>]*>", re.IGNORECASE)
     bad = {}
-    for path in _page_paths():
+    for path in page_paths(HTML):
         for match in tag.finditer((HTML / path).read_text(errors="replace")):
             if match.group(1).lower() == "link" and not re.search(r'rel="(?:stylesheet|preload|modulepreload)"',
                                                                   match.group(0)):
@@ -653,14 +555,8 @@ def test_site_reads_offline(offline_pages, how):
     error) with its fonts, the widget manager draws every embedded widget, nothing fails to load, no script
     fails, and no request leaves the machine."""
     if how == "served":
-        server = _Server()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_port}/"
-        try:
-            seen = visit_offline({p: base + p for p in offline_pages})
-        finally:
-            server.shutdown()
-            server.server_close()
+        with Server(HTML) as server:
+            seen = visit_offline({p: server.base + p for p in offline_pages})
         assert not server.failed, f"local requests that failed (path, status): {server.failed}"
     else:
         seen = visit_offline({p: (HTML / p).as_uri() for p in offline_pages})
