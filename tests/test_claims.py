@@ -524,3 +524,16 @@ def test_replication_column():
         base.NOT_RUN
     assert base.ledger_row(claim, {"training": None}, lambda name: good)["replicated"] == \
         base.NOT_REPLICATED_BY_DESIGN
+
+
+def test_exact_zeros_accuracy_pools_within_architectures():
+    """The paper-size check's pooled r is the Pearson r of the architecture-centred values, by numpy."""
+    from skiplessons.experiments import stored
+
+    r = stored("exact_zeros", "paper")
+    zeros, acc = r.measured("ggn"), r.final("acc")
+    a = np.concatenate([zeros[g] - zeros[g].mean() for g in zeros])
+    b = np.concatenate([acc[g] - acc[g].mean() for g in zeros])
+    v = part3.exact_zeros_accuracy(r, "ggn")
+    assert f"pooled within-architecture r = {np.corrcoef(a, b)[0, 1]:+.2f}" in v.numbers
+    assert v.scale == "paper" and len(v.secondary) == len(zeros)

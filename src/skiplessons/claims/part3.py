@@ -295,6 +295,26 @@ def degeneracy_accuracy_within(result, tol: float = HEADLINE_TOL) -> Verdict:
     return judge("-atanh(r) within architectures", comparison, numbers)
 
 
+@check
+def exact_zeros_accuracy(result, matrix: str = "hessian") -> Verdict:
+    """Exact degeneracy against accuracy (experiment `exact_zeros`): the pooled within-architecture Pearson r
+    between the final exact-zero fraction of `matrix` and the final training accuracy (`pooled_within_r`).
+    Primary comparison: -atanh(r) against zero (Fisher's z, δ = atanh(`DELTA_R`)); secondary: the same within each
+    architecture. The r over all nets, which mixes in the difference between architectures, and the
+    architectures' means are reported beside it, not judged: three means are too few for a correlation."""
+    acc, zeros = result.final("acc"), result.measured(matrix)
+    r, n = pooled_within_r(zeros, acc)
+    everything = correlation(np.concatenate(list(zeros.values())), np.concatenate(list(acc.values())))
+    second = {f"within {g}": z for g in acc if (z := negative_correlation(zeros[g], acc[g])) is not None}
+    numbers = (f"pooled within-architecture r = {r:+.2f} (n = {sum(len(v) for v in acc.values())} nets) between the "
+               f"final exact-zero fraction of the {'Hessian' if matrix == 'hessian' else 'Gauss-Newton matrix'} and "
+               f"the final training accuracy; per architecture "
+               + ", ".join(f"{g} r = {correlation(zeros[g], acc[g])['r']:+.2f}" for g in acc)
+               + f"; over all nets (between and within mixed) r = {everything['r']:+.2f}; means "
+               + ", ".join(f"{g} {zeros[g].mean():.3f} zeros, accuracy {acc[g].mean():.3f}" for g in acc))
+    return judge("-atanh(r) within architectures", negative_r(r, n, delta_r=DELTA_R), numbers, second)
+
+
 # ---- the depth sweep (experiment `depth_sweep`, chapter III.1) -----------------------------------------------
 
 def _by_depth(values: dict, better: str, worse: str, depths, delta: float, errors: dict | None = None):
