@@ -69,7 +69,7 @@ def _layers(plain, other):
 def _correlated(null):
     deg = {g: RNG.uniform(0.2, 0.8, 6) for g in ("plain", "residual", "hyper")}
     acc = {g: (RNG.uniform(0.2, 0.8, 6) if null else 1 - v + 0.01 * RNG.normal(size=6)) for g, v in deg.items()}
-    return Fake(final=acc, degenerate=deg)
+    return Fake(final=acc, degenerate=deg, measured=deg)
 
 
 def _slq(error):
@@ -84,6 +84,14 @@ def _depths(plain, other):
     d = {"plain": np.stack([lab(0.5), lab(plain)]), "residual": np.stack([lab(0.5), lab(other)])}
     return Fake(at_depths=d, degenerate=d, near_zero=d,
                 near_zero_error={k: (np.full(2, 0.001), np.full(2, 0.002)) for k in d})
+
+
+def _widths(narrow_gap, wide_gap):
+    """A width sweep whose plain − residual gap is `narrow_gap` at width 4 and `wide_gap` at width 32."""
+    f = Fake(at_widths={"plain": np.stack([lab(0.2 + narrow_gap), lab(0.2 + wide_gap)]),
+                        "residual": np.stack([lab(0.2), lab(0.2)])})
+    f.widths = np.array([4, 32])
+    return f
 
 
 def _controls(**acc):
@@ -206,6 +214,8 @@ CASES = {
     part3.depth_degeneracy_gap: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.9, 0.5),)),
     part3.depth_near_zero_gap: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.9, 0.5),)),
     part3.gap_grows_with_depth: (lambda: (_depths(0.5, 0.5),), lambda: (_depths(0.5, 0.9),)),
+    part3.exact_zeros_accuracy: (lambda: (_correlated(True),), lambda: (_correlated(False),)),
+    part3.width_gap_shrinks: (lambda: (_widths(0.3, 0.3),), lambda: (_widths(0.3, 0.0),)),
     part4.malicious_wide_scale: (lambda: (Fake(init_growth={"plain": lab(1.0), part4.MALICIOUS: lab(30.0)}),),
                                  lambda: (Fake(init_growth={"plain": lab(1.0), part4.MALICIOUS: lab(1.1)}),)),
     part4.malicious_wide_init: (lambda: (_controls(),), lambda: (_controls(**{part4.MALICIOUS: 0.8}),)),

@@ -13,6 +13,7 @@ from test_results import WRITER, cli, leftovers
 
 from skiplessons import experiments, locks, results
 from skiplessons.experiments import shards
+from skiplessons.experiments.views import ResultView
 
 SEEDS = [0, 1, 2]
 
@@ -122,9 +123,18 @@ def test_failed_nets_keep_their_merged_index():
     assert total == 6 and [p.tolist() for p in places] == [[0, 1, 3, 4], [2, 5]]
     assert shards.merge_summary([a, b], places) == {"n": 1, "failed": [
         {"net": 2, "label": "plain s2", "step": 4}, {"net": 4, "label": "residual s1", "step": 7}]}
-    merged = shards.merge_arrays([a, b], total, places, "t")
+    merged = shards.merge_arrays([a, b], total, places, "t", ResultView)
     assert merged["seed"].tolist() == [0, 1, 2, 0, 1, 2]
     assert merged["arch"].tolist() == ["plain"] * 3 + ["residual"] * 3
+
+
+def test_a_sweep_view_says_where_its_nets_are():
+    """A sweep keeps its nets on axis 1 behind the grid, which every shard shares; other results on axis 0."""
+    sweeps = [experiments.get(n).reader for n in ("depth_sweep", "width_sweep")]
+    assert [shards.net_axis(v, "acc") for v in sweeps] == [1, 1]
+    assert [shards.net_axis(v, g) for v, g in zip(sweeps, ("depth", "width"))] == [None, None]
+    assert shards.net_axis(experiments.get("training").reader, "acc") == 0
+    assert shards.net_axis(ResultView, "ckpt_loss") == 1 and shards.net_axis(ResultView, "step") is None
 
 
 @pytest.mark.parametrize("text,match", [("0/3", "--shard='0/3' must be i/n"), ("4/3", "must be i/n"),

@@ -13,7 +13,8 @@ from .base import (COLUMNS, EQUAL, FAILS, GREATER, HOLDS, IMPRECISE, PARTLY, SMA
 from .part1 import dependence_zeros, elimination_zeros, overlap_zeros
 from .part2 import capture_comparisons, ghost_plateaus, plateau_length
 from .part3 import (degeneracy_accuracy, exact_near_zero_absolute, exact_near_zero_max, exact_near_zero_mean,
-                    exact_zeros_ggn, exact_zeros_hessian, layer_singularities, more_degenerate_max, training_gap)
+                    exact_zeros_ggn, exact_zeros_hessian, layer_singularities, more_degenerate_max, training_gap,
+                    width_gap_shrinks)
 from .part4 import (malicious_init, malicious_wide_init, malicious_wide_restated, remedies_recover,
                     residual_like_init)
 from .part5 import (estimator_recovers, gradients_less_shattered, lesions_hurt_plain_more, plain_llc_lower,
@@ -66,6 +67,9 @@ CLAIMS = (
           "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_hessian),
     Claim("Plain networks have more exactly zero Gauss-Newton (= Fisher) eigenvalues, the matrix the paper's "
           "argument is about.", "III", doc="08_degeneracy", experiment="exact_zeros", assess=exact_zeros_ggn),
+    Claim("This book's prediction: plain networks' excess of exact Gauss-Newton zeros shrinks as they widen, as "
+          "the ReLU rescalings that skips remove imply (one per hidden unit, a share ~1/width).", "III",
+          doc="08_degeneracy", experiment="width_sweep", assess=width_gap_shrinks),
     Claim("Elimination, overlap and linear dependence are more frequent in the layers of plain networks.", "III",
           doc="08_degeneracy", experiment="degeneracy", assess=layer_singularities),
     Claim("Degeneracy and accuracy are related across networks: the more degenerate, the lower the accuracy.",

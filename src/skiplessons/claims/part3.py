@@ -1,5 +1,6 @@
 """Part III claims: deep plain nets train worse, are more degenerate, have more singular layers, and degeneracy
-goes with accuracy (experiments `training`, `degeneracy`, `depth_sweep`; typed results of `experiments.deep`).
+goes with accuracy, and the excess of exact zeros shrinks with width (experiments `training`, `degeneracy`,
+`depth_sweep`, `exact_zeros`, `width_sweep`; typed results of `experiments.deep`).
 """
 from __future__ import annotations
 
@@ -426,3 +427,23 @@ def slq_table(result, at: str = "end") -> tuple[str, dict[tuple[str, tuple], boo
                          "stated SE / bound, median": f"{np.median(e['se']):.3f} / {np.median(e['bound']):.3f}",
                          "exact gap": f"{gap:+.3f}", "SLQ within δ (verdict kept)": v.verdict})
     return markdown_table(rows, list(rows[0])), usable
+
+
+# ---- the width sweep (experiment `width_sweep`, chapter III.2) -----------------------------------------------
+
+@check
+def width_gap_shrinks(result) -> Verdict:
+    """Plain nets' excess of exact Gauss-Newton zeros (a fraction of P) shrinks as the nets widen: a ReLU
+    rescaling adds one flat direction per hidden unit of a plain net, depth x width out of P ~ depth x width^2,
+    so its share falls like 1/width. Primary comparison: the gap plain − residual (per seed, paired by index) at
+    the narrowest width minus the gap at the widest (Welch, δ = `DELTA_FRACTION`); secondary: plain − residual
+    at each width."""
+    zeros, widths = result.at_widths("zeros"), result.widths
+    need(zeros, ["plain", "residual"], result)
+    gaps = zeros["plain"] - zeros["residual"]                     # (widths, seeds)
+    w0, w1 = int(widths[0]), int(widths[-1])
+    per = _by_depth(zeros, "plain", "residual", widths, DELTA_FRACTION)
+    table = "; ".join(f"{w}: {c.estimate:+.3f}" for w, c in per.items())
+    return judge(f"gap at width {w0} − gap at width {w1}", welch(gaps[0], gaps[-1], delta=DELTA_FRACTION),
+                 f"exact Gauss-Newton zero fraction, plain − residual, by width: {table}",
+                 {f"plain − residual at width {w}": c for w, c in per.items()})

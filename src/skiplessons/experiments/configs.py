@@ -46,17 +46,23 @@ def derive(cls, base, **extra):
 # ------------------------------------------------------------------------------------------ shared parts
 
 @dataclass(frozen=True, kw_only=True)
-class Deep:
+class Runs:
     """What every deep-net experiment shares: data, optimizer, seeds and steps (Adam, constant rate)."""
 
     data: str = "mnist1d"
     n_samples: int = 5000
     data_dir: str = "data"
-    width: int
     seeds: tuple
     steps: int
     lr: float
     batch_size: int = 128
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deep(Runs):
+    """The runs of one width (every deep-net experiment but the width sweep)."""
+
+    width: int
 
 
 #: the data of every `paper` config that trains on the paper's data set in the paper: MNIST-1D, 100,000 examples
@@ -146,6 +152,25 @@ EXACT_ZEROS = per_scale(
     ExactZeros(depth=8, width=6, seeds=tuple(range(10)), steps=800, lr=3e-3, record_every=100,
                hessian_samples=200, spectrum=DEGENERACY["default"].spectrum),
     derive(ExactZeros, DEGENERACY["paper"], slq_sizes=((4, 40), (10, 300)), ggn_at_init=False),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WidthSweep(Runs):
+    """Experiment `width_sweep` (III.2): plain and residual nets of depth `depth` at each width in `widths`, their
+    exact Gauss-Newton spectra at the end of training, each on the first N training examples with N(C-1) =
+    `rank_margin` x P (so that the data size forces no zero: the rank trap of chapter III.2)."""
+
+    widths: tuple
+    depth: int
+    archs: tuple = ("plain", "residual")
+    rank_margin: float = 1.1
+
+
+WIDTH_SWEEP = per_scale(
+    WidthSweep(n_samples=600, widths=(4, 8), depth=3, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64),
+    WidthSweep(widths=(4, 8, 16, 32), depth=4, seeds=(0, 1, 2), steps=800, lr=3e-3),
+    WidthSweep(**PAPER_DATA, widths=(8, 12, 16), depth=30, seeds=tuple(range(10)), steps=5000, lr=1e-3),
 )
 
 

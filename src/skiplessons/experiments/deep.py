@@ -1,6 +1,6 @@
 """Part III experiments: deep plain, residual and hyper-residual nets -- training on a second data set,
-degeneracy during training, exact zeros of small nets' dense spectra, and a depth sweep (chapters III.1 and
-III.2). Sizes: `configs`.
+degeneracy during training, exact zeros of small nets' dense spectra, a depth sweep and a width sweep (chapters
+III.1 and III.2). Sizes: `configs`.
 
 The rank trap decides the sizes of the degeneracy experiments: the Gauss-Newton part of the Hessian over N
 samples and C classes has rank <= N*(C-1) (softmax outputs sum to one), so fractions are compared only where
@@ -10,6 +10,7 @@ that bound is well above the parameter count P. At `default` the nets are deep a
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import torch
@@ -21,11 +22,12 @@ from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
 from ..env import one_thread
 from ..files import DamagedFile, load_tensors, save_tensors, set_aside
 from ..layered_curvature import assemble
+from ..models import DeepMLPs, NetSpec
 from ..stats import mean_error
 from ..train import train
 from . import experiment
-from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING_DIGITS
-from .parts import checkpoint_steps, hessian_batch, labels, load_data, nets
+from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING_DIGITS, WIDTH_SWEEP
+from .parts import checkpoint_steps, hessian_batch, labels, load_data, members, nets
 from .training import TrainingResult, run_training
 from .views import ResultView
 
@@ -132,15 +134,11 @@ class DegeneracyResult(ResultView):
 
 
 class DepthSweepResult(ResultView):
-    """Final accuracy, degeneracy and elimination of plain and residual nets at each depth."""
+    """Final accuracy, degeneracy and elimination of plain and residual nets at each depth: `at_depths(key)` is
+    {group: (depths, nets)} of "acc", "loss", "negative", "elimination", ..."""
 
-    @property
-    def depths(self) -> np.ndarray:
-        return np.asarray(self.arrays["depth"])
-
-    def at_depths(self, key: str, by: str | None = None) -> dict[str, np.ndarray]:
-        """{group: (depths, nets)} of `key` ("acc", "loss", "negative", "elimination", ...)."""
-        return self.split(np.asarray(self.arrays[key], dtype=float), by, axis=1)
+    grid_name = "depth"
+    depths, at_depths = ResultView.points, ResultView.along_grid
 
     def degenerate(self, tol: float = dg.HEADLINE_TOL, by: str | None = None) -> dict[str, np.ndarray]:
         """{group: (depths, nets)} degenerate fraction at `tol`."""
@@ -440,3 +438,45 @@ def run_exact_zeros(config, ctx):
 experiment("exact_zeros", EXACT_ZEROS, ExactZerosResult,
            "exact zeros of dense Hessian and Gauss-Newton spectra of small deep nets, and their causes",
            "08_degeneracy")(run_exact_zeros)
+
+
+class WidthSweepResult(ResultView):
+    """Exact Gauss-Newton zeros and final accuracy of plain and residual nets at each width: `at_widths(key)` is
+    {group: (widths, nets)} of "zeros" (the exact-zero fraction), "gap" (the spectral gap under the zeros, in
+    decades), "acc", "loss", "n_params" or "hessian_samples"."""
+
+    grid_name = "width"
+    widths, at_widths = ResultView.points, ResultView.along_grid
+
+
+def run_width_sweep(config, ctx):
+    d = load_data(config)
+    rows = {k: [] for k in ("acc", "loss", "zeros", "gap", "n_params", "hessian_samples")}
+    with one_thread():
+        for width in config.widths:
+            net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=width), members(config),
+                           device=ctx.device)
+            hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
+                         record_every=config.steps, progress=ctx.progress,
+                         checkpoint=ctx.checkpoint(f"width_{width}")).arrays()
+            p = net.n_params()
+            n = math.ceil(config.rank_margin * p / (d.n_classes - 1))      # N(C-1) above P: no zero forced
+            if n > len(d.x_train):
+                raise ValueError(f"width {width} needs {n} Hessian samples (rank_margin={config.rank_margin}), "
+                                 f"more than the {len(d.x_train)} training examples of {d.name}")
+            x, y = d.x_train[:n].to("cpu"), d.y_train[:n].to("cpu")
+            gaps = [ez.zero_gap(torch.linalg.eigvalsh(assemble(net.member(m).to("cpu").double(), x, y)[1]).numpy())
+                    for m in range(len(net))]
+            rows["zeros"].append([g.count / p for g in gaps])
+            rows["gap"].append([g.decades for g in gaps])
+            rows["acc"].append(hist["acc"][:, -1])
+            rows["loss"].append(hist["loss"][:, -1])
+            rows["n_params"].append(np.full(len(net), p))
+            rows["hessian_samples"].append(np.full(len(net), n))
+    arrays = {k: np.stack([np.asarray(r, dtype=float) for r in v]) for k, v in rows.items()}    # (widths, nets)
+    arrays.update(width=np.asarray(config.widths), **labels(net))
+    return {"data": d.name, "n_classes": d.n_classes, "depth": config.depth}, arrays
+
+
+experiment("width_sweep", WIDTH_SWEEP, WidthSweepResult,
+           "exact Gauss-Newton zeros of plain and residual nets against width", "08_degeneracy")(run_width_sweep)

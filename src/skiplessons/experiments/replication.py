@@ -18,8 +18,8 @@ from .views import ResultView
 OFFSET = 1000
 #: the experiments whose claims are judged again on fresh seeds: every one that trains deep nets (or random
 #: attention stacks) from seeds; exact computations and one-seed dynamics are not replicated
-REPLICATED = ("training", "degeneracy", "exact_zeros", "malicious_wide", "init_controls", "remedies", "llc_deep",
-              "rivals", "rank_collapse", "shattered_depth")
+REPLICATED = ("training", "degeneracy", "exact_zeros", "width_sweep", "malicious_wide", "init_controls", "remedies",
+              "llc_deep", "rivals", "rank_collapse", "shattered_depth")
 
 
 def seed_fields(config) -> dict[str, tuple]:

@@ -25,13 +25,11 @@ from .views import ResultView
 
 #: the provenance entry of a shard: {"index": i, "count": n, "of": the full config's key}
 SHARD = "shard"
-#: arrays every net shares (recording steps, checkpoint steps, the depth grid): equal in every shard
-SHARED = frozenset({"step", "ckpt_step", "depth"})
+#: arrays every net shares (recording steps, checkpoint steps; a sweep's grid is its view's `grid_name`): equal in
+#: every shard
+SHARED = frozenset({"step", "ckpt_step"})
 #: label arrays that name a net's group (its seed is the other label)
 GROUP_LABELS = ("arch", "condition")
-#: experiments whose per-net arrays have the nets on axis 1 (a leading axis of depths)
-NETS_ON_AXIS1 = frozenset({"depth_sweep"})
-
 
 def parse(text: str) -> tuple[int, int]:
     """(i, n) from "i/n", shard i of n counted from 1; a ValueError names `--shard` otherwise."""
@@ -135,8 +133,8 @@ def check(shards: list[_results.Result], name: str, scale: str, full, sources: l
         if expected is None or tuple(r.config["seeds"]) != expected:
             raise ValueError(f"shard {describe(r)} is of another config: its seeds {r.config['seeds']} are not "
                              f"that shard of seeds {list(full.seeds)}")
-    owner: dict = {}
-    for r in shards:
+    owner: dict = {}            # in seed order (then the finer split first), not in the order of the files' hashes
+    for r in sorted(shards, key=lambda r: (r.config["seeds"][0], -int(r.provenance[SHARD]["count"]))):
         for s in r.config["seeds"]:
             if s in owner:
                 raise ValueError(f"seed {s} is in two shards: {describe(owner[s])} and {describe(r)}; keep the "
@@ -176,16 +174,18 @@ def order(shards: list[_results.Result], seeds: tuple, name: str) -> tuple[int, 
     return len(groups) * len(seeds), places
 
 
-def net_axis(name: str, key: str) -> int | None:
-    """The axis along which array `key` of experiment `name` holds one entry per net (None: shared)."""
-    if key in SHARED:
+def net_axis(view: type[ResultView], key: str) -> int | None:
+    """The axis along which array `key` of a result read by `view` holds one entry per net (None: shared)."""
+    if key in SHARED or key == view.grid_name:
         return None
-    return 1 if key.startswith("ckpt_") or name in NETS_ON_AXIS1 else 0
+    return 1 if key.startswith("ckpt_") or view.grid_name else 0
 
 
-def merge_arrays(shards: list[_results.Result], total: int, places: list[np.ndarray], name: str) -> dict:
-    """The shards' arrays with their nets at `places` of `total`; shared arrays must agree. A shard without
-    `failed_step` (no net failed) has -1 for each of its nets."""
+def merge_arrays(shards: list[_results.Result], total: int, places: list[np.ndarray], name: str,
+                 view: type[ResultView]) -> dict:
+    """The shards' arrays of experiment `name` (read by `view`, which says where its nets are) with their nets
+    at `places` of `total`; shared arrays must agree. A shard without `failed_step` (no net failed) has -1 for
+    each of its nets."""
     keys = set().union(*(r.arrays for r in shards))
     out = {}
     for key in sorted(keys):
@@ -193,7 +193,7 @@ def merge_arrays(shards: list[_results.Result], total: int, places: list[np.ndar
                  else np.full(len(r.arrays["seed"]), -1) for r in shards]
         if any(p is None for p in parts):
             raise ValueError(f"array {key!r} is missing from shard {describe(shards[parts.index(None)])}")
-        axis = net_axis(name, key)
+        axis = net_axis(view, key)
         if axis is None:
             if not all(np.array_equal(parts[0], p) for p in parts):
                 raise ValueError(f"array {key!r} differs between the shards of {name}; they cannot be merged")
@@ -249,7 +249,7 @@ def merge(name: str, scale: str | None = None, folder=None, sources=(), **overri
     of = _results.key(name, scale, as_dict(full))
     shards = check(find(name, scale, of, where), name, scale, full, where)
     total, places = order(shards, tuple(full.seeds), name)
-    arrays = merge_arrays(shards, total, places, name)
+    arrays = merge_arrays(shards, total, places, name, get(name).reader)
     summary = merge_summary(shards, places)
     stored = _results.save(name, scale, as_dict(full), summary, arrays, merge_provenance(shards, full.seeds),
                            folder=folder)

@@ -19,6 +19,8 @@ class ResultView:
 
     #: the label array that `by=` selects by default
     default_by = "arch"
+    #: a sweep's array of grid points (depths, widths), ahead of the nets in its per-net arrays: (points, nets)
+    grid_name: str | None = None
 
     def __init__(self, stored: Result):
         if not isinstance(stored, Result):
@@ -51,6 +53,18 @@ class ResultView:
         """{group: values of its nets}, for an array with one entry per net along `axis`."""
         labels, values = self.labels(by), np.asarray(values)
         return {g: np.compress(labels == g, values, axis=axis) for g in self.groups(by)}
+
+    # ---- sweeps
+    @property
+    def points(self) -> np.ndarray:
+        """A sweep's grid points (its `grid_name` array)."""
+        if self.grid_name is None:
+            raise ValueError(f"result {self.name!r} is not a sweep: it has no grid of points")
+        return np.asarray(self.arrays[self.grid_name])
+
+    def along_grid(self, key: str, by: str | None = None) -> dict[str, np.ndarray]:
+        """{group: (grid points, nets)} of a sweep's per-net array `key`."""
+        return self.split(np.asarray(self.arrays[key], dtype=float), by, axis=1)
 
     # ---- training curves
     @property
