@@ -1,5 +1,5 @@
 """Part III claims: deep plain nets train worse, are more degenerate, have more singular layers, and degeneracy
-goes with accuracy (experiments `training`, `degeneracy`, `depth_sweep`; typed results of `experiments.deep`).
+goes with accuracy (experiments `training`, `degeneracy`, `depth_sweep`; typed results of `experiments.part3`).
 """
 from __future__ import annotations
 

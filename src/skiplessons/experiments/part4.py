@@ -35,9 +35,8 @@ from ..regularizers import BiasRegularizer
 from ..stats import mean_error
 from . import experiment
 from .configs import INIT_CONTROLS, MALICIOUS_WIDE, REMEDIES, SKIP_STRENGTH
-from .deep import DegeneracyResult
+from .part3 import DegeneracyResult, train_batch
 from .parts import checkpoint_steps, hessian_batch, load_data
-from .training import train_batch
 from .views import ResultView
 
 #: the conditions of `init_controls`: (label, arch, init)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plotting import ARCH_COLORS
+from .style import ARCH_COLORS
 
 
 def _axis(ax):

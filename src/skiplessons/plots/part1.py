@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
 
-from .plotting import ARCH_COLORS
-from .fisher import ZERO_RTOL
+from ..fisher import ZERO_RTOL
+from .style import ARCH_COLORS
 
 #: eigenvalues below this fraction of the largest are drawn at it
 FLOOR = 1e-18
