@@ -196,6 +196,6 @@ def test_a_part_has_one_name_in_every_layer(n):
 
 
 def test_no_figure_modules_left_at_the_top_level():
-    """Figures live in `plots/` only: no `plot_*.py` (or the old `plotting.py`) beside the other modules."""
+    """Figures live in `plots/` only: no figure module (`plot*.py`) beside the other modules."""
     left = sorted(p.name for p in SRC.glob("plot*.py"))
     assert not left, f"figure modules at the package's top level: {left}; they belong in plots/"

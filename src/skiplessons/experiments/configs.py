@@ -1,7 +1,7 @@
 """Every experiment's sizes per scale, in one place, as frozen dataclasses (our choices; the paper gives none).
 
 Configs that share settings are derived from each other with `dataclasses.replace`: Part IV's controls from
-Part III's `degeneracy` config, the depth sweep from it too, the digits run from `training`. A config is
+Part III's `degeneracy` config, the depth sweep from it too, the digits run from the `training` config. A config is
 hashed through `as_dict` (JSON of its fields), so a stored result is found again only by the same settings.
 Chapter-level sizes of Parts I and II (sliders, grids, samples) live here too (`PART1`, `PART2`).
 

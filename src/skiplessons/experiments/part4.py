@@ -16,10 +16,10 @@
 
 Every setting is ours (the paper gives none of them). The data, nets, optimizer and spectrum method are those of
 Part III's `degeneracy` experiment: the configs derive from it (`configs.INIT_CONTROLS`, ...; `malicious_wide`'s
-from `training`, `configs.MALICIOUS_WIDE`), so its
-conditions and ours can share one table; at `default` Part IV trains half as long on half the Hessian batch
-(`configs.CONTROLS_OVERRIDES`, the time budget). `init_growth_by_width` measures the activation scale at
-initialization of the malicious constructions against plain and residual nets at several widths (IV.1).
+from the `training` config, `configs.MALICIOUS_WIDE`), so its conditions and ours can share one table; at
+`default` Part IV trains half as long on half the Hessian batch (`configs.CONTROLS_OVERRIDES`, the time budget).
+`init_growth_by_width` measures the activation scale at initialization of the malicious constructions against
+plain and residual nets at several widths (IV.1).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure plotting functions of Part IV (chapters IV.1 and IV.2): one colour per condition (an architecture in its
+"""Pure figure functions of Part IV (chapters IV.1 and IV.2): one colour per condition (an architecture in its
 own colour, `style.colors_for`), values per net.
 
 Every function takes {condition: per-net values} as the typed readers return them (`ControlsResult.curves`,
