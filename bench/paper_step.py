@@ -19,7 +19,7 @@ import torch
 from skiplessons import data, train
 from skiplessons.env import pick_device
 from skiplessons.experiments import config_for
-from skiplessons.experiments.training import members
+from skiplessons.experiments.parts import members
 from skiplessons.models import DeepMLPs, NetSpec
 
 

@@ -24,7 +24,7 @@ import torch
 
 from skiplessons import __version__, experiments, results
 from skiplessons.experiments.configs import as_dict
-from skiplessons.experiments.training import load_data
+from skiplessons.experiments.parts import load_data
 
 RECORD = Path(__file__).resolve().parents[1] / "src" / "skiplessons" / "timings"
 

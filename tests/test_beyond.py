@@ -8,7 +8,7 @@ import pytest
 from skiplessons import claims, results
 from skiplessons.claims import part5
 from skiplessons.experiments import config_for, registry
-from skiplessons.experiments.beyond import LLCDeepResult, LLCToyResult, RankCollapseResult, run_rank_collapse
+from skiplessons.experiments.part5 import LLCDeepResult, LLCToyResult, RankCollapseResult, run_rank_collapse
 from skiplessons.experiments.configs import DEGENERACY, LLC_DEEP
 from skiplessons.experiments import RunContext
 import torch
@@ -129,7 +129,7 @@ def test_rank_collapse_smoke_run_holds():
 
 
 def rivals_result(similarity_last: dict[str, list[float]], lesion_drop: dict[str, list[float]]):
-    from skiplessons.experiments.beyond import RivalsResult
+    from skiplessons.experiments.part5 import RivalsResult
 
     arch = np.array([a for a, v in similarity_last.items() for _ in v])
     sim = np.concatenate([np.asarray(v, float) for v in similarity_last.values()])
@@ -156,7 +156,7 @@ def test_rival_rules():
 
 
 def test_llc_agreement_rule_and_same_nets():
-    from skiplessons.experiments.deep import DegeneracyResult
+    from skiplessons.experiments.part3 import DegeneracyResult
 
     llc = deep({"plain": [10, 11, 12], "residual": [20, 21, 22], "hyper": [30, 31, 29]})
     deg_final = np.array([0.9, 0.89, 0.88, 0.7, 0.69, 0.68, 0.5, 0.52, 0.49])
@@ -199,7 +199,7 @@ def test_slowing_and_stopping_rules():
 
 
 def depth_curves(fall: dict[str, list[float]]):
-    from skiplessons.experiments.beyond import ShatteredDepthResult
+    from skiplessons.experiments.part5 import ShatteredDepthResult
 
     depths = np.array([2, 4, 8, 16])
     rows = [[1.0 - f * k / 3 for k in range(4)] for v in fall.values() for f in v]
@@ -219,7 +219,7 @@ def test_shattering_depth_rule():
 
 
 def test_shattered_depth_smoke_run():
-    from skiplessons.experiments.beyond import ShatteredDepthResult, run_shattered_depth
+    from skiplessons.experiments.part5 import ShatteredDepthResult, run_shattered_depth
 
     config = config_for("shattered_depth", "smoke")
     summary, arrays = run_shattered_depth(config, RunContext(torch.device("cpu")))

@@ -158,7 +158,7 @@ def _llc_pair(null):
     if null:
         deg = np.array([0.7, 0.5, 0.9, 0.69, 0.52, 0.88, 0.68, 0.49, 0.89])
     from skiplessons import results
-    from skiplessons.experiments.deep import DegeneracyResult
+    from skiplessons.experiments.part3 import DegeneracyResult
 
     arrays = {"ckpt_step": np.array([0, 10]), "ckpt_degenerate": np.stack([deg, deg])[..., None],
               "arch": llc.labels(), "seed": llc.labels("seed")}
@@ -264,7 +264,7 @@ CASES |= {check: (lambda: (_degeneracy(0.5, 0.5),), lambda: (_degeneracy(0.8, 0.
 
 
 def _plateau_reader():
-    from skiplessons.experiments.toy import PlateauResult
+    from skiplessons.experiments.part2 import PlateauResult
     return PlateauResult
 
 

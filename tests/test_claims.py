@@ -13,10 +13,9 @@ from markdown_it import MarkdownIt
 
 from skiplessons import report, results, stats
 from skiplessons.claims import base, part1, part3
-from skiplessons.experiments.controls import ControlsResult
-from skiplessons.experiments.deep import DegeneracyResult
-from skiplessons.experiments.toy import CountsResult
-from skiplessons.experiments.training import TrainingResult
+from skiplessons.experiments.part1 import CountsResult
+from skiplessons.experiments.part3 import DegeneracyResult, TrainingResult
+from skiplessons.experiments.part4 import ControlsResult
 from skiplessons.experiments import load_or_run, registry
 from skiplessons.claims import CLAIMS, COLUMNS, Claim, Verdict
 from skiplessons.degeneracy import LAYER_KEYS

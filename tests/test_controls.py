@@ -327,9 +327,8 @@ def test_init_growth_by_width_at_smoke():
     the same nets built by hand; the main malicious construction keeps the scale, the plain-draw one blows up."""
     from skiplessons.claims import HOLDS, part4
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.controls import SCALE_CONDITIONS, init_growth_by_width
-    from skiplessons.experiments.deep import hessian_batch
-    from skiplessons.experiments.training import load_data
+    from skiplessons.experiments.part4 import SCALE_CONDITIONS, init_growth_by_width
+    from skiplessons.experiments.parts import hessian_batch, load_data
 
     config = config_for("init_controls", "smoke", depth=30)
     table = init_growth_by_width(config, (8, 32), seeds=4)
@@ -348,7 +347,7 @@ def test_init_growth_by_width_at_smoke():
 
 def test_experiments_run_at_smoke(tmp_path, monkeypatch):
     from skiplessons.experiments import config_for, load_or_run
-    from skiplessons.experiments.controls import HYPER_MEAN, INIT_CONDITIONS, JACOBIAN_INPUTS, REMEDY_CONDITIONS
+    from skiplessons.experiments.part4 import HYPER_MEAN, INIT_CONDITIONS, JACOBIAN_INPUTS, REMEDY_CONDITIONS
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     expected = {"init_controls": [c[0] for c in INIT_CONDITIONS], "remedies": [c[0] for c in REMEDY_CONDITIONS],
@@ -404,8 +403,8 @@ def test_malicious_wide_runs_at_smoke(tmp_path, monkeypatch):
     the same nets built by hand on the first `scale_samples` training inputs, stored once, judged by its checks."""
     from skiplessons.claims import VERDICTS, part4
     from skiplessons.experiments import config_for, load_or_run
-    from skiplessons.experiments.controls import WIDE_CONDITIONS, scale_batch
-    from skiplessons.experiments.training import load_data
+    from skiplessons.experiments.part4 import WIDE_CONDITIONS, scale_batch
+    from skiplessons.experiments.parts import load_data
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     config = config_for("malicious_wide", "smoke")
@@ -437,7 +436,7 @@ def test_malicious_wide_runs_at_smoke(tmp_path, monkeypatch):
 def wide_result(growth: dict, acc: dict, width: int = 64):
     """A `malicious_wide`-shaped result over made-up numbers: per condition, each net's activation growth at
     initialization (two layers, the first at RMS 1) and its final training accuracy."""
-    from skiplessons.experiments.controls import InitScaleResult
+    from skiplessons.experiments.part4 import InitScaleResult
     from skiplessons.results import Result
 
     labels = np.array([c for c, v in acc.items() for _ in v])
@@ -487,7 +486,7 @@ def test_probe_error_matches_the_spread_of_per_probe_fractions():
     """Against a direct count: each probe's mass on |node| <= tol max|node| (max over all probes), their sample
     standard deviation over sqrt(probes); the mean of the per-probe fractions is `degenerate_fraction`'s."""
     from skiplessons.curvature import SpectralDensity, degenerate_fraction
-    from skiplessons.experiments.controls import probe_error
+    from skiplessons.experiments.part4 import probe_error
 
     rng = np.random.default_rng(0)
     nodes = rng.normal(size=(6, 9)) * np.array([1e-4] * 3 + [1.0] * 6)
@@ -620,7 +619,7 @@ def test_summary_rows_from_stored_results(tmp_path, monkeypatch):
 
 def synthetic_controls():
     """A `ControlsResult` over made-up arrays: two conditions of two nets, two checkpoints, tolerances 1e-1, 1e-3."""
-    from skiplessons.experiments.controls import ControlsResult
+    from skiplessons.experiments.part4 import ControlsResult
     from skiplessons.results import Result
 
     arrays = {"condition": np.array(["a", "a", "b", "b"]), "arch": np.array(["residual"] * 3 + ["hyper_mean"]),
@@ -651,17 +650,17 @@ def test_plots_draw_the_means():
     import matplotlib
 
     matplotlib.use("Agg")
-    from skiplessons import plot_controls as pc
+    from skiplessons import plots
 
     values = {"a": np.array([1.0, 3.0]), "b": np.array([2.0, 8.0])}
-    fig = pc.condition_bars(values, "y")
+    fig = plots.part4.condition_bars(values, "y")
     assert [p.get_height() for p in fig.axes[0].patches] == [2.0, 5.0]
     layers = {"a": np.array([[1.0, 10.0], [4.0, 1000.0]])}
-    fig = pc.per_layer(layers, "rms", log=True)
+    fig = plots.part4.per_layer(layers, "rms", log=True)
     assert np.allclose(fig.axes[0].lines[0].get_ydata(), [2.0, 100.0])        # geometric means over seeds
-    fig = pc.sweep({0.0: np.array([1.0, 2.0]), 1.0: np.array([3.0, 5.0])}, "acc")
+    fig = plots.part4.sweep({0.0: np.array([1.0, 2.0]), 1.0: np.array([3.0, 5.0])}, "acc")
     assert np.allclose(fig.axes[0].lines[-1].get_ydata(), [1.5, 4.0])
-    fig = pc.checkpoint_lines([0, 10], {"a": np.array([[0.0, 1.0], [2.0, 3.0]])}, "deg")
+    fig = plots.part4.checkpoint_lines([0, 10], {"a": np.array([[0.0, 1.0], [2.0, 3.0]])}, "deg")
     assert np.allclose(fig.axes[0].lines[0].get_ydata(), [1.0, 2.0])
     with pytest.raises(ValueError, match="groups"):
-        pc.condition_bars({}, "y")
+        plots.part4.condition_bars({}, "y")

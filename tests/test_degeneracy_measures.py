@@ -134,13 +134,13 @@ def test_figures_of_the_paper_result():
     says so)."""
     import matplotlib
     matplotlib.use("Agg")
-    from skiplessons import plot_deep
+    from skiplessons import plots
 
     paper = stored("degeneracy", "paper")
-    fig = plot_deep.sweep(paper)
+    fig = plots.part3.sweep(paper)
     assert len(fig.axes) == len(NORMALIZATIONS)
     assert all(len(ax.lines) >= len(paper.groups()) for ax in fig.axes)
-    assert len(plot_deep.layers(paper).axes) == 3
-    assert len(plot_deep.spectra(paper, {g: 0 for g in paper.groups()[:2]}).axes) == 2
+    assert len(plots.part3.layers(paper).axes) == 3
+    assert len(plots.part3.spectra(paper, {g: 0 for g in paper.groups()[:2]}).axes) == 2
     with pytest.raises(ValueError, match="live_rank_deficit"):
         paper.layer("live_rank_deficit")

@@ -312,7 +312,7 @@ def test_files_load_tensors_names_the_file(tmp_path):
 def _exact_rows(folder):
     """`exact_zeros`' per-net rows of two small nets at initialization, checkpointed in `folder`."""
     from skiplessons.experiments import Checkpoints, RunContext, config_for
-    from skiplessons.experiments.deep import _measure_all
+    from skiplessons.experiments.part3 import _measure_all
 
     ctx = RunContext(torch.device("cpu"), checkpoints=Checkpoints(folder))
     return _measure_all(nets(), X.double(), Y, config_for("exact_zeros", "smoke"), ctx, "init")

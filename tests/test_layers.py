@@ -1,5 +1,6 @@
 """The library's layers point one way: curvature at the bottom knows nothing of training, experiments know
-nothing of claims or report tables, and no module imports another's private names."""
+nothing of claims or report tables, no module imports another's private names, and a part of the book has one name
+in every layer (`experiments.partN`, `claims.partN`, `plots.partN`)."""
 from __future__ import annotations
 
 import ast
@@ -181,3 +182,20 @@ def test_only_train_steps_an_optimizer():
     assert optimizer_uses(SRC / "train.py"), "the check finds nothing in train.py: it cannot fail"
     offenders = {module_name(p): optimizer_uses(p) for p in MODULES if p != SRC / "train.py"}
     assert not {m: f for m, f in offenders.items() if f}
+
+
+@pytest.mark.parametrize("n", range(1, 6))
+def test_a_part_has_one_name_in_every_layer(n):
+    """Part N's experiments, checks and figures are found under the same name: `experiments.partN`,
+    `claims.partN` and `plots.partN` (issue 29)."""
+    import importlib
+
+    for layer in ("experiments", "claims", "plots"):
+        module = importlib.import_module(f"skiplessons.{layer}.part{n}")
+        assert Path(module.__file__).resolve() == SRC / layer / f"part{n}.py"
+
+
+def test_no_figure_modules_left_at_the_top_level():
+    """Figures live in `plots/` only: no figure module (`plot*.py`) beside the other modules."""
+    left = sorted(p.name for p in SRC.glob("plot*.py"))
+    assert not left, f"figure modules at the package's top level: {left}; they belong in plots/"

@@ -137,9 +137,9 @@ def test_search_measures_every_start_as_built_by_hand(tmp_path, monkeypatch):
     """`manipulation_search` at smoke: one entry per start, each equal to `measure` of the same nets."""
     from skiplessons.experiments import config_for
     from skiplessons.doubling import stream, width_doubled
-    from skiplessons.experiments.controls import (DOUBLED, DOUBLED_STREAM, JACOBIAN_INPUTS, PLAIN_2N,
-                                                  SEARCH_CONDITIONS, manipulation_search)
-    from skiplessons.experiments.training import load_data
+    from skiplessons.experiments.part4 import (DOUBLED, DOUBLED_STREAM, JACOBIAN_INPUTS, PLAIN_2N,
+                                               SEARCH_CONDITIONS, manipulation_search)
+    from skiplessons.experiments.parts import load_data
 
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     config = config_for("malicious_wide", "smoke")

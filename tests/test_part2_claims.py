@@ -10,7 +10,7 @@ from skiplessons import dynamics as D
 from skiplessons import results
 from skiplessons.claims import FAILS, HOLDS, IMPRECISE, PARTLY, SMALL, UNRESOLVED, part2
 from skiplessons.experiments import load_or_run
-from skiplessons.experiments.toy import PlateauResult
+from skiplessons.experiments.part2 import PlateauResult
 
 KAPPAS = [0.003, 0.01, 0.03]
 
@@ -201,7 +201,7 @@ def test_capture_plain_vs_skip_per_definition():
 def _cap_result(dist: dict, radius=1.0, elim=None, t_max=100.0):
     """A `capture`-shaped result from {student: (T, B) distances to the line}; losses 1 at the start and 0.1 at
     the end, distances to elimination from `elim` ({student: (B,)}, default 1)."""
-    from skiplessons.experiments.toy import CaptureResult
+    from skiplessons.experiments.part2 import CaptureResult
     names = list(dist)
     T, B = np.asarray(next(iter(dist.values()))).shape
     elim = elim or {}
@@ -250,7 +250,7 @@ def test_capture_comparisons_null_and_gap():
 def test_capture_smoke_run_is_read_back(tmp_path, monkeypatch):
     """A real smoke run: each student's distances recomputed by hand from its own integration of the same starts
     (the skip student on the plain target, the readout student from a zero readout on the skip target)."""
-    from skiplessons.experiments.toy import CAPTURE_STUDENTS
+    from skiplessons.experiments.part2 import CAPTURE_STUDENTS
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     r = load_or_run("capture", "smoke")
     cfg = r.config

@@ -3,7 +3,7 @@ import matplotlib
 import numpy as np
 
 from skiplessons.experiments import stored
-from skiplessons.plot_controls import overview
+from skiplessons.plots.part4 import overview
 
 matplotlib.use("Agg")
 

@@ -1,7 +1,7 @@
 """The house style's colours: one per architecture on every page (issue 27: IV.1 had swapped them)."""
 import pytest
 
-from skiplessons.plotting import ARCH_COLORS, OTHER_COLORS, colors_for
+from skiplessons.plots.style import ARCH_COLORS, OTHER_COLORS, colors_for
 
 
 def test_architectures_keep_their_colour_whatever_the_order():

@@ -81,9 +81,9 @@ def test_a_nan_net_is_dropped_reported_and_marked_while_the_others_train_on():
 
 
 def test_the_training_experiment_reports_a_dropped_net_and_keeps_the_others(monkeypatch):
-    from skiplessons.experiments import training
+    from skiplessons.experiments import part3
 
-    real, calls = training.train, []
+    real, calls = part3.train, []
 
     def poisoned(net, d, **kw):                 # net 1's loss becomes NaN at step 6
         def penalty(net):
@@ -93,10 +93,10 @@ def test_the_training_experiment_reports_a_dropped_net_and_keeps_the_others(monk
             return v
         return real(net, d, regularizer=penalty, **kw)
 
-    monkeypatch.setattr(training, "train", poisoned)
+    monkeypatch.setattr(part3, "train", poisoned)
     config = experiments.config_for("training", "smoke")
     with pytest.warns(RuntimeWarning, match="net 1"):
-        summary, arrays = training.run_training(config, experiments.RunContext(torch.device("cpu")))
+        summary, arrays = part3.run_training(config, experiments.RunContext(torch.device("cpu")))
     assert summary["failed"] == [{"net": 1, "label": "plain s1", "step": 6}]
     assert arrays["failed_step"].tolist() == [-1, 6, -1, -1, -1, -1]
     assert np.isnan(arrays["acc"][1, -1]) and np.isfinite(np.delete(arrays["acc"][:, -1], 1)).all()
@@ -117,10 +117,10 @@ def test_depth_sweep_interrupted_after_one_depth_resumes_to_the_same_numbers(tmp
     """Ctrl-C while the second depth trains: the first depth's finished checkpoint is reused, and the result
     equals an uninterrupted run's."""
     from skiplessons import results
-    from skiplessons.experiments import deep
+    from skiplessons.experiments import part3
     from skiplessons.experiments.configs import as_dict
 
-    real, calls = deep.train, []
+    real, calls = part3.train, []
 
     def interrupted(*a, **kw):
         calls.append(kw["checkpoint"])
@@ -128,7 +128,7 @@ def test_depth_sweep_interrupted_after_one_depth_resumes_to_the_same_numbers(tmp
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(deep, "train", interrupted)
+    monkeypatch.setattr(part3, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         experiments.load_or_run("depth_sweep", "smoke", folder=tmp_path / "cut")
     monkeypatch.undo()

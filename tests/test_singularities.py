@@ -1,6 +1,7 @@
 """Tests of the teaching nets (`shallow`), Part I's singular points (`singular_points`: the derived zero-eigenvalue
-counts against the exact float64 Fisher), `fisher` (exact versus first-order flat directions) and
-`layer_measures` (against direct numpy computations)."""
+counts against the exact float64 Fisher), `fisher` (exact versus first-order flat directions, loss slices and
+planes, approach spectra), `layer_measures` (against direct numpy computations), Part I's figures and player
+(`plots.part1`) and the explorers of `widgets` (Part I's approach explorer, Part II's skip-strength explorer)."""
 from __future__ import annotations
 
 import itertools
@@ -414,31 +415,31 @@ def test_plot_functions_draw_what_they_are_given():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from skiplessons import plot_singular as ps
+    from skiplessons.plots import part1
 
     eigs = np.array([0.0, 1e-20, 1e-3, 2.0])
-    np.testing.assert_allclose(ps.relative(eigs), [ps.FLOOR, ps.FLOOR, 5e-4, 1.0])
+    np.testing.assert_allclose(part1.relative(eigs), [part1.FLOOR, part1.FLOOR, 5e-4, 1.0])
     fig, axes = plt.subplots(1, 4)
-    ps.spectrum(axes[0], {"a": eigs})
-    assert np.allclose(axes[0].lines[0].get_ydata(), np.sort(ps.relative(eigs)))
+    part1.spectrum(axes[0], {"a": eigs})
+    assert np.allclose(axes[0].lines[0].get_ydata(), np.sort(part1.relative(eigs)))
     fractions = np.array([1.0, 0.1, 0.0])
-    ps.approach(axes[1], fractions, {"plain": np.array([[1, 2.0], [0.01, 2.0], [0.0, 2.0]])}, k=1)
+    part1.approach(axes[1], fractions, {"plain": np.array([[1, 2.0], [0.01, 2.0], [0.0, 2.0]])}, k=1)
     np.testing.assert_allclose(axes[1].lines[0].get_ydata(), [0.5, 0.005])     # s = 0 is dropped
-    ps.smallest_bars(axes[2], {"plain": eigs}, k=2)
+    part1.smallest_bars(axes[2], {"plain": eigs}, k=2)
     assert len(axes[2].patches) == 2
-    ps.loss_surface(axes[3], [0, 1], [0, 1], np.ones((2, 2)))
+    part1.loss_surface(axes[3], [0, 1], [0, 1], np.ones((2, 2)))
     plt.close(fig)
     fig, ax = plt.subplots()
-    html = ps.player(fig, lambda i: ax.plot([0, i]), 2)
+    html = part1.player(fig, lambda i: ax.plot([0, i]), 2)
     assert "<script" in html and not plt.fignum_exists(fig.number)
     # offline: nothing from elsewhere (matplotlib links Font Awesome from a CDN), every button has a glyph
     assert not re.search(r"https?://|font-awesome|class=\"fa", html), "the player still loads Font Awesome"
     buttons = re.findall(r"<button\b.*?</button>", html, re.DOTALL)
     assert len(buttons) == 9 and all(re.search(r'<span aria-hidden="true">[^<]+</span>', b) for b in buttons)
     with pytest.raises(ValueError, match="'fa-rocket' has no glyph"):
-        ps.self_contained('<i class="fa fa-rocket"></i>')
+        part1.self_contained('<i class="fa fa-rocket"></i>')
     with pytest.raises(ValueError, match="n_frames"):
-        ps.player(plt.figure(), lambda i: None, 21)
+        part1.player(plt.figure(), lambda i: None, 21)
 
 
 def test_approach_spectra_and_explorer():
@@ -461,7 +462,7 @@ def test_approach_spectra_and_explorer():
 
 
 def test_html_table_escapes_and_counts_cells():
-    from skiplessons.plot_singular import html_table
+    from skiplessons.plots.part1 import html_table
 
     out = html_table(["a", "b<c"], [[1, "x & y"], [2, 3]])
     assert out.count("<tr>") == 3 and out.count("<td>") == 4 and "b&lt;c" in out and "x &amp; y" in out

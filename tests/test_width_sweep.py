@@ -8,7 +8,7 @@ import pytest
 from skiplessons import results
 from skiplessons.claims import part3
 from skiplessons.experiments import load_or_run
-from skiplessons.experiments.deep import WidthSweepResult
+from skiplessons.experiments.part3 import WidthSweepResult
 from skiplessons.data import MNIST1D_FEATURES
 
 

@@ -117,7 +117,7 @@ def setup(seed: int = 0, scale: str | None = None, device: str | None = None, qu
     `current_progress`): experiments run with them unless told otherwise. Introduced in chapter 0.
     """
     global _session
-    from .plotting import use_style
+    from .plots.style import use_style
 
     seed_everything(seed)
     chosen = check_scale(scale, "scale") if scale is not None else scale_from_environment()

@@ -113,8 +113,8 @@ def summary_rows(results, tol: float = HEADLINE_TOL) -> list[dict[str, str]]:
     """One table row per condition of every result in `results` ({experiment name: typed result}), in order:
     part, experiment, condition, final training accuracy and final degenerate fraction at `tol` (mean ± std over
     seeds, "—" where no Hessian was measured), as chapter IV.2's table of every condition of Parts III and IV."""
-    from .experiments.controls import ControlsResult
-    from .experiments.deep import DegeneracyResult
+    from .experiments.part4 import ControlsResult
+    from .experiments.part3 import DegeneracyResult
 
     rows = []
     for name, res in results.items():

@@ -1,8 +1,9 @@
-"""ipywidgets explorers, built on the pure functions of `plot_singular` and `plot_dynamics` (chapters I.2, I.3, II.2).
+"""ipywidgets explorers for a reader with a running kernel, drawn with the figure functions of `plots.part1`
+and `plots.part2`.
 
-The explorers of Part I draw from precomputed arrays, so moving a slider costs only a redraw; the skip-strength
-explorer of Part II integrates a few flows per click. The static pages show
-the same content as a figure and a kernel-free player (`plot_singular.player`).
+The approach explorer (chapters I.2, I.3) draws from precomputed arrays, so moving its slider costs only a redraw;
+the static page shows the same frames in a kernel-free player (`plots.part1.approach_player`). The skip-strength
+explorer (chapter II.2) integrates the flows of a few starts per click of its button and has no static player.
 """
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import plot_singular
+from . import plots
 from .dynamics import gradient_flow
-from .plot_dynamics import loss_curves
 
 
 def approach_explorer(fractions, spectra: dict, k: int, what: str = "distance to the singular set"):
@@ -27,7 +27,7 @@ def approach_explorer(fractions, spectra: dict, k: int, what: str = "distance to
     def draw(index):
         fig, ax = plt.subplots(figsize=(6, 3.2))
         row = {label: eigs[index] for label, eigs in spectra.items()}
-        plot_singular.smallest_bars(ax, row, k, title=f"{what}: s = {options[index][0]}")
+        plots.part1.smallest_bars(ax, row, k, title=f"{what}: s = {options[index][0]}")
         plt.show()
 
     return widgets.interactive(draw, index=slider)
@@ -42,8 +42,8 @@ def skip_strength_explorer(starts, teacher, plateau: float, t_max: float, n_show
     def draw(alpha=0.5):
         flow = gradient_flow(starts, teacher, float(alpha), t_max=t_max, n_eval=101)
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        loss_curves(ax, flow.t, flow.loss, n_show=n_show, color=plt.get_cmap("coolwarm")(float(alpha)),
-                    label=f"α = {alpha:.2f}")
+        plots.part2.loss_curves(ax, flow.t, flow.loss, n_show=n_show,
+                                color=plt.get_cmap("coolwarm")(float(alpha)), label=f"α = {alpha:.2f}")
         ax.axhline(plateau, ls="--", color="k", lw=1)
         ax.set_ylim(1e-6, 5)
         ax.legend()

@@ -1,6 +1,6 @@
 """Part I claims: zero Fisher eigenvalues at the singular points, plain vs residual (experiment `singular_counts`).
 
-Each check reads a `toy.CountsResult` and returns a `Verdict`; chapters I.2-I.4 assert them and the ledger
+Each check reads an `experiments.part1.CountsResult` and returns a `Verdict`; chapters I.2-I.4 assert them and the ledger
 tabulates them.
 """
 from __future__ import annotations

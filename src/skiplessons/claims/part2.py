@@ -1,5 +1,5 @@
 """Part II claims: plateaus of the two-unit teacher-student model and the ghosts left with skips
-(experiment `plateaus`, read through `toy.PlateauResult`), and the escape-time law of chapter II.1.
+(experiment `plateaus`, read through `experiments.part2.PlateauResult`), and the escape-time law of chapter II.1.
 
 Plateau times are measured by the level-independent detector `dynamics.slow_time` (time with
 |d log L/dt| < kappa before the student's own threshold) at every kappa of the sweep, and differences are
@@ -168,7 +168,7 @@ def overlap_on_plateau(gap_on_plateau, gap_at_end, scale: str | None = None) -> 
 
 
 def _captured_stays(result, arch: str):
-    """(radius, min_stay) -> (captured booleans, stays) for student `arch` of a `toy.StayReader` result."""
+    """(radius, min_stay) -> (captured booleans, stays) for student `arch` of an `experiments.part2.StayReader` result."""
     return {(r, m): (result.captured(arch, r, m), result.stay(arch, r)) for r in result.radii
             for m in result.min_stays}
 
@@ -212,7 +212,7 @@ def _split(per: dict, result) -> tuple[str, Comparison, dict]:
 #: the smallest difference in a distance to the elimination set that matters: the size of the starts (their
 #: weights are drawn from N(0, 0.01^2)), below which two runs are as near elimination as where they began
 DELTA_DISTANCE = 0.01
-#: the students of experiment `capture` (`toy.CAPTURE_STUDENTS`) the checks compare
+#: the students of experiment `capture` (`experiments.part2.CAPTURE_STUDENTS`) the checks compare
 SAME_TARGET, READOUT = "skip, plain target", "plain + readout, skip target"
 
 
@@ -232,7 +232,7 @@ def line_captures(result) -> Verdict:
     the capture radius (`dynamics.capture_radius`: half the distance from the line to the teacher, so nearer the
     line than the solution) at the end of the integration. Primary comparison: the plain runs' captured fraction
     against zero (`stats.one_sample` on the 0/1 captures, δ = `DELTA_FRACTION`). Reported: the fraction over time
-    and its limit (`toy.CaptureResult.limit`), and the captured runs' final loss against the plateau value and
+    and its limit (`experiments.part2.CaptureResult.limit`), and the captured runs' final loss against the plateau value and
     the initial loss."""
     captured = result.captured("plain")
     loss = result.final_loss("plain")
@@ -254,7 +254,7 @@ def _paired(result, a: str, b: str) -> Comparison:
 
 @check
 def capture_comparisons(result) -> Verdict:
-    """Which singularity the skip escapes, from experiment `capture` (students of `toy.CAPTURE_STUDENTS`, the same
+    """Which singularity the skip escapes, from experiment `capture` (students of `experiments.part2.CAPTURE_STUDENTS`, the same
     starts). Primary comparison: (a) on the same target, the plain teacher, the captured fraction at the end,
     plain − skip, paired by start (`line_captures`' radius). Secondary (Holm): (b) each student on the teacher of
     its own architecture, plain − skip; (c) plain − plain units with a free linear readout on the skip target

@@ -1,6 +1,6 @@
 """Part III claims: deep plain nets train worse, are more degenerate, have more singular layers, and degeneracy
 goes with accuracy, and the excess of exact zeros shrinks with width (experiments `training`, `degeneracy`,
-`depth_sweep`, `exact_zeros`, `width_sweep`; typed results of `experiments.deep`).
+`depth_sweep`, `exact_zeros`, `width_sweep`; typed results of `experiments.part3`).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Part IV claims: is the benefit of skip connections just initialization? (experiments `malicious_wide`,
-`init_controls`, `remedies`, `skip_strength`; typed results of `experiments.controls`).
+`init_controls`, `remedies`, `skip_strength`; typed results of `experiments.part4`).
 
 Every comparison is the book's one rule (`claims.base.judge` on `stats.welch`); comparisons of degenerate
 fractions add the SLQ standard error over probes (`ControlsResult.degenerate_error`) to the variance.
@@ -12,14 +12,14 @@ from dataclasses import replace
 import numpy as np
 
 from ..degeneracy import HEADLINE_TOL
-from ..experiments.controls import REMEDY_CONDITIONS
+from ..experiments.part4 import REMEDY_CONDITIONS
 from ..manipulation import PROPERTIES
 from ..report import mean_spread
 from ..stats import SHOWN, Comparison, exact, welch
 from .base import EQUAL, UNTESTED, Verdict, check, judge
 from .part3 import DELTA_ACC, DELTA_FRACTION, need, spread
 
-#: the condition labels of `experiments.controls` the checks compare
+#: the condition labels of `experiments.part4` the checks compare
 MALICIOUS, BLOWUP, IDENTITY = "residual, malicious", "residual, malicious (plain draw)", "plain, identity+noise"
 BOTH_REMEDIES = "plain + BN + bias reg."
 #: the conditions of `malicious_wide`, the main malicious comparison
@@ -47,7 +47,7 @@ def _values(measures: Mapping, group: str, prop: str) -> np.ndarray:
 def manipulation_check(measures: Mapping, control: str, reference: str = "plain") -> dict[str, Verdict]:
     """{property: verdict on "the control is like the reference nets in it"} at initialization, one claim of
     agreement (`judge` with `EQUAL`) per property of `manipulation.PROPERTIES` on `measures` ({group: {property:
-    per net}}, `controls.InitScaleResult.manipulation`). δ of each property: `SPREAD` x the reference nets' own
+    per net}}, `experiments.part4.InitScaleResult.manipulation`). δ of each property: `SPREAD` x the reference nets' own
     seed standard deviation (at least `FLOOR`: 1/width for the fractions). A control passes only if every
     property agrees (`passes`: an intersection-union test, which needs no multiplicity correction)."""
     missing = [g for g in (control, reference) if g not in measures]
@@ -185,7 +185,7 @@ def malicious_wide_restated(result, step: int | None = None) -> Verdict:
 def search_verdict(search: Mapping, family=("residual", MALICIOUS, BLOWUP)) -> Verdict:
     """Whether some start of the family `family` (residual nets with the full skip, a = 1: default and the two
     malicious constructions) passes the
-    manipulation check against plain nets (`manipulation_check`, on `controls.manipulation_search`'s measures).
+    manipulation check against plain nets (`manipulation_check`, on `experiments.part4.manipulation_search`'s measures).
     An exact statement about the starts measured (`stats.exact`): +1 when one passes (holds), -1 when none does
     (does not hold); each start's per-property distance is in the numbers."""
     checks = {c: manipulation_check(search, c) for c in family}
@@ -232,7 +232,7 @@ def _growth_cells(table: dict, width: int) -> str:
 
 
 def malicious_scale(table: dict, factor: float = 2.0, scale: str | None = None) -> Verdict:
-    """The main malicious construction starts without an activation blow-up (`controls.init_growth_by_width`:
+    """The main malicious construction starts without an activation blow-up (`experiments.part4.init_growth_by_width`:
     activation growth RMS(h_D) / RMS(h_1) at initialization, per width). Primary comparison, a claim of agreement:
     its growth within `factor` of the residual nets' it is built from, at the widest width (`ratio`). Secondary:
     the same at the other widths, and the plain-draw construction's growth above it at every width (log scale).
@@ -356,7 +356,7 @@ def remedy_actions(result) -> dict[str, dict[str, np.ndarray]]:
 
 @check
 def remedy_check(result, condition: str) -> dict[str, Verdict]:
-    """{action: verdict} on what the remedies of `condition` (a label of `controls.REMEDY_CONDITIONS`) must be
+    """{action: verdict} on what the remedies of `condition` (a label of `experiments.part4.REMEDY_CONDITIONS`) must be
     shown to do against plain nets, at the end of training (`remedy_actions`), each "plain − condition" by the
     one rule (Welch, δ = `DELTA_FRACTION`): with the bias regularizer, fewer eliminated units over all layers;
     with the BN layer, fewer in that layer. The condition passes (`passes`) only if each is shown."""

@@ -1,5 +1,5 @@
 """Part V checks: the book's own claims beyond the paper (experiments `llc_toy`, `llc_deep`, `rank_collapse`;
-typed results of `experiments.beyond`). These are not claims of Orhan & Pitkow: the ledger lists them as the
+typed results of `experiments.part5`). These are not claims of Orhan & Pitkow: the ledger lists them as the
 book's."""
 from __future__ import annotations
 

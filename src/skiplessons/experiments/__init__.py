@@ -27,8 +27,9 @@ from ..files import LOCK_TIMEOUT, wait_for
 from .configs import SCALES, as_dict
 from .views import ResultView
 
-#: modules that register experiments, imported on first use of the registry
-MODULES = ("training", "controls", "toy", "deep", "beyond")
+#: modules that register experiments (one per part of the book), imported on first use of the registry; Part III
+#: and IV come first because that is the order the experiments have always been listed in
+MODULES = ("part3", "part4", "part1", "part2", "part5")
 
 
 @dataclass(frozen=True)

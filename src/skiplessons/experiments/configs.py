@@ -1,7 +1,7 @@
 """Every experiment's sizes per scale, in one place, as frozen dataclasses (our choices; the paper gives none).
 
 Configs that share settings are derived from each other with `dataclasses.replace`: Part IV's controls from
-Part III's `degeneracy` config, the depth sweep from it too, the digits run from `training`. A config is
+Part III's `degeneracy` config, the depth sweep from it too, the digits run from the `training` config. A config is
 hashed through `as_dict` (JSON of its fields), so a stored result is found again only by the same settings.
 Chapter-level sizes of Parts I and II (sliders, grids, samples) live here too (`PART1`, `PART2`).
 
@@ -281,9 +281,9 @@ MALICIOUS_WIDE = {s: derive(MaliciousWide, TRAINING[s], scale_samples=INIT_CONTR
 class InitScale:
     """Chapter IV.1's table of the activation scale at initialization (no training): `seeds` draws of plain and
     residual nets and of the two malicious constructions at every width in `widths`, at `init_controls`'s depth
-    and on its Hessian batch (`controls.init_growth_by_width`). Plain ReLU nets keep their activation scale over
+    and on its Hessian batch (`part4.init_growth_by_width`). Plain ReLU nets keep their activation scale over
     30 layers only when wide enough, so a malicious start is compared with them at several widths. The
-    manipulation table (`controls.manipulation_search`, input-output Jacobians at `malicious_wide`'s width) uses
+    manipulation table (`part4.manipulation_search`, input-output Jacobians at `malicious_wide`'s width) uses
     `search_seeds` draws of every start."""
 
     widths: tuple
@@ -420,7 +420,7 @@ PLATEAUS = {s: Plateaus(n_init=PART2[s].n_init, t_max=PART2[s].t_max, n_eval=PAR
 
 @dataclass(frozen=True)
 class Capture:
-    """Experiment `capture` (II.1): gradient flow of the students of `toy.CAPTURE_STUDENTS` (plain and skip, each
+    """Experiment `capture` (II.1): gradient flow of the students of `part2.CAPTURE_STUDENTS` (plain and skip, each
     on its own teacher; skip on the plain target; plain units with a free readout on the skip target) from the same
     `n_init` starts from N(0, init_scale^2), on the teacher whose overlap line attracts along the input it reads
     (`dynamics.capture_teacher`), integrated to `t_max` and recorded at `n_eval` times; capture counted at one

@@ -3,7 +3,7 @@
 A `ResultView` wraps a stored `results.Result` and answers questions by name rather than by array position:
 `result.final("acc", by="arch")` is {group: one number per net}, `result.groups("arch")` the groups in the
 order they were run. Each experiment module defines the subclass of its result next to the code that writes
-it (e.g. `deep.DegeneracyResult.degenerate(tol=1e-3, step=-1)`).
+it (e.g. `part3.DegeneracyResult.degenerate(tol=1e-3, step=-1)`).
 """
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""Figures of Part III's degeneracy chapter (III.2): spectral densities, near-zero fractions swept over three
-decades of threshold under each normalization, and per-layer measures. Every function reads a typed result
-(`experiments.deep`) through its accessors and returns the figure."""
+"""Figures of Part III: training curves and the depth sweep (chapters 0 and III.1); spectral densities, near-zero
+fractions swept over three decades of threshold under each normalization, and per-layer measures (III.2). Every
+function reads a typed result (`experiments.part3`, or Part IV's by condition) through its accessors and
+returns the figure."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import degeneracy as dg
-from .curvature import NORMALIZATIONS
-from .plotting import ARCH_COLORS, band
+from .. import degeneracy as dg
+from ..curvature import NORMALIZATIONS
+from .style import ARCH_COLORS, band, colors_for
 
 #: axis labels of the threshold under each normalization
 THRESHOLD_LABELS = {"max": "threshold / max|λ| (each net's own)", "mean": "threshold / mean|λ| (each net's own)",
@@ -67,3 +68,52 @@ def layers(result, keys=("elimination", "branch_elimination", "rank_deficit", "l
     axes[0, 0].set_ylabel("fraction (mean over seeds)")
     axes[0, 0].legend()
     return fig
+
+
+def training_curves(result, key: str = "acc", ax=None, groups=None):
+    """Median and IQR over seeds of training curve `key` ('acc', 'loss', 'test_acc', ...) for each group of
+    nets of a typed result (`experiments.views.ResultView`: its architectures, or its conditions in Part IV).
+    Returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots()
+    curves = result.curves(key)
+    for group, color in colors_for(groups or curves).items():
+        rows = curves[group]
+        band(ax, result.record_steps, rows, label=f"{group} ({len(rows)} seeds)", color=color)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(key.replace("_", " ").replace("acc", "accuracy"))
+    ax.legend()
+    return ax.figure
+
+
+def depth_sweep(result, tol: float, axes=None):
+    """Final training accuracy (left) and degenerate fraction at `tol` (right) against depth, per architecture:
+    the mean over seeds as a line, the seeds as dots, the Gauss-Newton rank bound dotted (a
+    `experiments.part3.DepthSweepResult`). Returns the figure."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    depths = result.depths
+    for panel, values in ((axes[0], result.at_depths("acc")), (axes[1], result.degenerate(tol=tol))):
+        for arch, v in values.items():
+            panel.plot(depths, v.mean(1), "o-", color=ARCH_COLORS[arch], label=arch)
+            panel.plot(np.repeat(depths, v.shape[1]), v.ravel(), ".", color=ARCH_COLORS[arch], alpha=0.4)
+    axes[1].plot(depths, np.asarray(result.arrays["rank_bound"]).mean(1), ":", color="gray", label="rank bound")
+    axes[0].set_ylabel("final training accuracy")
+    axes[1].set_ylabel(f"degenerate fraction (tol {tol:g})")
+    for panel in axes:
+        panel.set_xscale("log", base=2)
+        panel.set_xlabel("depth")
+    axes[1].legend()
+    return axes[0].figure
+
+
+def accuracy_and_loss(result, axes=None):
+    """Training accuracy (left) and training loss (right, log scale) of every group of a typed result: the
+    two-panel figure of chapters 0 and III.1. Returns the figure."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    training_curves(result, "acc", ax=axes[0])
+    training_curves(result, "loss", ax=axes[1])
+    axes[1].set_yscale("log")
+    axes[1].get_legend().remove()
+    return axes[0].figure

@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plotting import ARCH_COLORS
+from .style import ARCH_COLORS
 
 
 def _axis(ax):
@@ -107,7 +107,7 @@ def llc_traces(result, step: int = -1, ax=None):
 def shattering_by_depth(result, axes=None):
     """One panel per input distance: the mean similarity of nearby inputs' gradients against depth per
     architecture (band: range over nets), with the least-squares fits of the two published laws."""
-    from .rivals import depth_law_fits
+    from ..rivals import depth_law_fits
 
     if axes is None:
         _, axes = plt.subplots(1, len(result.distances), figsize=(11, 3.8), sharey=True)

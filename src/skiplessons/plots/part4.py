@@ -1,5 +1,5 @@
-"""Pure plotting functions of Part IV (chapters IV.1 and IV.2): one colour per condition (an architecture in its
-own colour, `plotting.colors_for`), values per net.
+"""Pure figure functions of Part IV (chapters IV.1 and IV.2): one colour per condition (an architecture in its
+own colour, `style.colors_for`), values per net.
 
 Every function takes {condition: per-net values} as the typed readers return them (`ControlsResult.curves`,
 `.degenerate(step=None)`, `.init_rms`, `.sweep`), draws on `ax` (a new figure when None) and returns the figure.
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .plotting import band, colors_for
+from .style import band, colors_for
 
 
 def _axes(ax):

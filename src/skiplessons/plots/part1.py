@@ -1,4 +1,4 @@
-"""Pure plotting functions for Part I (chapters I.1-I.4): each draws on given axes or returns a figure.
+"""Pure figure functions for Part I (chapters I.1-I.4): each draws on given axes or returns a figure.
 
 Eigenvalues are drawn relative to the largest one on a log axis, floored at `FLOOR` so that exact zeros stay
 visible; the zero threshold of `fisher.fisher_zeros` is drawn as a dashed line.
@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
 
-from .plotting import ARCH_COLORS
-from .fisher import ZERO_RTOL
+from ..fisher import ZERO_RTOL
+from .style import ARCH_COLORS
 
 #: eigenvalues below this fraction of the largest are drawn at it
 FLOOR = 1e-18

@@ -1,4 +1,4 @@
-"""Pure plotting functions for the Part II chapters (plateaus, ghosts); each draws on a given axis."""
+"""Pure figure functions for the Part II chapters (plateaus, ghosts); each draws on a given axis."""
 from __future__ import annotations
 
 import numpy as np

@@ -16,10 +16,10 @@
 
 Every setting is ours (the paper gives none of them). The data, nets, optimizer and spectrum method are those of
 Part III's `degeneracy` experiment: the configs derive from it (`configs.INIT_CONTROLS`, ...; `malicious_wide`'s
-from `training`, `configs.MALICIOUS_WIDE`), so its
-conditions and ours can share one table; at `default` Part IV trains half as long on half the Hessian batch
-(`configs.CONTROLS_OVERRIDES`, the time budget). `init_growth_by_width` measures the activation scale at
-initialization of the malicious constructions against plain and residual nets at several widths (IV.1).
+from the `training` config, `configs.MALICIOUS_WIDE`), so its conditions and ours can share one table; at
+`default` Part IV trains half as long on half the Hessian batch (`configs.CONTROLS_OVERRIDES`, the time budget).
+`init_growth_by_width` measures the activation scale at initialization of the malicious constructions against
+plain and residual nets at several widths (IV.1).
 """
 from __future__ import annotations
 
@@ -35,9 +35,8 @@ from ..regularizers import BiasRegularizer
 from ..stats import mean_error
 from . import experiment
 from .configs import INIT_CONTROLS, MALICIOUS_WIDE, REMEDIES, SKIP_STRENGTH
-from .deep import DegeneracyResult
+from .part3 import DegeneracyResult, train_batch
 from .parts import checkpoint_steps, hessian_batch, load_data
-from .training import train_batch
 from .views import ResultView
 
 #: the conditions of `init_controls`: (label, arch, init)

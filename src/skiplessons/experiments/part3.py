@@ -1,6 +1,10 @@
-"""Part III experiments: deep plain, residual and hyper-residual nets -- training on a second data set,
-degeneracy during training, exact zeros of small nets' dense spectra, a depth sweep and a width sweep (chapters
-III.1 and III.2). Sizes: `configs`.
+"""Part III experiments: deep plain, residual and hyper-residual nets -- the headline `training` experiment
+(chapter 0 and III.1), training on a second data set, degeneracy during training, exact zeros of small nets'
+dense spectra, a depth sweep and a width sweep (chapters III.1 and III.2). Sizes: `configs`.
+
+`training` trains plain, residual and hyper-residual nets of depth 30 together over seeds. Every setting is our
+choice (the paper's optimizer, schedule and initialization are not known): Adam, constant learning rate,
+minibatches of 128, the initialization documented in `skiplessons.models`.
 
 The rank trap decides the sizes of the degeneracy experiments: the Gauss-Newton part of the Hessian over N
 samples and C classes has rank <= N*(C-1) (softmax outputs sum to one), so fractions are compared only where
@@ -16,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import data as _data
 from .. import degeneracy as dg
 from .. import exact_zeros as ez
 from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
@@ -26,10 +31,37 @@ from ..models import DeepMLPs, NetSpec
 from ..stats import mean_error
 from ..train import train
 from . import experiment
-from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING_DIGITS, WIDTH_SWEEP
+from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING, TRAINING_DIGITS, WIDTH_SWEEP
 from .parts import checkpoint_steps, hessian_batch, labels, load_data, members, nets
-from .training import TrainingResult, run_training
 from .views import ResultView
+
+
+class TrainingResult(ResultView):
+    """Curves of every net (`curves`, `final`) grouped by architecture; `n_params` per net."""
+
+
+def run_training(config, ctx) -> tuple[dict, dict]:
+    """Train every architecture x seed of `config` in one batch; the curves and the final numbers per net."""
+    d = load_data(config)
+    return train_batch(nets(config, d, ctx.device, dtype=getattr(torch, config.dtype)), d, config, ctx)
+
+
+def train_batch(net: DeepMLPs, d: _data.Dataset, config, ctx) -> tuple[dict, dict]:
+    """Train the nets of `net` together on `d` with `config`'s steps, rate, minibatches and recording (a net
+    whose loss turns non-finite is dropped and named in the summary); (summary, arrays) of curves and labels."""
+    with one_thread():              # 10x faster than two threads on a busy 2-core machine (bench/threads.py)
+        hist = train(net, d, steps=config.steps, lr=config.lr, batch_size=config.batch_size,
+                     record_every=config.record_every, progress=ctx.progress, on_nonfinite="drop",
+                     checkpoint=ctx.checkpoint("train"))
+    arrays = {**hist.arrays(), **labels(net)}
+    summary = {"data": d.name, "n_classes": d.n_classes, "n_params": net.n_params()}
+    if hist.failed:                 # nets dropped for a non-finite loss: their curves are NaN from that step
+        summary["failed"] = [{"net": m, "label": net.members[m].label, "step": s} for m, s in sorted(hist.failed.items())]
+    return summary, arrays
+
+
+experiment("training", TRAINING, TrainingResult, "plain vs residual vs hyper-residual deep MLPs over seeds",
+           "00_headline")(run_training)
 
 
 class DegeneracyResult(ResultView):
