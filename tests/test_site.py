@@ -42,6 +42,7 @@ HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
 SHOTS = ROOT / "_build" / "screenshots"
 WINDOW, PHONE = (1280, 1000), (400, 900)
+PAGE_OVERFLOW_JS = "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
 #: an error shown in an output: a traceback, or a line that starts with an exception's name and its message (not
 #: the name inside printed source code, such as `raise ValueError(...)`)
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Z]\w*(?:Error|Exception): ", re.MULTILINE)
@@ -68,6 +69,7 @@ class Page:
     solutions_open: list[bool] = field(default_factory=list)  # after clicking each solution's title
     solutions_visible_before: list[bool] = field(default_factory=list)  # body visible before the click
     phone_figures: list[dict] = field(default_factory=list)  # FIGURE_SCALES_JS in a window PHONE wide
+    phone_overflow: int = 0  # px by which the page is wider than a window PHONE wide
     screenshot: Path | None = None
 
     @property
@@ -151,6 +153,7 @@ def site():
                 page.solutions_visible_before, page.solutions_open = _unfold_solutions(driver)
                 driver.set_window_size(*PHONE)
                 page.phone_figures = driver.execute_script(FIGURE_SCALES_JS)
+                page.phone_overflow = driver.execute_script(PAGE_OVERFLOW_JS)
                 driver.set_window_size(*WINDOW)
                 page.js_errors, page.external_failures = _classify_log(driver.get_log("browser"), base)
                 pages[path] = page
@@ -399,6 +402,13 @@ def test_figures_shown_near_their_size(site, window):
            for p in site["pages"].values() for f in (p.info["figures"] if window == "desktop" else p.phone_figures)
            if f["natural"] and f["shown"] / f["natural"] < MIN_FIGURE_SCALE]
     assert not bad, f"figures shown below {MIN_FIGURE_SCALE:.0%} of their size (page, image, scale): {bad}"
+
+
+def test_pages_fit_a_phone(site):
+    """In a 400 px window no page is wider than the window: wide figures, tables and code scroll inside their own
+    box (`_ext/static/skiplessons.css`), so the header, the prose and the navigation stay in view."""
+    bad = {p.path: f"{p.phone_overflow} px" for p in site["pages"].values() if p.phone_overflow > 0}
+    assert not bad, f"pages wider than a {PHONE[0]} px window: {bad}"
 
 
 def test_screenshots_saved(site):
