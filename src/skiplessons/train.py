@@ -130,118 +130,47 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
     graph ("auto" or "graph") gives the same numbers as "eager" to float32 round-off, several times faster
     (bench/paper_step.py). A progress bar is shown when `progress` is true.
     """
-    for name, v in (("steps", steps), ("batch_size", batch_size), ("record_every", record_every),
-                    ("eval_size", eval_size), ("checkpoint_every", checkpoint_every)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}={v!r} must be an integer >= 1")
-    if not lr > 0:
-        raise ValueError(f"lr={lr!r} must be > 0")
-    if not checkpoint_seconds > 0:
-        raise ValueError(f"checkpoint_seconds={checkpoint_seconds!r} must be > 0")
-    if on_nonfinite not in ON_NONFINITE:
-        raise ValueError(f"on_nonfinite={on_nonfinite!r} is not valid; choose one of {', '.join(ON_NONFINITE)}")
-    if step_mode not in STEP_MODES:
-        raise ValueError(f"step_mode={step_mode!r} is not valid; choose one of {', '.join(STEP_MODES)}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}")
-    if callback_at is not None:
-        callback_at = {int(s) for s in callback_at}
-    check_width(net, data.d_in)
-    for name in ("y_train", "y_test"):
-        y = getattr(data, name)
-        if not y.is_floating_point():
-            checks.labels(y, f"data.{name}", len(y), net.spec.n_out)
-
+    _check_settings(steps=steps, batch_size=batch_size, record_every=record_every, eval_size=eval_size,
+                    checkpoint_every=checkpoint_every, lr=lr, checkpoint_seconds=checkpoint_seconds,
+                    on_nonfinite=on_nonfinite, step_mode=step_mode, optimizer=optimizer)
+    callback_at = None if callback_at is None else {int(s) for s in callback_at}
+    _check_data(net, data)
     p0 = next(net.parameters())
     data = data.to(p0.device, p0.dtype)
     x, y = data.x_train, data.y_train
-    x_eval, y_eval = x[:eval_size], y[:eval_size]
     on_cuda = p0.device.type == "cuda"
     if step_mode == "graph" and not on_cuda:
         raise ValueError(f"step_mode='graph' needs the nets on a CUDA device, not {p0.device}; "
                          f"choose one of {', '.join(STEP_MODES)}")
-    use_graph = on_cuda and step_mode != "eager"
-    params = list(net.parameters())
-    # on CUDA both step modes use torch's capturable Adam (its step count lives on the device), so that they
-    # differ only in how the kernels are launched: its numbers and the non-capturable Adam's drift apart by
-    # more than round-off (float64, 3 steps: 7e-6 relative on an H200)
-    opt = (torch.optim.Adam(params, lr=lr, capturable=on_cuda) if optimizer == "adam"
-           else torch.optim.SGD(params, lr=lr, momentum=0.9))
+    opt = _optimizer(list(net.parameters()), optimizer, lr, on_cuda)
 
     hist, start = History(), 0
     fingerprint = _fingerprint(net, data, steps, lr, batch_size, optimizer, record_every, eval_size, data_seed)
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         hist, start = resume(checkpoint, fingerprint, net, opt, steps)
-
-    def record(t):
-        loss, acc = evaluate(net, x_eval, y_eval)
-        test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
-        hist.step.append(t)
-        hist.loss.append(loss), hist.acc.append(acc)
-        hist.test_loss.append(test_loss), hist.test_acc.append(test_acc)
-
+    record = functools.partial(_record, hist, net, x[:eval_size], y[:eval_size], data)
     if start == 0:
         record(0)
         if callback is not None and callback_at is not None and 0 in callback_at:
             callback(0, net)
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="training", leave=False)
-    pending = []                    # (step, losses) not yet checked for NaN / inf
-
-    def check_finite():
-        """Stop at (or drop the net of) the first non-finite loss. Checked in bulk: a check per step would
-        make the GPU wait for the CPU at every step."""
-        if not pending:
-            return
-        losses = torch.stack([l for _, l in pending])
-        bad = ~torch.isfinite(losses)
-        bad[:, list(hist.failed)] = False
-        if bad.any():
-            for i, m in bad.nonzero().tolist():
-                if m in hist.failed:
-                    continue
-                hist.failed[m] = pending[i][0]
-                what = (f"the loss of net {m} ({net.members[m].label}) became {losses[i, m].item()} at step "
-                        f"{pending[i][0]}; try a smaller learning rate (lr={lr})")
-                if on_nonfinite == "stop":
-                    raise FloatingPointError(f"training stopped: {what}")
-                warnings.warn(f"net dropped, the others train on: {what}", RuntimeWarning, stacklevel=3)
-        pending.clear()
 
     # one static index buffer: the step reads its minibatch from it, so a captured graph can be replayed
     batch = torch.from_numpy(_batches(len(x), batch_size, data_seed, 0)).to(x.device)
-
-    def step():
-        """One optimizer step on the minibatch in `batch`; returns the per-net losses (before the step)."""
-        losses = per_net_loss(net(x[batch]), y[batch])
-        if regularizer is not None:
-            losses = losses + regularizer(net)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        opt.step()
-        return losses.detach()
-
-    graph, graph_losses = None, None
+    run = _Stepper(functools.partial(_step, net, opt, x, y, batch, regularizer),
+                   graph=on_cuda and step_mode != "eager", fallback=step_mode == "auto", start=start)
+    pending = []                    # (step, losses) not yet checked for NaN / inf
     last_save = time.monotonic()
-    for t in bar:
+    for t in tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="training",
+                  leave=False):
         batch.copy_(torch.from_numpy(_batches(len(x), batch_size, data_seed, t)))
-        if use_graph and graph is None and t - start >= GRAPH_WARMUP:
-            graph, graph_losses = _capture(step, fallback=step_mode == "auto")
-            use_graph = graph is not None
-        if graph is not None:
-            graph.replay()
-            losses = graph_losses.clone()       # the graph overwrites its output at the next replay
-        elif use_graph:
-            losses = _on_side_stream(step)
-        else:
-            losses = step()
-        pending.append((t, losses))
+        pending.append((t, run(t)))
         due = (t + 1) % record_every == 0 or t + 1 == steps
         save = checkpoint is not None and ((t + 1) % checkpoint_every == 0 or t + 1 == steps
                                            or time.monotonic() - last_save > checkpoint_seconds)
         call = callback is not None and (callback_at is None or t + 1 in callback_at)
         if call or due or save or len(pending) >= CHECK_EVERY:
-            check_finite()
+            _check_finite(pending, hist, net, lr, on_nonfinite)
         if call:
             callback(t + 1, net)
         if due:
@@ -251,6 +180,101 @@ def train(net, data: Dataset, steps: int, lr: float = 1e-3, batch_size: int = 12
                           "opt": opt.state_dict(), "history": _history_tensors(hist)}, checkpoint)
             last_save = time.monotonic()
     return hist
+
+
+def _check_settings(*, optimizer, on_nonfinite, step_mode, lr, checkpoint_seconds, **counts) -> None:
+    """One ValueError naming the first setting of `train` that is out of range."""
+    for name, v in counts.items():
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}={v!r} must be an integer >= 1")
+    if not lr > 0:
+        raise ValueError(f"lr={lr!r} must be > 0")
+    if not checkpoint_seconds > 0:
+        raise ValueError(f"checkpoint_seconds={checkpoint_seconds!r} must be > 0")
+    for name, v, valid in (("on_nonfinite", on_nonfinite, ON_NONFINITE), ("step_mode", step_mode, STEP_MODES),
+                           ("optimizer", optimizer, OPTIMIZERS)):
+        if v not in valid:
+            raise ValueError(f"{name}={v!r} is not valid; choose one of {', '.join(valid)}")
+
+
+def _check_data(net, data: Dataset) -> None:
+    """The data fit the nets: their input width, and integer labels within the nets' classes."""
+    check_width(net, data.d_in)
+    for name in ("y_train", "y_test"):
+        y = getattr(data, name)
+        if not y.is_floating_point():
+            checks.labels(y, f"data.{name}", len(y), net.spec.n_out)
+
+
+def _optimizer(params, optimizer: str, lr: float, on_cuda: bool) -> torch.optim.Optimizer:
+    """Adam or SGD with momentum 0.9. On CUDA, Adam is torch's capturable one (its step count lives on the
+    device) in both step modes, so that they differ only in how the kernels are launched: its numbers and the
+    non-capturable Adam's drift apart by more than round-off (float64, 3 steps: 7e-6 relative on an H200)."""
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, capturable=on_cuda)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def _record(hist: History, net, x_eval, y_eval, data: Dataset, t: int) -> None:
+    """Append step `t`'s loss and accuracy on the training subset and on the test set to `hist`."""
+    loss, acc = evaluate(net, x_eval, y_eval)
+    test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
+    hist.step.append(t)
+    hist.loss.append(loss), hist.acc.append(acc)
+    hist.test_loss.append(test_loss), hist.test_acc.append(test_acc)
+
+
+def _check_finite(pending: list, hist: History, net, lr: float, on_nonfinite: str) -> None:
+    """Stop at (or drop the net of) the first non-finite loss among the `pending` (step, losses), then clear
+    them. Checked in bulk: a check per step would make the GPU wait for the CPU at every step."""
+    if not pending:
+        return
+    losses = torch.stack([l for _, l in pending])
+    bad = ~torch.isfinite(losses)
+    bad[:, list(hist.failed)] = False
+    if bad.any():
+        for i, m in bad.nonzero().tolist():
+            if m in hist.failed:
+                continue
+            hist.failed[m] = pending[i][0]
+            what = (f"the loss of net {m} ({net.members[m].label}) became {losses[i, m].item()} at step "
+                    f"{pending[i][0]}; try a smaller learning rate (lr={lr})")
+            if on_nonfinite == "stop":
+                raise FloatingPointError(f"training stopped: {what}")
+            warnings.warn(f"net dropped, the others train on: {what}", RuntimeWarning, stacklevel=3)
+    pending.clear()
+
+
+def _step(net, opt, x, y, batch, regularizer):
+    """One optimizer step on the minibatch whose indices are in `batch`; returns the per-net losses (before the
+    step)."""
+    losses = per_net_loss(net(x[batch]), y[batch])
+    if regularizer is not None:
+        losses = losses + regularizer(net)
+    opt.zero_grad(set_to_none=True)
+    losses.sum().backward()
+    opt.step()
+    return losses.detach()
+
+
+class _Stepper:
+    """Runs the training `step` eagerly, or (`graph`) eagerly on a side stream for `GRAPH_WARMUP` steps after
+    `start` and then as one captured CUDA graph replayed per step (`fallback`: eagerly if capture fails)."""
+
+    def __init__(self, step, graph: bool, fallback: bool, start: int):
+        self.step, self.use_graph, self.fallback, self.start = step, graph, fallback, start
+        self.graph, self.out = None, None
+
+    def __call__(self, t: int) -> torch.Tensor:
+        if self.use_graph and self.graph is None and t - self.start >= GRAPH_WARMUP:
+            self.graph, self.out = _capture(self.step, fallback=self.fallback)
+            self.use_graph = self.graph is not None
+        if self.graph is not None:
+            self.graph.replay()
+            return self.out.clone()          # the graph overwrites its output at the next replay
+        if self.use_graph:
+            return _on_side_stream(self.step)
+        return self.step()
 
 
 def fit(parameters, loss_fn, steps: int, lr: float, record_every: int) -> np.ndarray:
@@ -348,7 +372,7 @@ def _capture(step, fallback: bool):
         if not fallback:
             raise
         warnings.warn(f"training runs eagerly: capturing the step as a CUDA graph failed ({e})",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=4)
         return None, None
     return graph, out
 
