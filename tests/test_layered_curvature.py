@@ -1,4 +1,4 @@
-"""Tests of `skiplessons.layered_curvature.assemble`: the Hessian and Gauss-Newton matrix assembled layer pair by
+"""Tests of `skiplessons.layered_curvature.assemble` (and `gauss_newton`): the Hessian and Gauss-Newton matrix assembled layer pair by
 layer pair equal `curvature.dense_hessian` / `dense_ggn` (P Hessian-vector products) for every architecture, do
 not depend on how the samples are chunked, and refuse what they do not know."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from skiplessons import models
 from skiplessons.curvature import dense_ggn, dense_hessian, flat_fn
-from skiplessons.layered_curvature import assemble
+from skiplessons.layered_curvature import assemble, gauss_newton
 
 SPEC = models.NetSpec(7, 4, depth=4, width=5)
 
@@ -30,6 +30,7 @@ def test_assembly_equals_dense_autograd_matrices(arch):
     assert not torch.allclose(hess, ggn)               # the residual term is there
     torch.testing.assert_close(hess, ref_h, rtol=0, atol=1e-12 * ref_h.abs().max().item())
     torch.testing.assert_close(ggn, ref_g, rtol=0, atol=1e-12 * ref_g.abs().max().item())
+    torch.testing.assert_close(gauss_newton(model, x, y, chunk=10), ref_g, rtol=0, atol=1e-12 * ref_g.abs().max().item())
 
 
 def test_chunking_does_not_change_the_matrices():

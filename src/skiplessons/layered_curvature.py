@@ -99,10 +99,19 @@ def _chunk_terms(layers, x, y, a, c):
     return logits, u, dt, g, transfer
 
 
-@torch.no_grad()
 def assemble(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
     """The mean cross-entropy Hessian and Gauss-Newton matrix of `model` on (x, y), both (P, P) float64 on the
     CPU, in the parameter order of `curvature.flat_fn(model)`. Chapter III.2; see the module doc."""
+    return _assemble(model, x, y, chunk, hessian=True)
+
+
+def gauss_newton(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
+    """The Gauss-Newton matrix alone (`assemble`'s second matrix, without the work of the Hessian's rest)."""
+    return _assemble(model, x, y, chunk, hessian=False)[1]
+
+
+@torch.no_grad()
+def _assemble(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int, hessian: bool):
     _check(model)
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} must be an integer >= 1 (samples per pass)")
@@ -112,7 +121,8 @@ def assemble(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -
     idx = _index(model)                              # built layer by layer (contiguous blocks), reordered at the end
     ends = np.cumsum([0] + [i.size for i in idx])
     span = [slice(ends[k], ends[k + 1]) for k in range(len(idx))]
-    hess, ggn = torch.zeros(ends[-1], ends[-1], dtype=torch.float64), torch.zeros(ends[-1], ends[-1], dtype=torch.float64)
+    ggn = torch.zeros(ends[-1], ends[-1], dtype=torch.float64)
+    hess = torch.zeros_like(ggn) if hessian else None
     for start in range(0, len(x), chunk):
         xs, ys = x[start:start + chunk], y[start:start + chunk]
         logits, u, dt, g, transfer = _chunk_terms(layers, xs, ys, a, c)
@@ -123,14 +133,16 @@ def assemble(model: MLP, x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -
                 dd = torch.einsum("ncj,nco->njo", dt[k], dt[m]).flatten(1)              # (N, j o)
                 block = (uu.T @ dd).reshape(u[k].shape[1], u[m].shape[1], dt[k].shape[2], dt[m].shape[2])
                 ggn[span[k], span[m]] += block.permute(0, 2, 1, 3).reshape(idx[k].size, idx[m].size) / len(x)
-        for k in range(len(layers) - 1):
+        for k in range(len(layers) - 1 if hessian else 0):
             for m, t in transfer(k).items():                                            # t: (N, a, j)
                 gu = (g[m].unsqueeze(2) * u[k].unsqueeze(1)).flatten(1)                 # (N, o i)
                 block = (gu.T @ t.flatten(1)).reshape(g[m].shape[1], u[k].shape[1], t.shape[1], t.shape[2])
                 rows = slice(span[m].start, span[m].stop - idx[m].shape[1])             # not layer m's bias
                 hess[rows, span[k]] += block.permute(2, 0, 1, 3).reshape(-1, idx[k].size) / len(x)
     ggn = torch.triu(ggn) + torch.triu(ggn, 1).T                 # the blocks above the diagonal, mirrored
+    order = torch.as_tensor(np.argsort(np.concatenate([i.ravel() for i in idx])))   # flat position -> layer order
+    if not hessian:
+        return None, ggn[order][:, order]
     hess += hess.T.clone()
     hess += ggn
-    order = torch.as_tensor(np.argsort(np.concatenate([i.ravel() for i in idx])))   # flat position -> layer order
     return tuple(m[order][:, order] for m in (hess, ggn))

@@ -26,7 +26,7 @@ from .. import exact_zeros as ez
 from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
 from ..env import one_thread
 from ..files import DamagedFile, load_tensors, save_tensors, set_aside
-from ..layered_curvature import assemble
+from ..layered_curvature import assemble, gauss_newton
 from ..models import DeepMLPs, NetSpec
 from ..stats import mean_error
 from ..train import train
@@ -497,7 +497,7 @@ def run_width_sweep(config, ctx):
                 raise ValueError(f"width {width} needs {n} Hessian samples (rank_margin={config.rank_margin}), "
                                  f"more than the {len(d.x_train)} training examples of {d.name}")
             x, y = d.x_train[:n].to("cpu"), d.y_train[:n].to("cpu")
-            gaps = [ez.zero_gap(torch.linalg.eigvalsh(assemble(net.member(m).to("cpu").double(), x, y)[1]).numpy())
+            gaps = [ez.zero_gap(torch.linalg.eigvalsh(gauss_newton(net.member(m).to("cpu").double(), x, y)).numpy())
                     for m in range(len(net))]
             rows["zeros"].append([g.count / p for g in gaps])
             rows["gap"].append([g.decades for g in gaps])
