@@ -490,10 +490,10 @@ def test_replication_seeds_are_disjoint_and_only_the_seeds_change():
     from dataclasses import asdict
 
     from skiplessons.experiments import config_for
-    from skiplessons.experiments.replication import OFFSET, REPLICATED, replication, replication_seeds, seed_fields
+    from skiplessons.experiments.replication import OFFSET, replicated, replication, replication_seeds, seed_fields
 
-    assert {c.experiment for c in CLAIMS if c.part in ("III", "IV") and c.experiment} <= set(REPLICATED)
-    for name in REPLICATED:
+    assert {c.experiment for c in CLAIMS if c.part in ("III", "IV") and c.experiment} <= set(replicated())
+    for name in replicated():
         config = config_for(name, "default")
         fresh = replication_seeds(name)
         assert set(fresh) == set(seed_fields(config)) and fresh

@@ -102,10 +102,10 @@ def _settings(p) -> None:
 def _replicate(kept: list) -> None:
     """Every replicated claim's experiment; `kept` receives the checkpoints folder, for an interrupt's message."""
     from . import results
-    from .experiments.replication import REPLICATED, replicate, replication_seeds
+    from .experiments.replication import replicate, replicated, replication_seeds
 
     kept.append(results.results_dir() / "checkpoints")
-    for name in REPLICATED:
+    for name in replicated():
         print(f"replicating {name} at default on seeds {replication_seeds(name)}", flush=True)
         result = replicate(name)
         print(f"  stored {result.stored.key} ({result.provenance['wall_time_s']:.0f} s)", flush=True)

@@ -73,14 +73,16 @@ class Experiment:
     reader: type
     description: str
     chapter: str
+    replicated: bool = False       #: its claims are judged again on fresh seeds (`replication`)
 
 
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str, configs: dict, reader: type, description: str, chapter: str):
+def experiment(name: str, configs: dict, reader: type, description: str, chapter: str, replicated: bool = False):
     """Register `run(config, ctx) -> (summary, arrays)` under `name`, with a config for each scale and the
-    typed reader of its result."""
+    typed reader of its result; `replicated`: it trains from seeds, and `make replicate` judges its claims again
+    on fresh ones."""
     missing = set(SCALES) - set(configs)
     if missing:
         raise ValueError(f"experiment {name!r}: configs lacks the scales {sorted(missing)}")
@@ -88,7 +90,7 @@ def experiment(name: str, configs: dict, reader: type, description: str, chapter
         raise ValueError(f"experiment {name!r}: reader must be a ResultView subclass, got {reader!r}")
 
     def register(run):
-        _REGISTRY[name] = Experiment(name, run, configs, reader, description, chapter)
+        _REGISTRY[name] = Experiment(name, run, configs, reader, description, chapter, replicated)
         return run
 
     return register

@@ -61,7 +61,7 @@ def train_batch(net: DeepMLPs, d: _data.Dataset, config, ctx) -> tuple[dict, dic
 
 
 experiment("training", TRAINING, TrainingResult, "plain vs residual vs hyper-residual deep MLPs over seeds",
-           "00_headline")(run_training)
+           "00_headline", replicated=True)(run_training)
 
 
 class DegeneracyResult(ResultView):
@@ -228,7 +228,7 @@ def run_degeneracy(config, ctx):
 
 experiment("degeneracy", DEGENERACY, DegeneracyResult,
            "Hessian spectra and layer singularities of deep narrow nets during training",
-           "08_degeneracy")(run_degeneracy)
+           "08_degeneracy", replicated=True)(run_degeneracy)
 
 
 def run_depth_sweep(config, ctx):
@@ -469,7 +469,7 @@ def run_exact_zeros(config, ctx):
 
 experiment("exact_zeros", EXACT_ZEROS, ExactZerosResult,
            "exact zeros of dense Hessian and Gauss-Newton spectra of small deep nets, and their causes",
-           "08_degeneracy")(run_exact_zeros)
+           "08_degeneracy", replicated=True)(run_exact_zeros)
 
 
 class WidthSweepResult(ResultView):
@@ -511,4 +511,5 @@ def run_width_sweep(config, ctx):
 
 
 experiment("width_sweep", WIDTH_SWEEP, WidthSweepResult,
-           "exact Gauss-Newton zeros of plain and residual nets against width", "08_degeneracy")(run_width_sweep)
+           "exact Gauss-Newton zeros of plain and residual nets against width", "08_degeneracy",
+           replicated=True)(run_width_sweep)

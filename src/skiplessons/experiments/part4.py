@@ -255,7 +255,8 @@ def run_init_controls(config, ctx):
 
 
 experiment("init_controls", INIT_CONTROLS, ControlsResult, "malicious inits of residual nets (without and with an "
-           "activation blow-up); identity and orthogonal init of plain nets", "09_initialization")(run_init_controls)
+           "activation blow-up); identity and orthogonal init of plain nets", "09_initialization",
+           replicated=True)(run_init_controls)
 
 #: the conditions of `malicious_wide`: plain nets and the main malicious construction (no blow-up); default residual
 #: nets of this size are `training`'s, trained once (chapters 0 and III.1)
@@ -287,7 +288,7 @@ def run_malicious_wide(config, ctx):
 
 experiment("malicious_wide", MALICIOUS_WIDE, InitScaleResult, "the main malicious init of residual nets against "
            "plain nets at training's width and length, where plain nets keep their activation scale",
-           "09_initialization")(run_malicious_wide)
+           "09_initialization", replicated=True)(run_malicious_wide)
 
 
 def run_remedies(config, ctx):
@@ -313,7 +314,7 @@ def run_remedies(config, ctx):
 
 
 experiment("remedies", REMEDIES, ControlsResult, "bias regularizer and one batch-norm layer in plain nets, alone "
-           "and together", "10_remedies")(run_remedies)
+           "and together", "10_remedies", replicated=True)(run_remedies)
 
 
 def run_skip_strength(config, ctx):

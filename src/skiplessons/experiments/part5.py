@@ -223,7 +223,7 @@ def run_llc_deep(config, ctx):
 
 experiment("llc_deep", LLC_DEEP, LLCDeepResult,
            "the local learning coefficient of plain, residual and hyper-residual nets during training",
-           "11_learning_coefficient")(run_llc_deep)
+           "11_learning_coefficient", replicated=True)(run_llc_deep)
 
 
 class RankCollapseResult(ResultView):
@@ -305,7 +305,7 @@ def run_rank_collapse(config, ctx):
 
 experiment("rank_collapse", RANK_COLLAPSE, RankCollapseResult,
            "distance from rank one of token representations in random attention stacks, with and without skips",
-           "13_transformers")(run_rank_collapse)
+           "13_transformers", replicated=True)(run_rank_collapse)
 
 
 STAGES = ("init", "trained")
@@ -370,7 +370,7 @@ def run_rivals(config, ctx):
 
 experiment("rivals", RIVALS, RivalsResult,
            "shattered gradients, layer lesions and gradient path lengths of plain, residual and hyper nets",
-           "12_rival_explanations")(run_rivals)
+           "12_rival_explanations", replicated=True)(run_rivals)
 
 
 class ShatteredDepthResult(ResultView):
@@ -405,5 +405,5 @@ def run_shattered_depth(config, ctx):
 
 experiment("shattered_depth", SHATTERED_DEPTH, ShatteredDepthResult,
            "input-gradient similarity of plain and residual nets at initialization against depth, at two distances",
-           "12_rival_explanations")(run_shattered_depth)
+           "12_rival_explanations", replicated=True)(run_shattered_depth)
 

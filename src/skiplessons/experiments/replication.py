@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import config_for, load_or_run, stored
+from . import config_for, load_or_run, registry, stored
 from .views import ResultView
 
 #: replication seeds are the discovery seeds shifted by this much (discovery seeds are small: 0 to 29)
 OFFSET = 1000
-#: the experiments whose claims are judged again on fresh seeds: every one that trains deep nets (or random
-#: attention stacks) from seeds; exact computations and one-seed dynamics are not replicated
-REPLICATED = ("training", "degeneracy", "exact_zeros", "width_sweep", "malicious_wide", "init_controls", "remedies",
-              "llc_deep", "rivals", "rank_collapse", "shattered_depth")
+def replicated() -> tuple[str, ...]:
+    """The experiments whose claims are judged again on fresh seeds, in the registry's order: every one that
+    trains deep nets (or random attention stacks) from seeds, as its registration says
+    (`experiment(..., replicated=True)`); exact computations and one-seed dynamics are not replicated."""
+    return tuple(name for name, e in registry().items() if e.replicated)
 
 
 def seed_fields(config) -> dict[str, tuple]:
@@ -41,8 +42,8 @@ def replication_seeds(name: str, scale: str = "default") -> dict[str, tuple]:
 
 def replication(name: str, scale: str = "default", folder=None) -> ResultView | None:
     """The stored replication of `name` at `scale`, or None when it has not been run (never computes)."""
-    if name not in REPLICATED:
-        raise ValueError(f"experiment {name!r} is not replicated on fresh seeds; these are: {', '.join(REPLICATED)}")
+    if name not in replicated():
+        raise ValueError(f"experiment {name!r} is not replicated on fresh seeds; these are: {', '.join(replicated())}")
     return stored(name, scale, folder, **replication_seeds(name, scale))
 
 
