@@ -12,6 +12,7 @@ from skiplessons.experiments.part5 import LLCDeepResult, LLCToyResult, RankColla
 from skiplessons.experiments.configs import DEGENERACY, LLC_DEEP
 from skiplessons.experiments import RunContext
 import torch
+from fakes import stored_config
 
 
 def test_registered_with_chapters():
@@ -36,7 +37,7 @@ def toy(values: dict[str, list[float]], targets: dict[str, float], unmeasurable=
     summary = {"models": {m: {"target": t, "target_se": 0.0, "lam": t, "multiplicity": 1, "formula": m, "d": 1,
                               "n": 4000, **ok, **({"burn_in_needed": 1e5} if m in unmeasurable else {})}
                           for m, t in targets.items()}, "sweep": {}}
-    return LLCToyResult(results.Result("llc_toy", "default", {"ns": [4000, 100_000]}, summary,
+    return LLCToyResult(results.Result("llc_toy", "default", stored_config("llc_toy", ns=(4000, 100_000)), summary,
                                        {"llc": np.concatenate(list(values.values())), "case": names}, {}))
 
 
@@ -75,7 +76,7 @@ def deep(llc_by_arch: dict[str, list[float]], chain_error: float = 0.0, unmeasur
               "ckpt_llc_error": per_net(chain_error), "ckpt_stiffness": per_net(0.1), "ckpt_burn_in": per_net(100),
               "ckpt_burn_in_needed": np.stack([need, need]), "ckpt_rhat": per_net(1.0), "ckpt_drift": per_net(0.0),
               "arch": arch, "seed": seed}
-    return LLCDeepResult(results.Result("llc_deep", "default", {}, {"n_params": 100}, arrays, {}))
+    return LLCDeepResult(results.Result("llc_deep", "default", stored_config("llc_deep"), {"n_params": 100}, arrays, {}))
 
 
 def test_plain_llc_lower_rule():
@@ -122,7 +123,7 @@ def test_skips_prevent_collapse_rule():
 def test_rank_collapse_smoke_run_holds():
     config = config_for("rank_collapse", "smoke")
     summary, arrays = run_rank_collapse(config, RunContext(torch.device("cpu")))
-    result = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
+    result = RankCollapseResult(results.Result("rank_collapse", "smoke", stored_config("rank_collapse", "smoke"), summary, arrays, {}))
     assert list(result.depths) == list(range(config.depth + 1))
     assert result.variant(skip=True, mlp=False, norm=True) in result.groups()
     assert part5.skips_prevent_collapse(result).verdict == claims.HOLDS
@@ -137,7 +138,7 @@ def rivals_result(similarity_last: dict[str, list[float]], lesion_drop: dict[str
     arrays = {"similarity_init": np.stack([np.ones_like(sim), sim], 1), "similarity_trained": np.stack([sim, sim], 1),
               "intact_acc": np.full(len(sim), 0.9), "lesion_acc": np.stack([0.9 - drop, 0.9 - drop], 1),
               "arch": arch, "seed": np.arange(len(sim))}
-    return RivalsResult(results.Result("rivals", "default", {"distance": 0.25}, {"n_classes": 10}, arrays, {}))
+    return RivalsResult(results.Result("rivals", "default", stored_config("rivals", distance=0.25), {"n_classes": 10}, arrays, {}))
 
 
 def test_rival_rules():
@@ -162,12 +163,12 @@ def test_llc_agreement_rule_and_same_nets():
     deg_final = np.array([0.9, 0.89, 0.88, 0.7, 0.69, 0.68, 0.5, 0.52, 0.49])
     arrays = {"ckpt_step": np.array([0, 10]), "ckpt_degenerate": np.stack([deg_final, deg_final])[..., None],
               "arch": llc.labels(), "seed": llc.labels("seed")}
-    counts = DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]}, arrays, {}))
+    counts = DegeneracyResult(results.Result("degeneracy", "default", stored_config("degeneracy"), {"tols": [1e-3]}, arrays, {}))
     assert part5.llc_agrees_with_counts(llc, counts, tol=1e-3).verdict == claims.HOLDS
     arrays_up = dict(arrays, ckpt_degenerate=np.stack([deg_final, deg_final[::-1]])[..., None])
-    reversed_counts = DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]}, arrays_up, {}))
+    reversed_counts = DegeneracyResult(results.Result("degeneracy", "default", stored_config("degeneracy"), {"tols": [1e-3]}, arrays_up, {}))
     assert part5.llc_agrees_with_counts(llc, reversed_counts, tol=1e-3).verdict == claims.FAILS
-    other = DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]},
+    other = DegeneracyResult(results.Result("degeneracy", "default", stored_config("degeneracy"), {"tols": [1e-3]},
                                             dict(arrays, seed=arrays["seed"][::-1]), {}))
     with pytest.raises(ValueError, match="same nets"):
         part5.llc_agrees_with_counts(llc, other, tol=1e-3)
@@ -206,7 +207,8 @@ def depth_curves(fall: dict[str, list[float]]):
     arrays = {"similarity": np.stack([np.array(rows)] * 2), "arch": np.array([a for a, v in fall.items() for _ in v]),
               "seed": np.arange(len(rows))}
     return ShatteredDepthResult(results.Result("shattered_depth", "default",
-                                               {"depths": list(depths), "distances": [0.25, 3.0]}, {}, arrays, {}))
+                                               stored_config("shattered_depth", depths=tuple(int(d) for d in depths),
+                                                             distances=(0.25, 3.0)), {}, arrays, {}))
 
 
 def test_shattering_depth_rule():
@@ -232,7 +234,7 @@ def test_shattered_depth_smoke_run():
 def test_training_keeps_collapse_rule_on_a_smoke_run():
     config = config_for("rank_collapse", "smoke")
     summary, arrays = run_rank_collapse(config, RunContext(torch.device("cpu")))
-    result = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
+    result = RankCollapseResult(results.Result("rank_collapse", "smoke", stored_config("rank_collapse", "smoke"), summary, arrays, {}))
     losses = result.trained_loss()
     assert set(losses) == {"attention, pre-LN, no skips", "attention, pre-LN, skips"}
     assert all(v.shape == (len(config.train_seeds), len(result.train_steps)) for v in losses.values())
@@ -240,7 +242,7 @@ def test_training_keeps_collapse_rule_on_a_smoke_run():
     # the rule fails when the skip-less stacks beat the floor
     arrays = dict(arrays, trained_loss=np.where(arrays["trained_variant"][:, None] == "attention, pre-LN, no skips",
                                                  0.5 * summary["floor"], arrays["trained_loss"]))
-    beaten = RankCollapseResult(results.Result("rank_collapse", "smoke", {}, summary, arrays, {}))
+    beaten = RankCollapseResult(results.Result("rank_collapse", "smoke", stored_config("rank_collapse", "smoke"), summary, arrays, {}))
     assert part5.training_keeps_collapse(beaten).verdict == claims.PARTLY
 
 

@@ -5,6 +5,7 @@ is not listed here fails `test_every_check_is_walked`."""
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from test_beyond import collapse, deep, depth_curves, rivals_result, stacks, toy
 from test_claims import _paper_counts, _result
 from test_manipulation import measures
 from test_part2_claims import LONG, _cap_result, _closing, _result as _plateaus, _stay_result, _stays
+from fakes import stored_config
 
 RNG = np.random.default_rng(0)
 #: the estimator claim's primary case at the book's n
@@ -35,7 +37,7 @@ class Fake:
     middle_step = 50
     depths = np.array([4, 8])
     regular_value = 50.0
-    config = {"width": 64, "distance": 0.25}
+    config = SimpleNamespace(width=64, distance=0.25)
 
     def __init__(self, **values):
         self.values = values
@@ -108,7 +110,7 @@ def _remedies(gain: float = 0.0, kept_alive: bool = True):
     alive = 0.04 if kept_alive else 0.4
     f.values["layer"] = {c: np.stack([lab(alive if c != "plain" else 0.4)] * 3, -1)
                          for c in ("plain", "plain + bias reg.", "plain + BN", part4.BOTH_REMEDIES)}
-    f.config = {"bn_layer": 2}
+    f.config = SimpleNamespace(bn_layer=2)
     return f
 
 
@@ -162,7 +164,7 @@ def _llc_pair(null):
 
     arrays = {"ckpt_step": np.array([0, 10]), "ckpt_degenerate": np.stack([deg, deg])[..., None],
               "arch": llc.labels(), "seed": llc.labels("seed")}
-    return llc, DegeneracyResult(results.Result("degeneracy", "default", {}, {"tols": [1e-3]}, arrays, {}))
+    return llc, DegeneracyResult(results.Result("degeneracy", "default", stored_config("degeneracy"), {"tols": [1e-3]}, arrays, {}))
 
 
 def _keeps(stuck, learned):

@@ -20,6 +20,7 @@ from skiplessons.experiments import load_or_run, registry
 from skiplessons.claims import CLAIMS, COLUMNS, Claim, Verdict
 from skiplessons.degeneracy import LAYER_KEYS
 from test_notebooks import TOC, toc_entries
+from fakes import stored_config
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -133,7 +134,8 @@ def _counts_result(table: dict, linear_outputs=8):
     cols = list(zip(*rows))
     keys = ("kind", "arch", "n", "seed", "zeros", "generic_zeros", "predicted")
     arrays = {k: np.array(v) for k, v in zip(keys, cols)}
-    return CountsResult(results.Result("singular_counts", "default", {"linear_outputs": linear_outputs}, {}, arrays, {}))
+    return CountsResult(results.Result("singular_counts", "default", stored_config("singular_counts", linear_outputs=linear_outputs), {},
+                                        arrays, {}))
 
 
 def _paper_counts(changes=None):
@@ -235,12 +237,12 @@ def test_toy_experiments_run_and_are_assessed(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("singular_counts-smoke-*.json"))) == 1
     by = {(k, a, n): z for k, a, n, z in zip(counts.arrays["kind"], counts.arrays["arch"], counts.arrays["n"],
                                              counts.arrays["zeros"])}
-    n = counts.config["units"][0]
+    n = counts.config.units[0]
     # the counts PAPER.md states, independent of the library's formulas
     assert [by["incoming", "plain", n], by["outgoing", "plain", n], by["overlap", "plain", n]] == [n] * 3
     assert [by["incoming", "residual", n], by["outgoing", "residual", n], by["overlap", "residual", n]] == [0] * 3
     assert (by["dead", "plain", n], by["dead", "residual", n]) == (3 * n, n + 1)
-    p = counts.config["linear_outputs"]
+    p = counts.config.linear_outputs
     assert (by["dependence", "plain", n], by["dependence", "residual", n]) == (2 * n * n + p - n, 2 * n * n)
     rows = {c.assess.__name__: base.ledger_row(c, registry(), lambda name: load_or_run(name, "smoke"))
             for c in CLAIMS if c.experiment == "singular_counts"}

@@ -61,3 +61,20 @@ def test_spectrum_settings_are_stored_whole_and_the_seed_is_in_the_hash():
     assert stored == configs.as_dict(config.spectrum) and stored["seed"] == 0
     reseeded = dataclasses.replace(config, spectrum=dataclasses.replace(config.spectrum, seed=1))
     assert results.config_hash(configs.as_dict(reseeded)) != results.config_hash(configs.as_dict(config))
+
+
+def test_a_stored_config_reads_back_as_its_dataclass():
+    """`configs.from_dict` rebuilds every registered config from its stored JSON form (nested settings, tuples),
+    a result's `config` is that dataclass, and a stored config of other fields is refused by name."""
+    from skiplessons.experiments import registry
+    from skiplessons.experiments.configs import as_dict, from_dict
+
+    for name, e in registry().items():
+        for scale, c in e.configs.items():
+            assert from_dict(c, as_dict(c)) == c, (name, scale)
+    c = registry()["exact_zeros"].configs["default"]
+    view = registry()["exact_zeros"].reader(results.Result("exact_zeros", "default", as_dict(c), {}, {}, {}))
+    assert view.config == c and view.config.spectrum.n_steps == c.spectrum.n_steps
+    assert isinstance(view.config.slq_sizes[0], tuple)
+    with pytest.raises(ValueError, match=r"missing \['width'\], unknown \['wide'\]"):
+        from_dict(c, {**{k: v for k, v in as_dict(c).items() if k != "width"}, "wide": 6})

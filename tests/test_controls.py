@@ -1,5 +1,7 @@
 """Part IV: the malicious initializations, the batch-normalization layer, the bias regularizer, the experiments,
 their readers and checks."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from skiplessons.models import BN_EPS, DeepMLPs, MLP, Member, NetSpec, forward, 
 from skiplessons.regularizers import BiasRegularizer, hinge_penalty, mean_preactivations
 from skiplessons.train import train, per_net_loss
 from skiplessons.data import Dataset
+from fakes import stored_config
 
 D64 = torch.float64
 
@@ -444,7 +447,7 @@ def wide_result(growth: dict, acc: dict, width: int = 64):
     g = np.concatenate([np.asarray(growth[c], dtype=float) for c in acc])
     arrays = {"condition": labels, "acc": np.stack([np.zeros_like(final), final], axis=1), "step": np.array([0, 10]),
               "init_rms": np.stack([np.ones_like(g), g], axis=1)}
-    return InitScaleResult(Result("malicious_wide", "default", {"width": width}, {}, arrays, {}))
+    return InitScaleResult(Result("malicious_wide", "default", stored_config("malicious_wide", width=width), {}, arrays, {}))
 
 
 def test_malicious_wide_checks_on_known_numbers():
@@ -536,7 +539,7 @@ class FakeControls:
     def manipulation(self, by=None):
         return None              # not measured: the checks judge the comparison alone and say so
 
-    config = {"bn_layer": 2}
+    config = SimpleNamespace(bn_layer=2)
 
     def layer(self, key, step=-1, by=None, per_layer=False):
         """Eliminated units per layer: 0.4 in plain nets, none with a remedy (the remedies' check passes)."""

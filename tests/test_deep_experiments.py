@@ -44,7 +44,7 @@ def test_default_sizes_avoid_the_rank_trap():
 
 def test_degeneracy_smoke(results):
     r = experiments.load_or_run("degeneracy", "smoke")
-    a, c = r.arrays, r.config
+    a, c = r.arrays, r.stored.config
     n_nets, T = len(c["archs"]) * len(c["seeds"]), c["checkpoints"]
     assert a["ckpt_step"][0] == 0 and a["ckpt_step"][-1] == c["steps"] and len(a["ckpt_step"]) == T
     assert a["ckpt_degenerate"].shape == (T, n_nets, len(c["spectrum"]["tols"]))
@@ -61,7 +61,7 @@ def test_degeneracy_smoke(results):
 
 def test_depth_sweep_smoke(results):
     r = experiments.load_or_run("depth_sweep", "smoke")
-    a, c = r.arrays, r.config
+    a, c = r.arrays, r.stored.config
     n_nets = len(c["archs"]) * len(c["seeds"])
     assert a["depth"].tolist() == c["depths"] and a["acc"].shape == (len(c["depths"]), n_nets)
     assert (np.diff(a["n_params"][:, 0]) > 0).all()                    # deeper nets have more parameters

@@ -72,7 +72,7 @@ def test_paper_result_is_reread_under_every_normalization():
 def test_exact_zeros_smoke(results):
     r = load_or_run("exact_zeros", "smoke")
     n = len(r)
-    assert n == len(r.config["archs"]) * len(r.config["seeds"])
+    assert n == len(r.config.archs) * len(r.config.seeds)
     for matrix in ("hessian", "ggn"):
         att = r.attribution(matrix)
         measured = r.measured(matrix)
@@ -98,7 +98,7 @@ def test_exact_zeros_smoke(results):
             np.testing.assert_allclose(fdim[g], r.n_params * (1 - zeros[g]))
         for size in r.slq_sizes:
             assert r.slq_error("max", at=at, size=size)["error"].shape == (n,)
-    assert len(r.slq_sizes) == 1 + len(r.config["slq_sizes"])
+    assert len(r.slq_sizes) == 1 + len(r.config.slq_sizes)
     with pytest.raises(ValueError, match="at="):
         r.measured("hessian", at="middle")
     with pytest.raises(ValueError, match="size="):

@@ -1,6 +1,7 @@
 """Part II checks (`claims.part2`) on hand-made `plateaus` results with known answers, and a real smoke run of
 the experiment read back through its typed reader."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from skiplessons import dynamics as D
 from skiplessons import results
 from skiplessons.claims import FAILS, HOLDS, IMPRECISE, PARTLY, SMALL, UNRESOLVED, part2
 from skiplessons.experiments import load_or_run
+from skiplessons.experiments.configs import CAPTURE, PLATEAUS, as_dict
 from skiplessons.experiments.part2 import PlateauResult
+from fakes import stored_config
 
 KAPPAS = [0.003, 0.01, 0.03]
 
@@ -26,7 +29,7 @@ def _result(plain_slow, skip_slow, start=((0.01, 0.012, 0.009), (1.0, 0.98, 1.02
               "ghost_alpha": np.array([0.0, 1.0]), "ghost_speed": np.array([0.0, 0.1]),
               "ghost_slow": np.array(ghost_slow, dtype=float)}
     summary = {"plateau": 0.004, "attracting": attracting, "threshold": {"plain": 3e-4, "skip": 2e-3}}
-    return PlateauResult(results.Result("plateaus", "default", {"kappa": 0.01}, summary, arrays, {}))
+    return PlateauResult(results.Result("plateaus", "default", stored_config("plateaus", kappa=0.01), summary, arrays, {}))
 
 
 LONG = [[30, 34, 50], [40, 45, 60], [80, 90, 100]]
@@ -97,7 +100,7 @@ def test_plateaus_smoke_run_is_read_back(tmp_path, monkeypatch):
     """A real smoke run, stored in tmp_path: its numbers recomputed by hand from the same flows."""
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     r = load_or_run("plateaus", "smoke")
-    cfg = r.config
+    cfg = r.stored.config
     teacher = D.Teacher(np.array(cfg["teacher_K"]), np.array(cfg["teacher_v"]))
     theta0 = D.small_init(cfg["n_init"], cfg["init_scale"], seed=cfg["seeds"][0])
     # thresholds: relative to each student's own loss at zero weights (both optima are zero)
@@ -178,8 +181,8 @@ def _stay_result(reader, per_arch: dict, t_max=1000.0, extra=None, summary=None)
     for k, field in enumerate(("duration", "z_in", "z_out", "to_end")):
         arrays[f"stay_{field}"] = np.stack([v[k] for v in per_arch.values()])
     arrays |= extra or {}
-    config = {"radii": RADII, "min_stays": STAYS, "t_max": t_max, "kappa": 0.01}
-    return reader(results.Result("capture", "default", config, summary or {}, arrays, {}))
+    config = replace(PLATEAUS["default"], radii=tuple(RADII), min_stays=tuple(STAYS), t_max=t_max, kappa=0.01)
+    return reader(results.Result("plateaus", "default", as_dict(config), summary or {}, arrays, {}))
 
 
 def test_capture_plain_vs_skip_per_definition():
@@ -211,7 +214,8 @@ def _cap_result(dist: dict, radius=1.0, elim=None, t_max=100.0):
               "final_elim": np.stack([np.asarray(elim.get(k, np.ones(B)), dtype=float) for k in names]),
               "final_z": np.zeros((len(names), B))}
     summary = {"radius": radius, "plateau": 1e-3, "attracting": "undecided"}
-    return CaptureResult(results.Result("capture", "default", {"t_max": t_max, "n_show": 2}, summary, arrays, {}))
+    config = as_dict(replace(CAPTURE["default"], t_max=t_max, n_show=2))
+    return CaptureResult(results.Result("capture", "default", config, summary, arrays, {}))
 
 
 def _closing(inside: int, B: int = 20, T: int = 11):
@@ -253,7 +257,7 @@ def test_capture_smoke_run_is_read_back(tmp_path, monkeypatch):
     from skiplessons.experiments.part2 import CAPTURE_STUDENTS
     monkeypatch.setenv("SKIPLESSONS_RESULTS", str(tmp_path))
     r = load_or_run("capture", "smoke")
-    cfg = r.config
+    cfg = r.stored.config
     teacher = D.Teacher(np.array(cfg["teacher_K"]), np.array(cfg["teacher_v"]))
     assert teacher.d == 2 and r.attracting == "undecided" and r.curvature[-1] > 0
     assert r.students() == ["plain", "skip", "skip, plain target", "plain + readout, skip target"]

@@ -42,7 +42,7 @@ def test_a_result_of_the_former_hashing_is_found_again_with_the_same_numbers(tmp
     assert found is not None and found.stored.source.startswith(str(tmp_path))
     assert found.summary == meta["summary"] and found.provenance == PROV
     assert all(np.array_equal(found.arrays[k], v) for k, v in arrays.items())
-    assert found.config["spectrum"]["seed"] == 0 and found.config["data_dir"] == "/somewhere/else"
+    assert found.config.spectrum.seed == 0 and found.config.data_dir == "/somewhere/else"
     assert "the registered smoke config of degeneracy" in reproduce.describe(found)
     assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{found.stored.key}.json"]
     assert len(list(tmp_path.glob("*.npz"))) == 1

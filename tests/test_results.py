@@ -174,7 +174,7 @@ def test_load_or_run_runs_once_then_loads_and_keeps_other_configs(tmp_path):
     r2 = experiments.load_or_run("training", "smoke", seeds=[0], steps=4, folder=tmp_path)
     assert r1.provenance["date"] == r2.provenance["date"] and r2.provenance["wall_time_s"] > 0
     r3 = experiments.load_or_run("training", "smoke", seeds=[0], steps=6, folder=tmp_path)
-    assert r3.config["steps"] == 6 and r3.arrays["step"][-1] == 6 and r3.stored.source != r1.stored.source
+    assert r3.config.steps == 6 and r3.arrays["step"][-1] == 6 and r3.stored.source != r1.stored.source
     again = experiments.load_or_run("training", "smoke", seeds=[0], steps=4, folder=tmp_path)
     assert again.stored.source == r1.stored.source
     forced = experiments.load_or_run("training", "smoke", seeds=[0], steps=4, folder=tmp_path, force=True)
@@ -194,8 +194,8 @@ def test_committed_paper_results_ship_with_the_package_and_match_their_experimen
         r = experiments.stored(name, "paper", folder=tmp_path)
         assert r is not None, f"the package's {results.SHIPPED}/{name}-paper-*.json is missing"
         assert os.path.dirname(r.stored.source) == str(results.shipped_dir())
-        cfg = experiments.config_for(name, "paper", data=r.config["data"])
-        assert results.config_hash(r.config) == results.config_hash(as_dict(cfg)), name
+        cfg = experiments.config_for(name, "paper", data=r.config.data)
+        assert results.config_hash(r.stored.config) == results.config_hash(as_dict(cfg)), name
         assert r.provenance["device"] != "" and r.provenance["peak_memory_bytes"] > 0
 
 

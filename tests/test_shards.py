@@ -33,7 +33,7 @@ def test_sharded_and_merged_equals_unsharded(tmp_path, name):
     for i in (1, 2, 3):
         part = shards.run_shard(name, "smoke", i, 3, folder=tmp_path / "parts", seeds=SEEDS)
         assert part.provenance["shard"] == {"index": i, "count": 3, "of": whole.stored.key}
-        assert list(part.config["seeds"]) == [SEEDS[i - 1]]
+        assert list(part.config.seeds) == [SEEDS[i - 1]]
     merged = shards.merge(name, "smoke", folder=tmp_path / "parts", seeds=SEEDS)
     assert merged.stored.key == whole.stored.key and merged.config == whole.config
     same(merged, whole)

@@ -20,7 +20,7 @@ def test_local_sweep_of_two_experiments_in_three_shards_completes_and_merges(tmp
     for m in merged:
         whole = experiments.load_or_run(m.name, "smoke", folder=tmp_path / "shared", seeds=[0, 1, 2])
         assert whole.stored.source == m.stored.source, "the merged result is the one load_or_run finds"
-        assert len(m.provenance["shards"]) == 3 and list(m.config["seeds"]) == [0, 1, 2]
+        assert len(m.provenance["shards"]) == 3 and list(m.config.seeds) == [0, 1, 2]
     assert not list((tmp_path / "scratch").rglob("*.json")), "task folders are removed once copied"
     again = [sweep.ShardTask(sweep.ShardJob("training", "smoke", i, 3, {"seeds": (0, 1, 2)}), tmp_path / "shared",
                              tmp_path / "scratch")() for i in (1, 2, 3)]

@@ -19,7 +19,7 @@ def sweep():
 
 def test_each_width_measured_on_enough_samples(sweep):
     """P is the MLP's count, and N is the fewest samples with N(C-1) >= rank_margin x P: no zero is forced."""
-    depth, c, margin = sweep.summary["depth"], sweep.summary["n_classes"], sweep.config["rank_margin"]
+    depth, c, margin = sweep.summary["depth"], sweep.summary["n_classes"], sweep.config.rank_margin
     for k, width in enumerate(sweep.widths):
         p = int(sweep.at_widths("n_params")["plain"][k, 0])
         assert p == (MNIST1D_FEATURES + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * c

@@ -100,7 +100,7 @@ def dependence_zeros(result) -> Verdict:
     dep = result.point("dependence")
     gains = {arch: {key: {"gain": c["zeros"] - c["generic_zeros"]} for key, c in nets.items()}
              for arch, nets in dep.items()}
-    numbers = (f"zero Fisher eigenvalues gained at J_c = αJ_a + βJ_b ({result.config['linear_outputs']} outputs), "
+    numbers = (f"zero Fisher eigenvalues gained at J_c = αJ_a + βJ_b ({result.config.linear_outputs} outputs), "
                f"plain → residual: {_arrow(gains, 'gain', '+')}; left with skips: the generic point's "
                f"{_arrow(dep, 'generic_zeros')} (2n², the symmetries of any linear net); {_agreement([dep])}")
     pair = _paired([dep], minus="generic_zeros")

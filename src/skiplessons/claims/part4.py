@@ -147,7 +147,7 @@ def malicious_wide_scale(result, factor: float = 2.0) -> Verdict:
     (`ratio`, δ = log `factor`)."""
     growth = result.init_growth()
     need(growth, WIDE, result)
-    numbers = f"activation growth over depth at init (width {result.config['width']}): {_growth(result, WIDE)}"
+    numbers = f"activation growth over depth at init (width {result.config.width}): {_growth(result, WIDE)}"
     return judge(f"log growth, malicious − plain (within {factor:g}x?)", ratio(growth[MALICIOUS], growth["plain"],
                                                                            factor), numbers, expectation=EQUAL)
 
@@ -350,7 +350,7 @@ def remedy_actions(result) -> dict[str, dict[str, np.ndarray]]:
     (`layer_measures.elimination_fraction` on the Hessian batch) over all hidden layers ("alive") and in the BN
     layer alone ("bn_alive")."""
     per_layer = result.layer("elimination", per_layer=True)
-    bn = int(result.config["bn_layer"]) - 1
+    bn = int(result.config.bn_layer) - 1
     return {c: {"alive": v.mean(-1), "bn_alive": v[:, bn]} for c, v in per_layer.items()}
 
 

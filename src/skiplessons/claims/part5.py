@@ -230,7 +230,7 @@ def gradients_less_shattered(result, stage: str = "trained") -> Verdict:
     (Welch, δ = `DELTA_COSINE`); secondary: hyper-residual − plain."""
     last = {g: v[:, -1] for g, v in result.similarity(stage).items()}
     need(last, ["plain", "residual"], result)
-    numbers = (f"cosine similarity of input gradients {result.config['distance']:g} apart, last layer, {stage}: "
+    numbers = (f"cosine similarity of input gradients {result.config.distance:g} apart, last layer, {stage}: "
                f"{spread(last)}")
     return judge("cosine similarity, residual − plain", welch(last["residual"], last["plain"], delta=DELTA_COSINE),
                  numbers, {f"{g} − plain": welch(last[g], last["plain"], delta=DELTA_COSINE)

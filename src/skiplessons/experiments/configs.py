@@ -31,6 +31,23 @@ def as_dict(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def from_dict(template, values: dict):
+    """A config of `template`'s type from `values`, the plain dict it was stored as (`as_dict`): nested configs
+    rebuilt, lists turned back into tuples. A ValueError names the fields that do not fit the type."""
+    names = [f.name for f in dataclasses.fields(template)]
+    if not isinstance(values, dict) or set(values) != set(names):
+        got = set(values) if isinstance(values, dict) else set()
+        raise ValueError(f"a stored config does not fit {type(template).__name__}: missing "
+                         f"{sorted(set(names) - got)}, unknown {sorted(got - set(names))}")
+
+    def typed(t, v):
+        if dataclasses.is_dataclass(t):
+            return from_dict(t, v)
+        return tuple(typed(None, x) for x in v) if isinstance(v, list) else v
+
+    return type(template)(**{n: typed(getattr(template, n), values[n]) for n in names})
+
+
 def per_scale(smoke, default, paper) -> dict:
     """{scale: config} for the three scales (a helper that keeps the tables below readable)."""
     return {"smoke": smoke, "default": default, "paper": paper}

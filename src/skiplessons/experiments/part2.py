@@ -47,7 +47,7 @@ class StudentReader(ResultView):
     @property
     def t_max(self) -> float:
         """The end of the integration (a stay that reaches it is censored: the run had not left)."""
-        return float(self.config["t_max"])
+        return float(self.config.t_max)
 
     @property
     def plateau(self) -> float:
@@ -72,12 +72,12 @@ class StayReader(StudentReader):
     @property
     def radii(self) -> list[float]:
         """The radii around the line at which stays were measured (`configs.CAPTURE_RADII`)."""
-        return [float(r) for r in self.config["radii"]]
+        return [float(r) for r in self.config.radii]
 
     @property
     def min_stays(self) -> list[float]:
         """The minimum stays that define capture (`configs.CAPTURE_STAYS`)."""
-        return [float(m) for m in self.config["min_stays"]]
+        return [float(m) for m in self.config.min_stays]
 
     def stay(self, arch: str, radius: float) -> D.Stay:
         """The longest stays of student `arch`'s runs within `radius` of the line."""
@@ -117,7 +117,7 @@ class PlateauResult(StayReader):
     @property
     def kappa(self) -> float:
         """The headline rate threshold, the one quoted in the prose (the others show the dependence on it)."""
-        return float(self.config["kappa"])
+        return float(self.config.kappa)
 
     def slow(self, kappa: float | None = None) -> dict[str, np.ndarray]:
         """{student: (starts,)} time with |d log L/dt| < `kappa` (default: the headline one) before the
@@ -279,7 +279,7 @@ class CaptureResult(StudentReader):
 
     def sample_distance(self, arch: str = "plain") -> tuple[np.ndarray, np.ndarray]:
         """Times (T,) and the distances (T, n_show) of student `arch`'s first starts."""
-        return self.t, self.distance(arch)[:, :int(self.config["n_show"])]
+        return self.t, self.distance(arch)[:, :int(self.config.n_show)]
 
 
 def _elimination(theta, n: int, d: int) -> np.ndarray:

@@ -77,7 +77,7 @@ class DegeneracyResult(ResultView):
 
     @property
     def hessian_samples(self) -> int:
-        return int(self.config["hessian_samples"])
+        return int(self.config.hessian_samples)
 
     @property
     def rank_bound(self) -> float:
@@ -281,7 +281,7 @@ class ExactZerosResult(ResultView):
         i = STAGES.index(at)
         if np.isnan(np.asarray(self.arrays[f"eigs_{matrix}"][i], dtype=float)).all():
             raise ValueError(f"the {matrix} spectrum was not computed at {at!r} in this result (config "
-                             f"ggn_at_init={self.config.get('ggn_at_init')})")
+                             f"ggn_at_init={self.config.ggn_at_init})")
         return np.asarray(self.arrays[f"{what}_{matrix}"][i])
 
     def eigenvalues(self, net: int, matrix: str = "hessian", at: str = "end") -> np.ndarray:
@@ -291,8 +291,8 @@ class ExactZerosResult(ResultView):
     @property
     def slq_sizes(self) -> list[tuple[int, int]]:
         """Every (probes, Lanczos steps) with a stored SLQ estimate; the first is `spectrum`'s, the chapter's."""
-        spec = self.config["spectrum"]
-        return [(spec["n_probes"], spec["n_steps"])] + [tuple(s) for s in self.config["slq_sizes"]]
+        spec = self.config.spectrum
+        return [(spec.n_probes, spec.n_steps)] + [tuple(s) for s in self.config.slq_sizes]
 
     def density(self, net: int, matrix: str = "hessian", method: str = "dense", at: str = "end",
                 size: tuple | None = None) -> SpectralDensity:
@@ -316,7 +316,7 @@ class ExactZerosResult(ResultView):
 
     @property
     def hessian_samples(self) -> int:
-        return int(self.config["hessian_samples"])
+        return int(self.config.hessian_samples)
 
     def measured(self, matrix: str = "hessian", by: str | None = None, at: str = "end") -> dict[str, np.ndarray]:
         """{group: exact-zero fraction per net}: the count below the spectral gap / P."""

@@ -72,7 +72,7 @@ class LLCToyResult(ResultView):
     @property
     def n(self) -> int:
         """The book's n: the first of the calibration's sample sizes."""
-        return int(self.config["ns"][0])
+        return int(self.config.ns[0])
 
 
 def _calibrate(model, n, config, kappa, seed, h_max):
@@ -378,11 +378,11 @@ class ShatteredDepthResult(ResultView):
 
     @property
     def depths(self) -> np.ndarray:
-        return np.asarray(self.config["depths"])
+        return np.asarray(self.config.depths)
 
     @property
     def distances(self) -> tuple:
-        return tuple(self.config["distances"])
+        return tuple(self.config.distances)
 
     def similarity(self, distance: float, by: str | None = None) -> dict[str, np.ndarray]:
         """{group: (nets, depths)} the similarity of the input gradients of pairs `distance` apart."""

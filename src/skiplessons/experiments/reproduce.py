@@ -99,7 +99,7 @@ def describe(result: ResultView) -> str:
     """What a stored result is: its config, whether it is the registered config of its experiment at its scale
     (else each differing field, stored against registered) and the command that reproduces it; printed under
     every stored result a page shows (`stored_or_say`)."""
-    name, scale, config = result.name, result.scale, result.config
+    name, scale, config = result.name, result.scale, result.stored.config
     diff = differences(config, registered(name, scale))
     lines = [f"{name} at {scale} scale, config: {config_summary(config)}"]
     if diff:

@@ -7,6 +7,8 @@ it (e.g. `part3.DegeneracyResult.degenerate(tol=1e-3, step=-1)`).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import data as _data
@@ -14,8 +16,9 @@ from ..results import Result
 
 
 class ResultView:
-    """A stored result read through accessors; `name`, `scale`, `config` (dict), `summary`, `provenance` and the
-    raw `arrays` stay available for provenance lines and for arrays no accessor covers."""
+    """A stored result read through accessors; `name`, `scale`, `config` (its experiment's frozen dataclass),
+    `summary`, `provenance` and the raw `arrays` stay available for provenance lines and for arrays no accessor
+    covers (the stored JSON config is `stored.config`)."""
 
     #: the label array that `by=` selects by default
     default_by = "arch"
@@ -27,11 +30,20 @@ class ResultView:
             raise TypeError(f"stored must be a skiplessons.results.Result, got {type(stored).__name__}")
         self.stored = stored
         self.name, self.scale = stored.name, stored.scale
-        self.config, self.summary = stored.config, stored.summary
+        self.summary = stored.summary
         self.provenance, self.arrays = stored.provenance, stored.arrays
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, scale={self.scale!r}, nets={len(self)})"
+
+    @functools.cached_property
+    def config(self):
+        """The config the result was computed with, as its experiment's frozen dataclass (`configs.from_dict` of
+        the stored JSON against the registered config's type; a ValueError names fields that do not fit)."""
+        from . import get                   # the registry is built above the views
+        from .configs import from_dict
+
+        return from_dict(get(self.name).configs[self.scale], self.stored.config)
 
     def __len__(self) -> int:
         return len(self.labels()) if self.default_by in self.arrays else 0
@@ -102,7 +114,7 @@ class ResultView:
     # ---- facts of the setting
     @property
     def data(self) -> str:
-        return str(self.summary.get("data", self.config.get("data")))
+        return str(self.summary["data"] if "data" in self.summary else self.config.data)
 
     @property
     def n_classes(self) -> int:

@@ -48,9 +48,9 @@ def llc_sweep(result, ax=None):
         mean = np.array([np.nan if m is None else m for m in row["mean"]])
         se = np.array([np.nan if e is None else e for e in row["se"]])
         ax.errorbar(k, mean / row["target"], yerr=2 * se / row["target"], fmt="o-", color=f"C{i}", label=model)
-    grid = np.logspace(np.log10(min(result.config["sweep"])), np.log10(3.6), 100)
+    grid = np.logspace(np.log10(min(result.config.sweep)), np.log10(3.6), 100)
     ax.plot(grid, 1 / (1 - grid / 4), "k--", lw=1, label="1 / (1 − κ/4)")
-    ax.axvline(result.config["kappa"], color="k", ls=":", lw=1)
+    ax.axvline(result.config.kappa, color="k", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("stiffness κ = ε (nβ h_max + γ)")
@@ -82,7 +82,7 @@ def llc_burn_in(result, step: int = -1, ax=None):
     need = result.split(np.array([d.burn_in_needed for d in result.diagnostics(step)]))
     for arch in top:
         ax.plot(top[arch], need[arch], "o", color=ARCH_COLORS.get(arch), label=arch)
-    ax.axhline(int(result.config["burn_in"]), color="k", ls=":", lw=1, label="burn-in run")
+    ax.axhline(int(result.config.burn_in), color="k", ls=":", lw=1, label="burn-in run")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("largest |Hessian eigenvalue|")
@@ -97,7 +97,7 @@ def llc_traces(result, step: int = -1, ax=None):
     for arch, rows in result.trace(step=step).items():
         for k, row in enumerate(rows):
             ax.plot(row, color=ARCH_COLORS.get(arch), lw=0.8, alpha=0.7, label=arch if k == 0 else None)
-    ax.axvline(int(result.config["burn_in"]), color="k", ls=":", lw=1)
+    ax.axvline(int(result.config.burn_in), color="k", ls=":", lw=1)
     ax.set_xlabel("SGLD step")
     ax.set_ylabel("nβ (L(w) - L(w*))")
     ax.legend()
