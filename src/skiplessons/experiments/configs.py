@@ -187,7 +187,7 @@ class WidthSweep(Runs):
 
 WIDTH_SWEEP = per_scale(
     WidthSweep(n_samples=600, widths=(4, 8), depth=3, seeds=(0, 1), steps=20, lr=3e-3, batch_size=64),
-    WidthSweep(widths=(4, 8, 16, 32), depth=3, seeds=(0, 1, 2), steps=800, lr=3e-3),
+    WidthSweep(widths=(4, 8, 16, 32), depth=3, seeds=tuple(range(5)), steps=800, lr=3e-3),
     WidthSweep(**PAPER_DATA, widths=(8, 12, 16), depth=30, seeds=tuple(range(10)), steps=5000, lr=1e-3),
 )
 
