@@ -345,3 +345,33 @@ def test_chapters_cited_exist():
     bad = [(name, ref) for name, text in pages for refs in CHAPTER_REF.findall(text)
            for ref in re.findall(r"0|[IVX]+\.\d+", refs) if ref not in numbers]
     assert not bad, f"chapters cited that the table of contents does not have: {bad}"
+
+
+def chapter_labels() -> dict[str, str]:
+    """{notebook stem: its label in the navigation ("III.2")}, from the titles in `_toc.yml`: the prefix of every
+    glue key the chapter sets (`III.2.width_verdict`, the scheme part.chapter.name)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    titles = {c["file"].removeprefix("book/"): c.get("title", "") for p in toc["parts"] for c in p["chapters"]}
+    return {doc: m.group(1) for doc, t in titles.items() if (m := re.match(r"([0IVX]+(?:\.\d+)?) ", t))}
+
+
+#: a glue key written in a chapter's code: glue("key"...), glue(f"key..."), announce(..., "key"),
+#: glue_means(..., "key"), prefix="key"
+GLUE_KEY = re.compile(r'\bglue\(f?"([^"]*)"|announce\([^\n]*,\s*"([^"]+)"\)|glue_means\([^\n]*,\s*"([^"]+)"|prefix="([^"]+)"')
+
+
+@pytest.mark.parametrize("doc,label", sorted(chapter_labels().items()))
+def test_glue_keys_follow_the_scheme(doc, label):
+    """Every glue key a chapter sets starts with its label (`III.2.`), and every key its prose reads is either one
+    of them or another page's (`claims.ipynb::verdict.x`)."""
+    path = BOOK / f"{doc}.ipynb"
+    if not path.exists():
+        pytest.skip(f"{doc} is a markdown page")
+    nb = nbformat.read(path, as_version=4)
+    keys = [next(g for g in m.groups() if g is not None) for c in nb.cells if c.cell_type == "code"
+            for m in GLUE_KEY.finditer(c.source)]
+    bad = [k for k in keys if not k.startswith(f"{label}.")]
+    assert not bad, f"{doc}: glue keys without the prefix {label}.: {bad}"
+    refs = [k for c in nb.cells if c.cell_type == "markdown"
+            for k in re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", c.source) if "::" not in k]
+    assert all(k.startswith(f"{label}.") for k in refs), [k for k in refs if not k.startswith(f"{label}.")]
