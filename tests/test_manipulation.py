@@ -99,6 +99,21 @@ def test_manipulation_check_null_passes_and_a_clear_gap_fails():
         part4.manipulation_check(gap, "other")
 
 
+def test_search_rows_show_each_start_beside_its_check():
+    """Chapter IV.1's search table: mean ± std of each property per start, plain the reference, and each other
+    start's check in words."""
+    from skiplessons.claims import part4
+
+    search = measures({"plain": {}, "control": {"top": [1.0, 1.0, 1.0, 1.0], "band": [0.47, 0.46, 0.48, 0.47],
+                                                "dead": [0.6, 0.61, 0.6, 0.62]}})
+    checks = {"control": part4.manipulation_check(search, "control")}
+    plain, control = part4.search_rows(search, checks, ["plain", "control"])
+    assert plain["like plain nets?"] == "reference" and plain["start"] == "plain"
+    word = control["like plain nets?"]
+    assert word == part4.check_word(checks["control"]) and word.startswith("fails")
+    assert list(control)[1:-1] == list(M.PROPERTIES.values()) and plain[M.PROPERTIES["top"]] == "5.12 ± 0.85"
+
+
 class Checked:
     """A reader stand-in with a comparison's accuracies and the manipulation measures."""
 

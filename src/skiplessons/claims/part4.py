@@ -431,6 +431,14 @@ def remedy_rows(result, checks: Mapping[str, Mapping[str, Verdict]]) -> list[dic
     return rows
 
 
+def search_rows(search: Mapping[str, Mapping], checks: Mapping[str, Mapping[str, Verdict]], starts) -> list[dict]:
+    """Chapter IV.1's table of the manipulation search: per start in `starts`, each property's mean ± std over
+    the seeds and whether the start is like plain nets (`check_word` of its check; "reference" for plain)."""
+    return [{"start": c, **{label: f"{np.mean(search[c][p]):.3g} ± {np.std(search[c][p], ddof=1):.2g}"
+                            for p, label in PROPERTIES.items()},
+             "like plain nets?": "reference" if c == "plain" else check_word(checks[c])} for c in starts]
+
+
 def check_word(check: Mapping[str, Verdict]) -> str:
     """A manipulation check in a few words: "passes", or "fails: " and the properties it fails on."""
     failed = [PROPERTIES.get(p, ACTIONS.get(p, p)) for p, v in check.items() if not v.holds]
