@@ -27,12 +27,12 @@ from ..curvature import NORMALIZATIONS, SpectralDensity, near_zero_fraction, slq
 from ..env import one_thread
 from ..files import DamagedFile, load_tensors, save_tensors, set_aside
 from ..layered_curvature import assemble, gauss_newton
-from ..models import DeepMLPs, NetSpec
+from ..models import DeepMLPs
 from ..stats import mean_error
 from ..train import train
 from . import experiment
 from .configs import DEGENERACY, DEPTH_SWEEP, EXACT_ZEROS, TRAINING, TRAINING_DIGITS, WIDTH_SWEEP
-from .parts import checkpoint_steps, hessian_batch, labels, load_data, members, nets
+from .parts import checkpoint_steps, hessian_batch, labels, load_data, nets
 from .views import ResultView
 
 
@@ -486,17 +486,13 @@ def run_width_sweep(config, ctx):
     rows = {k: [] for k in ("acc", "loss", "zeros", "gap", "n_params", "hessian_samples")}
     with one_thread():
         for width in config.widths:
-            net = DeepMLPs(NetSpec(d.d_in, d.n_classes, depth=config.depth, width=width), members(config),
-                           device=ctx.device)
+            net = nets(config, d, ctx.device, width=width)
             hist = train(net, d, config.steps, lr=config.lr, batch_size=config.batch_size,
                          record_every=config.steps, progress=ctx.progress,
                          checkpoint=ctx.checkpoint(f"width_{width}")).arrays()
             p = net.n_params()
             n = math.ceil(config.rank_margin * p / (d.n_classes - 1))      # N(C-1) above P: no zero forced
-            if n > len(d.x_train):
-                raise ValueError(f"width {width} needs {n} Hessian samples (rank_margin={config.rank_margin}), "
-                                 f"more than the {len(d.x_train)} training examples of {d.name}")
-            x, y = d.x_train[:n].to("cpu"), d.y_train[:n].to("cpu")
+            x, y = (t.to("cpu") for t in hessian_batch(config, d, n))
             gaps = [ez.zero_gap(torch.linalg.eigvalsh(gauss_newton(net.member(m).to("cpu").double(), x, y)).numpy())
                     for m in range(len(net))]
             rows["zeros"].append([g.count / p for g in gaps])

@@ -27,10 +27,12 @@ def members(config) -> list[Member]:
     return [Member(arch, seed) for arch in config.archs for seed in config.seeds]
 
 
-def nets(config, d: _data.Dataset, device=None, depth: int | None = None, dtype=torch.float32) -> DeepMLPs:
+def nets(config, d: _data.Dataset, device=None, depth: int | None = None, width: int | None = None,
+         dtype=torch.float32) -> DeepMLPs:
     """The nets of a config on data `d`: every architecture x seed (`members`) at `config.depth` (or `depth`)
-    and `config.width`, as one `DeepMLPs` batch."""
-    spec = NetSpec(d.d_in, d.n_classes, depth=config.depth if depth is None else depth, width=config.width)
+    and `config.width` (or `width`: a sweep's config has none), as one `DeepMLPs` batch."""
+    spec = NetSpec(d.d_in, d.n_classes, depth=config.depth if depth is None else depth,
+                   width=config.width if width is None else width)
     return DeepMLPs(spec, members(config), dtype=dtype, device=device)
 
 
@@ -39,9 +41,9 @@ def labels(net) -> dict[str, np.ndarray]:
     return {"arch": np.array([m.arch for m in net.members]), "seed": np.array([m.seed for m in net.members])}
 
 
-def hessian_batch(config, d: _data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `hessian_samples` training examples: the fixed batch every Hessian is measured on."""
-    n = config.hessian_samples
+def hessian_batch(config, d: _data.Dataset, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `hessian_samples` (or `n`) training examples: the fixed batch every Hessian is measured on."""
+    n = config.hessian_samples if n is None else n
     if n > len(d.x_train):
         raise ValueError(f"hessian_samples={n} exceeds the {len(d.x_train)} training examples of {d.name}")
     return d.x_train[:n], d.y_train[:n]
